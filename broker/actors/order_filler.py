@@ -1,0 +1,133 @@
+"""Order Filler (DSS/OF): patient registration and placer orders in, each applied once.
+
+RAD-1 Patient Registration, RAD-12 Patient Update, RAD-2 Placer Order Management.
+Every inbound message is kept with the answer it got, in the same transaction as its
+effect, so a resent message (same sender, same MSH-10) is answered the same way and
+applied only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from broker.domain.commands import CancelOrder, Command, PlaceOrder, RegisterPatient, UpdatePatient
+from broker.domain.errors import DomainError, DuplicateRecord, UnknownRecord
+from broker.domain.identifiers import AssignmentPolicy, make_uid
+from broker.domain.model import Order, Patient
+from broker.domain.ports import InboundRecord, UnitOfWork, UnitOfWorkFactory
+from broker.domain.states import cancel_order
+from broker.errors import UnsupportedMessage, hl7_refusal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    record: InboundRecord
+    duplicate: bool = False
+
+
+class OrderFiller:
+    def __init__(self, uow: UnitOfWorkFactory, policy: AssignmentPolicy) -> None:
+        self._uow = uow
+        self._policy = policy
+
+    def receive(self, record: InboundRecord, interpret: Callable[[], Sequence[Command]]) -> Receipt:
+        """Apply a message's commands exactly once and keep it with its answer.
+
+        A refused message is rolled back and then stored with its refusal, so nothing is
+        lost and a replay can be made once the cause is fixed. Database failures are not
+        caught: the caller answers AR without claiming anything was stored.
+        """
+        with self._uow() as uow:
+            prior = uow.inbound.get(record.sender, record.control_id)
+            if prior is not None:
+                return Receipt(prior, duplicate=True)
+            try:
+                for command in interpret():
+                    self._apply(uow, command)
+            except (DomainError, UnsupportedMessage) as exc:
+                uow.rollback()
+                record = self._refused(record, exc)
+            except Exception as exc:  # a defect: keep the message for replay, answer AE
+                log.exception("message %s could not be applied", record.control_id)
+                uow.rollback()
+                record = self._refused(record, exc)
+            uow.inbound.add(record)
+            uow.commit()
+        return Receipt(record)
+
+    @staticmethod
+    def _refused(record: InboundRecord, exc: Exception) -> InboundRecord:
+        refusal = hl7_refusal(exc)
+        log.info("message %s refused: %s %s %s", record.control_id, refusal.ack, refusal.code, refusal.location)
+        return replace(
+            record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
+        )
+
+    def _apply(self, uow: UnitOfWork, command: Command) -> None:
+        match command:
+            case RegisterPatient():
+                self.rad1_patient_registration(uow, command)
+            case UpdatePatient():
+                self.rad12_patient_update(uow, command)
+            case PlaceOrder():
+                self.rad2_new_order(uow, command)
+            case CancelOrder():
+                self.rad2_cancel_order(uow, command)
+
+    def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
+        self._upsert_patient(uow, command.patient)
+
+    def rad12_patient_update(self, uow: UnitOfWork, command: UpdatePatient) -> None:
+        if uow.patients.get(command.patient.patient_id, command.patient.issuer) is None:
+            raise UnknownRecord("patient", "PID-3")
+        self._upsert_patient(uow, command.patient)
+
+    @staticmethod
+    def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
+        """The stored patient, its demographics refreshed from `incoming` where given."""
+        patient = uow.patients.get(incoming.patient_id, incoming.issuer)
+        if patient is None:
+            uow.patients.add(incoming)
+            return incoming
+        if str(incoming.name):
+            patient.name = incoming.name
+        patient.birth_date = incoming.birth_date or patient.birth_date
+        patient.sex = incoming.sex or patient.sex
+        return patient
+
+    def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> None:
+        order = command.order
+        if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+            raise DuplicateRecord("placer order number", "ORC-2")
+        order.patient = self._upsert_patient(uow, order.patient)
+        self._assign_identifiers(uow, order)
+        uow.orders.add(order)
+
+    def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> None:
+        order = uow.orders.by_placer_number(command.placer_order_number, command.placer_application)
+        if order is None:
+            raise UnknownRecord("order", "ORC-2")
+        cancel_order(order)
+
+    def _assign_identifiers(self, uow: UnitOfWork, order: Order) -> None:
+        """Fill what the placer left out: accession, RP/SPS IDs, Study UID, station."""
+        p = self._policy
+        if not order.accession_number:
+            order.accession_number = f"{p.accession_prefix}{uow.sequences.next('accession'):08d}"
+        if not order.filler_order_number:
+            order.filler_order_number = order.accession_number
+        for procedure in order.procedures:
+            if not procedure.requested_procedure_id:
+                number = uow.sequences.next("requested_procedure")
+                procedure.requested_procedure_id = f"{p.requested_procedure_prefix}{number:08d}"
+            if not procedure.study_instance_uid:
+                procedure.study_instance_uid = make_uid(p.uid_root)
+            for step in procedure.steps:
+                if not step.sps_id:
+                    step.sps_id = f"{p.sps_prefix}{uow.sequences.next('sps'):08d}"
+                if not step.station_ae:
+                    step.station_ae = p.station_by_modality.get(step.modality, "")

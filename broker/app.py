@@ -1,0 +1,100 @@
+"""The composition root: builds every part from one BrokerConfig and starts/stops them.
+
+The CLI (`broker serve`) and the tests start the broker the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pynetdicom import evt
+
+from broker.actors.order_filler import OrderFiller
+from broker.actors.pps_manager import PpsManager
+from broker.actors.worklist_provider import WorklistProvider
+from broker.config import BrokerConfig
+from broker.dicom.ae import DicomListener
+from broker.dicom.mpps_scp import handle_n_create, handle_n_set
+from broker.dicom.mwl_scp import handle_find
+from broker.domain.identifiers import AssignmentPolicy
+from broker.hl7.intake import Hl7Intake
+from broker.hl7.listener import MllpListener
+from broker.hl7.sender import Backoff, Destination, OutboxSender
+from broker.jobs.scheduler import Jobs
+from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.profile import load_profile
+from broker.store.db import build_engine
+from broker.store.migrate import upgrade
+from broker.store.outbox import SqlOutboxQueue
+from broker.store.uow import SqlUnitOfWorkFactory
+from broker.store.worklist import SqlWorklistReader
+
+log = logging.getLogger(__name__)
+
+RIS = "ris"
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.profile = load_profile(config.profile)
+        upgrade(config.database.url)
+        self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
+        uow = SqlUnitOfWorkFactory(self.engine)
+        policy = AssignmentPolicy(
+            uid_root=config.uid_root,
+            accession_prefix=self.profile.assign.accession_prefix,
+            requested_procedure_prefix=self.profile.assign.requested_procedure_prefix,
+            sps_prefix=self.profile.assign.sps_prefix,
+            station_by_modality=self.profile.assign.station_by_modality,
+        )
+        self.order_filler = OrderFiller(uow, policy)
+        self.pps_manager = PpsManager(uow, Hl7StatusNotifier(self.profile, RIS))
+        self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches)
+        self.hl7 = MllpListener(
+            config.hl7.host,
+            config.hl7.port,
+            Hl7Intake(self.order_filler, self.profile).handle,
+            max_frame_bytes=config.hl7.max_frame_bytes,
+            idle_timeout=config.hl7.idle_timeout_seconds,
+        )
+        self.dicom = DicomListener(
+            config.dicom,
+            [
+                (evt.EVT_C_ECHO, _echo, []),
+                (evt.EVT_C_FIND, handle_find, [self.worklist, self.profile]),
+                (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, config.uid_root]),
+                (evt.EVT_N_SET, handle_n_set, [self.pps_manager]),
+            ],
+        )
+        self.sender = OutboxSender(
+            SqlOutboxQueue(self.engine),
+            self._destinations(),
+            Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
+        )
+        self.jobs = Jobs(self.sender.drain, config.outbox.poll_seconds)
+
+    def _destinations(self) -> dict[str, Destination]:
+        ris = self.config.ris
+        return {RIS: Destination(ris.host, ris.port, ris.timeout_seconds)} if ris else {}
+
+    def start(self) -> None:
+        self.hl7.start()
+        self.dicom.start()
+        self.jobs.start()
+        log.info(
+            "broker started: HL7 on %s, DICOM %s on %s, profile %s",
+            self.hl7.port, self.config.dicom.ae_title, self.dicom.port, self.profile.name,
+        )
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        self.dicom.stop()
+        self.hl7.stop()
+        self.sender.close()
+        self.engine.dispose()
+        log.info("broker stopped")
+
+
+def _echo(event: evt.Event) -> int:
+    return 0x0000

@@ -1,0 +1,111 @@
+"""`broker` command line: serve, db upgrade, send."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from broker.config import BrokerConfig, ConfigError, load_config
+from broker.hl7.mllp import exchange
+from broker.hl7.sender import acknowledgement_code
+from broker.mapping.profile import ProfileError
+
+
+def _config(path: str | None) -> BrokerConfig:
+    return load_config(Path(path)) if path else BrokerConfig()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from broker.app import Broker
+
+    config = _config(args.config)
+    _configure_logging(config.log_level)
+    _ensure_sqlite_dir(config.database.url)
+    broker = Broker(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    broker.start()
+    stop.wait()
+    broker.stop()
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    """Library chatter (per-association, per-job lines) only when debugging."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("pynetdicom", "apscheduler", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from broker.store.migrate import upgrade
+
+    url = _config(args.config).database.url
+    _ensure_sqlite_dir(url)
+    upgrade(url)
+    print("database is at the newest schema")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    """Send HL7 files over MLLP and print each ACK; exit 1 if any was not AA/CA."""
+    failures = 0
+    with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
+        for name in args.files:
+            payload = Path(name).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+            reply = exchange(sock, payload)
+            code, text = acknowledgement_code(reply)
+            print(f"{name}: {code} {text}".rstrip())
+            failures += code not in ("AA", "CA")
+    return 1 if failures else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the HL7, DICOM and outbound services")
+    serve.add_argument("--config", help="YAML configuration file (see config.example.yaml)")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
+    db_upgrade.add_argument("--config", help="YAML configuration file")
+    db_upgrade.set_defaults(run=_db_upgrade)
+
+    send = commands.add_parser("send", help="send HL7 message files over MLLP and print the ACKs")
+    send.add_argument("files", nargs="+", help="files holding one HL7 message each")
+    send.add_argument("--host", default="127.0.0.1")
+    send.add_argument("--port", type=int, default=2575)
+    send.add_argument("--timeout", type=float, default=30)
+    send.set_defaults(run=_send)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigError, ProfileError) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

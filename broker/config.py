@@ -1,0 +1,83 @@
+"""The broker's configuration: a frozen pydantic model read from YAML and passed in.
+
+No module-level settings: two brokers with different configurations can run in one
+process (the tests do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///var/broker.db"
+    #: NORMAL survives a process crash; FULL also survives power loss.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+class Hl7ListenerConfig(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(2575, ge=0, le=65535)
+    max_frame_bytes: int = Field(1 << 20, ge=1024)
+    idle_timeout_seconds: float = Field(600, gt=0)
+
+
+class DicomConfig(_Section):
+    ae_title: str = Field("BROKER", min_length=1, max_length=16)
+    host: str = "0.0.0.0"
+    port: int = Field(11112, ge=0, le=65535)
+    max_associations: int = Field(50, ge=1)
+    acse_timeout_seconds: float = Field(30, gt=0)
+    dimse_timeout_seconds: float = Field(60, gt=0)
+    network_timeout_seconds: float = Field(60, gt=0)
+    max_worklist_matches: int = Field(1000, ge=1)
+
+
+class DestinationConfig(_Section):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class OutboxConfig(_Section):
+    poll_seconds: float = Field(0.2, gt=0)
+    retry_initial_seconds: float = Field(1, gt=0)
+    retry_max_seconds: float = Field(300, gt=0)
+
+
+class BrokerConfig(_Section):
+    profile: str = "ihe-swf"
+    #: Root for the UIDs the broker makes (Study Instance UID); none: UUID-derived 2.25.
+    uid_root: str | None = Field(None, pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$", max_length=40)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseConfig = DatabaseConfig()
+    hl7: Hl7ListenerConfig = Hl7ListenerConfig()
+    dicom: DicomConfig = DicomConfig()
+    ris: DestinationConfig | None = None
+    outbox: OutboxConfig = OutboxConfig()
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; names the key, the value and the reason."""
+
+
+def load_config(path: Path) -> BrokerConfig:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        return BrokerConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])} = {e.get('input')!r}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

@@ -1,0 +1,52 @@
+"""Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from pydicom.dataset import Dataset
+from pynetdicom import evt
+
+from broker.actors.worklist_provider import WorklistProvider
+from broker.dicom.status import CANCEL, IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, PENDING, SUCCESS, UNABLE_TO_PROCESS
+from broker.domain.errors import InvalidInput
+from broker.mapping.mwl import answer_for, query_from_identifier
+from broker.mapping.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+def _failure(status: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = comment[:64]
+    return ds
+
+
+def handle_find(event: evt.Event, provider: WorklistProvider, profile: Profile) -> Iterator[tuple[object, Dataset | None]]:
+    """Yield one pending answer per matching step; every failure still answers."""
+    try:
+        request = event.identifier
+        query = query_from_identifier(request, fold_case_names=profile.dicom.fold_case_names)
+        entries = provider.rad5_query_modality_worklist(query)
+    except InvalidInput as exc:
+        yield _failure(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, f"{exc.location}: {exc.reason}"), None
+        return
+    except Exception:
+        log.exception("worklist query failed")
+        yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
+        return
+    log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
+    for entry in entries:
+        if event.is_cancelled:
+            yield CANCEL, None
+            return
+        try:
+            answer = answer_for(entry, request, profile.dicom.character_set)
+        except Exception:
+            log.exception("worklist answer could not be built")
+            yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
+            return
+        yield PENDING, answer
+    yield SUCCESS, None

@@ -1,0 +1,24 @@
+"""Identifiers the Order Filler assigns when an order arrives without them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+def make_uid(root: str | None) -> str:
+    """A new UID: under the site's root if it has one, else a UUID-derived `2.25` UID
+    (PS3.5 B.2). Either way at most 64 characters."""
+    number = str(uuid.uuid4().int)
+    if not root:
+        return f"2.25.{number}"
+    return f"{root}.{number}"[:64].rstrip(".")
+
+
+@dataclass(frozen=True)
+class AssignmentPolicy:
+    uid_root: str | None = None
+    accession_prefix: str = "A"
+    requested_procedure_prefix: str = "RP"
+    sps_prefix: str = "SPS"
+    station_by_modality: dict[str, str] = field(default_factory=dict)

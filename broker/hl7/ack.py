@@ -1,0 +1,69 @@
+"""General acknowledgement (ACK) with MSA and, on refusal, ERR (HL7 table 0357).
+
+The ERR segment changed shape in v2.5: v2.3.1 carries everything in ERR-1
+(location^^code&text&table), v2.5+ uses ERR-2 location, ERR-3 code, ERR-4 severity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from broker.domain.ports import InboundRecord
+from broker.hl7.header import MessageHeader
+from broker.mapping.hl7_out import escape, msh, segment
+
+#: HL7 table 0357, message error condition codes.
+ERROR_TEXT = {
+    "100": "Segment sequence error",
+    "101": "Required field missing",
+    "102": "Data type error",
+    "103": "Table value not found",
+    "200": "Unsupported message type",
+    "201": "Unsupported event code",
+    "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
+    "206": "Application record locked",
+    "207": "Application internal error",
+}
+
+
+def _location(location: str) -> list[str]:
+    """`PID-3` → ERL components segment^sequence^field."""
+    seg, _, field = location.partition("-")
+    return [seg, "1", field.split(".")[0]] if seg else []
+
+
+def _before_v2_4(header: MessageHeader) -> bool:
+    return header.version.startswith(("2.1", "2.2", "2.3"))
+
+
+def _err(header: MessageHeader, record: InboundRecord) -> str:
+    text = ERROR_TEXT.get(record.error_code, "Error")
+    if _before_v2_4(header):  # ERR-1 ELD: segment^sequence^field^code&text&table
+        location = [escape(p) for p in _location(record.error_location)] or ["", "", ""]
+        return "ERR|" + "^".join([*location, f"{record.error_code}&{escape(text)}&HL70357"])
+    return segment(
+        "ERR", "", _location(record.error_location), [record.error_code, text, "HL70357"], "E",
+        "", "", "", record.error,
+    )
+
+
+def render_ack(header: MessageHeader, record: InboundRecord, now: datetime) -> str:
+    """The ACK text for `record` (its answer decided), addressed back to its sender."""
+    event = header.trigger_event
+    message_type = f"ACK^{event}".rstrip("^") if _before_v2_4(header) or not event else f"ACK^{event}^ACK"
+    lines = [
+        msh(
+            sending=(header.receiving_application, header.receiving_facility),
+            receiving=(header.sending_application, header.sending_facility),
+            message_type=message_type,
+            control_id=f"ACK{header.control_id}"[:20],
+            version=header.version,
+            charset=header.charset,
+            now=now,
+        ),
+        segment("MSA", record.answer, header.control_id, record.error),
+    ]
+    if record.answer != "AA":
+        lines.append(_err(header, record))
+    return "\r".join(lines) + "\r"

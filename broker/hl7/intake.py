@@ -1,0 +1,71 @@
+"""Inbound HL7: raw bytes → decoded, parsed message → Order Filler → ACK bytes.
+
+The ACK is produced only after the Order Filler has committed the message and its
+effect; if the database does not take it, the answer is AR (resend later) and nothing
+claims success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+import hl7
+from sqlalchemy.exc import SQLAlchemyError
+
+from broker.actors.order_filler import OrderFiller
+from broker.domain.commands import Command
+from broker.domain.errors import InvalidInput
+from broker.domain.ports import InboundRecord
+from broker.errors import StoreUnavailable, hl7_refusal
+from broker.hl7.ack import render_ack
+from broker.hl7.header import MessageHeader
+from broker.mapping.charsets import codec_for, decode
+from broker.mapping.hl7_in import interpret
+from broker.mapping.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+class Hl7Intake:
+    def __init__(self, order_filler: OrderFiller, profile: Profile) -> None:
+        self._order_filler = order_filler
+        self._profile = profile
+
+    def handle(self, raw: bytes) -> bytes:
+        """The encoded ACK for one framed message; never raises."""
+        header = MessageHeader.read(raw)
+        record = InboundRecord(
+            sender=header.sender,
+            control_id=header.control_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40],
+            message_type=f"{header.message_type}^{header.trigger_event}"[:16],
+            raw=raw,
+        )
+        try:
+            receipt = self._order_filler.receive(record, lambda: self._commands(raw))
+            answered = receipt.record
+            if receipt.duplicate:
+                log.info("duplicate message %s answered %s", record.control_id, answered.answer)
+        except SQLAlchemyError:
+            log.exception("message %s not stored", record.control_id)
+            refusal = hl7_refusal(StoreUnavailable())
+            answered = InboundRecord(
+                record.sender, record.control_id, record.message_type, raw,
+                refusal.ack, refusal.code, refusal.location, refusal.text,
+            )
+        return self._encode(render_ack(header, answered, datetime.now()), header)
+
+    def _commands(self, raw: bytes) -> list[Command]:
+        text = decode(raw, self._profile.hl7_in.charsets)
+        try:
+            message = hl7.parse(text.replace("\n", "\r"))
+        except Exception as exc:  # python-hl7 raises several types for malformed text
+            raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
+        return interpret(message, self._profile)
+
+    def _encode(self, ack: str, header: MessageHeader) -> bytes:
+        try:
+            return ack.encode(codec_for(header.charset, self._profile.hl7_in.charsets))
+        except (InvalidInput, UnicodeEncodeError):
+            return ack.encode("ascii", errors="replace")

@@ -1,0 +1,238 @@
+"""HL7 v2 message → domain commands, reading fields where the profile says.
+
+Routing by MSH-9 is data too: `_ROUTES` names, per message type, the function that
+reads it. Segment groups start at each ORC, so ZDS/TQ1 belong to the order they follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import hl7
+
+from broker.domain.commands import CancelOrder, Command, PlaceOrder, RegisterPatient, UpdatePatient
+from broker.domain.errors import InvalidInput
+from broker.errors import UnsupportedMessage
+from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
+from broker.mapping.profile import OrderFields, Profile
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """`SEG-f[.c[.s]]`, 1-based as HL7 numbers them."""
+
+    segment: str
+    field: int
+    component: int = 0
+    subcomponent: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> FieldPath:
+        segment, _, rest = text.partition("-")
+        numbers = [int(n) for n in rest.split(".")]
+        return cls(segment, *numbers)
+
+    def __str__(self) -> str:
+        parts = [str(n) for n in (self.field, self.component, self.subcomponent) if n]
+        return f"{self.segment}-{'.'.join(parts)}"
+
+
+class SegmentGroup:
+    """Segments an order reads: its own (ORC and what follows) before the shared ones."""
+
+    def __init__(self, message: hl7.Message, own: Sequence[hl7.Segment]) -> None:
+        self._message = message
+        self._segments = list(own) + [s for s in message if s not in own]
+
+    def _segment(self, name: str) -> hl7.Segment | None:
+        return next((s for s in self._segments if str(s[0]) == name), None)
+
+    def value(self, path: FieldPath, repetition: int = 1) -> str:
+        segment = self._segment(path.segment)
+        if segment is None:
+            return ""
+        try:
+            return str(
+                segment.extract_field(
+                    1, path.field, repetition, path.component or 1, path.subcomponent or 1
+                )
+            ).strip()
+        except IndexError:
+            return ""
+
+    def first(self, paths: Sequence[str]) -> str:
+        for text in paths:
+            value = self.value(FieldPath.parse(text))
+            if value:
+                return value
+        return ""
+
+    def repetitions(self, path_text: str) -> int:
+        path = FieldPath.parse(path_text)
+        segment = self._segment(path.segment)
+        if segment is None or len(segment) <= path.field:
+            return 0
+        field = segment[path.field]
+        return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
+
+    def required(self, paths: Sequence[str], what: str) -> str:
+        value = self.first(paths)
+        if not value:
+            raise InvalidInput(paths[0] if paths else what, f"{what} is required")
+        return value
+
+
+def _person_name(group: SegmentGroup, path_text: str, first_component: int, profile: Profile) -> PersonName:
+    """XPN/XCN repetitions → PN component groups chosen by the name representation code.
+
+    XPN is family^given^middle^suffix^prefix^degree^type^representation; DICOM PN is
+    family^given^middle^prefix^suffix. XCN has the ID first, hence `first_component`.
+    """
+    path = FieldPath.parse(path_text)
+    groups: dict[str, str] = {}
+    for rep in range(1, max(group.repetitions(path_text), 1) + 1):
+        part = [
+            group.value(FieldPath(path.segment, path.field, first_component + i, 1), rep)
+            for i in range(8)
+        ]
+        family, given, middle, suffix, prefix, _degree, _type, code = part
+        target = profile.hl7_in.name_groups.get(code, "alphabetic")
+        if target not in groups:
+            groups[target] = "^".join([family, given, middle, prefix, suffix]).rstrip("^")
+    return PersonName(**groups)
+
+
+def _first_name(group: SegmentGroup, paths: Sequence[str], first_component: int, profile: Profile) -> PersonName:
+    for text in paths:
+        name = _person_name(group, text, first_component, profile)
+        if str(name):
+            return name
+    return PersonName()
+
+
+def parse_dtm(text: str, location: str) -> datetime:
+    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) → local wall-clock time."""
+    digits = text.split("+")[0].split("-")[0].split(".")[0]
+    formats = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    try:
+        return datetime.strptime(digits, formats[len(digits)])
+    except (KeyError, ValueError):
+        raise InvalidInput(location, f"not an HL7 date/time: {text!r}") from None
+
+
+def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
+    fields = profile.hl7_in.patient
+    return Patient(
+        patient_id=group.required(fields.patient_id, "patient ID"),
+        issuer=group.first(fields.issuer),
+        name=_first_name(group, fields.name, 1, profile),
+        birth_date=group.first(fields.birth_date)[:8],
+        sex=group.first(fields.sex),
+    )
+
+
+def _code(group: SegmentGroup, paths: Sequence[str]) -> Code | None:
+    for text in paths:
+        path = FieldPath.parse(text)
+        value, meaning, scheme = (
+            group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3)
+        )
+        if value:
+            return Code(value=value, scheme=scheme, meaning=meaning)
+    return None
+
+
+def read_order(group: SegmentGroup, profile: Profile) -> Order:
+    f: OrderFields = profile.hl7_in.order
+    start_text = group.required(f.start, "scheduled start")
+    code = _code(group, f.procedure_code)
+    description = code.meaning if code else ""
+    step = ScheduledStep(
+        sps_id=group.first(f.sps_id),
+        modality=group.required(f.modality, "modality"),
+        station_ae=group.first(f.station_ae),
+        start=parse_dtm(start_text, f.start[0]),
+        description=description,
+        protocol_codes=[code] if code else [],
+    )
+    procedure = RequestedProcedure(
+        requested_procedure_id=group.first(f.requested_procedure_id),
+        study_instance_uid=group.first(f.study_instance_uid),
+        description=description,
+        code=code,
+        priority=group.first(f.priority),
+        steps=[step],
+    )
+    return Order(
+        placer_order_number=group.required(f.placer_order_number, "placer order number"),
+        placer_application=group.first(f.placer_application),
+        filler_order_number=group.first(f.filler_order_number),
+        accession_number=group.first(f.accession_number),
+        patient=read_patient(group, profile),
+        referring_physician=str(_first_name(group, f.referring_physician, 2, profile)),
+        procedures=[procedure],
+    )
+
+
+def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
+    groups: list[list[hl7.Segment]] = []
+    for segment in message:
+        if str(segment[0]) == "ORC":
+            groups.append([])
+        if groups:
+            groups[-1].append(segment)
+    if not groups:
+        raise InvalidInput("ORC", "an order message needs an ORC segment")
+    return [SegmentGroup(message, own) for own in groups]
+
+
+def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
+    commands: list[Command] = []
+    for group in _order_groups(message):
+        control = group.required(profile.hl7_in.order.order_control, "order control")
+        if control == "NW":
+            commands.append(PlaceOrder(read_order(group, profile)))
+        elif control == "CA":
+            f = profile.hl7_in.order
+            commands.append(
+                CancelOrder(
+                    group.required(f.placer_order_number, "placer order number"),
+                    group.first(f.placer_application),
+                )
+            )
+        else:
+            raise InvalidInput(profile.hl7_in.order.order_control[0], f"order control {control!r} is not supported")
+    return commands
+
+
+def _register(message: hl7.Message, profile: Profile) -> list[Command]:
+    return [RegisterPatient(read_patient(SegmentGroup(message, []), profile))]
+
+
+def _update(message: hl7.Message, profile: Profile) -> list[Command]:
+    return [UpdatePatient(read_patient(SegmentGroup(message, []), profile))]
+
+
+_ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
+    "ADT^A01": _register,
+    "ADT^A04": _register,
+    "ADT^A05": _register,
+    "ADT^A08": _update,
+    "ORM^O01": _orders,
+}
+
+
+def message_type(message: hl7.Message) -> str:
+    """MSH-9 as `TYPE^EVENT` (the structure component, if any, is left out)."""
+    msh = SegmentGroup(message, [])
+    return f"{msh.value(FieldPath('MSH', 9, 1))}^{msh.value(FieldPath('MSH', 9, 2))}"
+
+
+def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
+    """The commands a message carries, or InvalidInput/UnsupportedMessage."""
+    route = _ROUTES.get(message_type(message))
+    if route is None:
+        raise UnsupportedMessage(message_type(message))
+    return route(message, profile)

@@ -1,0 +1,118 @@
+"""Domain → HL7 v2 text: the segment writer and the RAD-3 status message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from broker.domain.model import Order, PersonName, StatusChange
+from broker.domain.ports import OutboundMessage
+from broker.mapping.charsets import codec_for
+from broker.mapping.profile import Profile
+
+Field = str | Sequence[str] | Sequence[Sequence[str]]
+
+_ESCAPES = str.maketrans({"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"})
+
+
+def escape(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
+def _field(value: Field) -> str:
+    """A string, a list of components, or a list of repetitions of component lists."""
+    if isinstance(value, str):
+        return escape(value)
+    if value and not isinstance(value[0], str):
+        return "~".join("^".join(escape(c) for c in rep).rstrip("^") for rep in value)
+    return "^".join(escape(c) for c in value).rstrip("^")  # type: ignore[arg-type]
+
+
+def segment(name: str, *fields: Field) -> str:
+    return "|".join([name, *(_field(f) for f in fields)]).rstrip("|")
+
+
+def msh(
+    *,
+    sending: tuple[str, str],
+    receiving: tuple[str, str],
+    message_type: str,
+    control_id: str,
+    version: str,
+    charset: str = "",
+    charset_handling: str = "",
+    now: datetime,
+) -> str:
+    """MSH written directly: MSH-2 and a repeated MSH-18 must not be escaped."""
+    fields = [
+        "MSH", "^~\\&", escape(sending[0]), escape(sending[1]), escape(receiving[0]),
+        escape(receiving[1]), now.strftime("%Y%m%d%H%M%S"), "", message_type, control_id,
+        "P", version, "", "", "", "", "", charset, "", charset_handling,
+    ]
+    return "|".join(fields).rstrip("|")
+
+
+def name_repetitions(name: PersonName, codes: dict[str, str]) -> list[list[str]]:
+    """PN component groups → XPN repetitions with XPN-8 (A/I/P)."""
+    reps: list[list[str]] = []
+    for group, value in zip(("alphabetic", "ideographic", "phonetic"), name.groups(), strict=True):
+        if not value:
+            continue
+        family, given, middle, prefix, suffix = (value.split("^") + [""] * 5)[:5]
+        reps.append([family, given, middle, suffix, prefix, "", "L", codes[group]])
+    return reps
+
+
+def new_control_id() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+class Hl7StatusNotifier:
+    """RAD-3 Filler Order Management: the order's new status for the Order Placer."""
+
+    def __init__(self, profile: Profile, destination: str) -> None:
+        self._profile = profile
+        self._destination = destination
+        out = profile.status_out
+        self._codec = codec_for(out.charset, profile.hl7_in.charsets)
+        self._name_codes = {group: code for code, group in profile.hl7_in.name_groups.items() if code}
+
+    def messages_for(self, change: StatusChange) -> list[OutboundMessage]:
+        order_status = self._profile.status_out.order_status.get(change.status.value)
+        if order_status is None:
+            return []
+        text = "\r".join(self._segments(change, order_status)) + "\r"
+        key = f"{change.order.placer_application}|{change.order.placer_order_number}"
+        return [OutboundMessage(self._destination, key, text.encode(self._codec))]
+
+    def _segments(self, change: StatusChange, order_status: str) -> list[str]:
+        out, order, step = self._profile.status_out, change.order, change.step
+        procedure = next(rp for rp in order.procedures if step in rp.steps)
+        code = procedure.code
+        service = [code.value, code.meaning, code.scheme] if code else [procedure.description]
+        return [
+            msh(
+                sending=(self._profile.sending_application, self._profile.sending_facility),
+                receiving=(order.placer_application, ""),
+                message_type=out.message_type,
+                control_id=new_control_id(),
+                version=out.version,
+                charset=out.charset,
+                charset_handling=out.charset_handling,
+                now=change.at,
+            ),
+            self._pid(order),
+            segment("ORC", out.order_control, [order.placer_order_number, order.placer_application],
+                    order.filler_order_number, "", order_status),
+            segment("OBR", "1", [order.placer_order_number, order.placer_application],
+                    order.filler_order_number, service, *[""] * 13, order.accession_number,
+                    procedure.requested_procedure_id, step.sps_id, "", "", "", step.modality),
+        ]
+
+    def _pid(self, order: Order) -> str:
+        patient = order.patient
+        return segment(
+            "PID", "1", "", [patient.patient_id, "", "", patient.issuer], "",
+            name_repetitions(patient.name, self._name_codes), "", patient.birth_date, patient.sex,
+        )

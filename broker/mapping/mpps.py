@@ -1,0 +1,66 @@
+"""MPPS datasets ↔ the domain's PerformedStep.
+
+The full dataset is kept as DICOM JSON, re-encoded as UTF-8 (ISO_IR 192) so that an
+N-SET sent in another character set than its N-CREATE merges into one consistent
+record.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydicom.dataset import Dataset
+
+from broker.domain.errors import InvalidInput
+from broker.domain.model import PerformedStep, PpsStatus, StepReference
+
+
+def _status(ds: Dataset) -> PpsStatus:
+    value = str(ds.get("PerformedProcedureStepStatus", "")).strip()
+    if not value:
+        raise InvalidInput("PerformedProcedureStepStatus", "is required")
+    try:
+        return PpsStatus(value)
+    except ValueError:
+        raise InvalidInput("PerformedProcedureStepStatus", f"{value!r} is not a defined term") from None
+
+
+def _references(ds: Dataset) -> list[StepReference]:
+    return [
+        StepReference(
+            sps_id=str(item.get("ScheduledProcedureStepID", "") or ""),
+            requested_procedure_id=str(item.get("RequestedProcedureID", "") or ""),
+            accession_number=str(item.get("AccessionNumber", "") or ""),
+            study_instance_uid=str(item.get("StudyInstanceUID", "") or ""),
+        )
+        for item in ds.get("ScheduledStepAttributesSequence", [])
+    ]
+
+
+def _as_utf8_json(ds: Dataset) -> str:
+    ds.decode()
+    record = Dataset()
+    record.update(ds)
+    record.SpecificCharacterSet = "ISO_IR 192"
+    return json.dumps(record.to_json_dict(), ensure_ascii=False, sort_keys=True)
+
+
+def performed_step_from(ds: Dataset, sop_instance_uid: str) -> PerformedStep:
+    """An N-CREATE's attribute list as a PerformedStep."""
+    return PerformedStep(
+        sop_instance_uid=sop_instance_uid,
+        status=_status(ds),
+        references=_references(ds),
+        attributes=_as_utf8_json(ds),
+        performed_station_ae=str(ds.get("PerformedStationAETitle", "") or ""),
+    )
+
+
+def merge(stored: str, modification: Dataset) -> tuple[PpsStatus, str]:
+    """The stored record with an N-SET's modification list applied (PS3.4 F.7.2.2)."""
+    record = Dataset.from_json(stored)
+    modification.decode()
+    for element in modification:
+        if element.keyword != "SpecificCharacterSet":
+            record[element.tag] = element
+    return _status(record), _as_utf8_json(record)

@@ -1,0 +1,149 @@
+"""The schema of a mapping profile (`profiles/*.yaml`).
+
+A site adapts a profile, not code: which HL7 field carries which value, how MSH-18
+names character sets, which station serves which modality, what the status messages
+look like. A bad profile stops start-up with the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+#: Where to read a value: HL7 paths like `OBR-18` or `PID-3.4.1`, first non-empty wins.
+Paths = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatientFields(_Strict):
+    patient_id: Paths
+    issuer: Paths
+    name: Paths
+    birth_date: Paths
+    sex: Paths
+
+
+class OrderFields(_Strict):
+    order_control: Paths
+    placer_order_number: Paths
+    placer_application: Paths
+    filler_order_number: Paths
+    accession_number: Paths
+    requested_procedure_id: Paths
+    sps_id: Paths
+    modality: Paths
+    study_instance_uid: Paths
+    start: Paths
+    procedure_code: Paths
+    referring_physician: Paths
+    priority: Paths
+    station_ae: Paths = []
+
+
+class Hl7In(_Strict):
+    #: MSH-18 value → Python codec; the empty key is for messages that name none.
+    charsets: dict[str, str]
+    #: XPN-8 name representation code → DICOM PN component group.
+    name_groups: dict[str, Literal["alphabetic", "ideographic", "phonetic"]] = {
+        "": "alphabetic", "A": "alphabetic", "I": "ideographic", "P": "phonetic"
+    }
+    patient: PatientFields
+    order: OrderFields
+
+
+class StatusOut(_Strict):
+    """The RAD-3 status message sent back to the RIS (ORM^O01, ORC-1 `SC` by default)."""
+
+    message_type: str
+    version: str
+    order_control: str
+    #: Scheduled step status → ORC-5 order status.
+    order_status: dict[str, str]
+    #: MSH-18 of the messages sent (e.g. `~ISO IR87`); its codec comes from `hl7_in.charsets`.
+    charset: str
+    #: MSH-20 alternate character set handling scheme (JAHIS: `ISO 2022-1994`).
+    charset_handling: str = ""
+
+
+class Assignment(_Strict):
+    """How the broker completes what an order leaves out."""
+
+    station_by_modality: dict[str, str] = {}
+    accession_prefix: str
+    requested_procedure_prefix: str
+    sps_prefix: str
+
+
+class DicomOut(_Strict):
+    #: Specific Character Set for worklist answers whose data is not plain ASCII.
+    character_set: str
+    fold_case_names: bool = False
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    sending_application: str = "BROKER"
+    sending_facility: str = "RADIOLOGY"
+    hl7_in: Hl7In
+    status_out: StatusOut
+    assign: Assignment
+    dicom: DicomOut
+    extends: str | None = Field(default=None, exclude=True)
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used; the message names file, key and reason."""
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile is a mapping of keys")
+    return data
+
+
+def _merge(base: dict[str, object], over: dict[str, object]) -> dict[str, object]:
+    merged = dict(base)
+    for key, value in over.items():
+        old = merged.get(key)
+        merged[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def resolve(name_or_path: str) -> Path:
+    """A profile is named (`ihe-swf` → `profiles/ihe-swf.yaml`) or given as a path."""
+    path = Path(name_or_path)
+    return path if path.suffix in {".yaml", ".yml"} else PROFILES_DIR / f"{name_or_path}.yaml"
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load and validate a profile; `extends: other` layers it over another profile."""
+    path = resolve(name_or_path)
+    data = _read(path)
+    parent = data.pop("extends", None)
+    if isinstance(parent, str):
+        data = _merge(load_profile(parent).model_dump(), data)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ProfileError(f"{path}: {problems}") from exc

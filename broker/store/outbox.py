@@ -1,0 +1,70 @@
+"""The outbox as a queue: which messages are due, and what became of each send.
+
+Per (destination, ordering key) only the oldest pending message is due, so one order's
+messages leave in the order they were written; a message that is refused (AE/AR) goes
+to the dead letters and stops blocking the ones behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, select, update
+
+from broker.store import tables as t
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    destination: str
+    ordering_key: str
+    payload: bytes
+    attempts: int
+
+
+class SqlOutboxQueue:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def due(self, now: datetime, limit: int = 100) -> list[PendingMessage]:
+        o, earlier = t.outbox, t.outbox.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(
+                and_(
+                    earlier.c.destination == o.c.destination,
+                    earlier.c.ordering_key == o.c.ordering_key,
+                    earlier.c.state == "pending",
+                    earlier.c.id < o.c.id,
+                )
+            )
+            .exists()
+        )
+        stmt = (
+            select(o.c.id, o.c.destination, o.c.ordering_key, o.c.payload, o.c.attempts)
+            .where(o.c.state == "pending", o.c.next_attempt_at <= now, ~blocked)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            return [PendingMessage(*row) for row in conn.execute(stmt)]
+
+    def _set(self, message_id: int, **values: object) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.id == message_id).values(**values))
+
+    def mark_sent(self, message_id: int, at: datetime) -> None:
+        self._set(message_id, state="sent", sent_at=at, last_error="")
+
+    def mark_dead(self, message_id: int, reason: str) -> None:
+        self._set(message_id, state="dead", last_error=reason, attempts=t.outbox.c.attempts + 1)
+
+    def defer(self, message_id: int, until: datetime, reason: str) -> None:
+        self._set(message_id, next_attempt_at=until, last_error=reason, attempts=t.outbox.c.attempts + 1)
+
+    def depth(self) -> int:
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.state == "pending")
+            return int(conn.execute(stmt).scalar_one())

@@ -1,0 +1,92 @@
+"""The HL7 side of the tests: samples from `hl7/`, an MLLP client, and a real MLLP
+listener standing in for the RIS that records what it receives."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+from pathlib import Path
+
+from broker.hl7.mllp import END, exchange
+from broker.hl7.sender import acknowledgement_code
+
+CATALOG = Path(__file__).resolve().parents[2] / "hl7"
+
+
+def sample(name: str, **replace: str) -> bytes:
+    """A catalog message as wire bytes (segments ended by CR), with substitutions."""
+    text = (CATALOG / name).read_text(encoding="utf-8")
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text.replace("\r\n", "\n").replace("\n", "\r").encode("utf-8")
+
+
+def send(port: int, *payloads: bytes, timeout: float = 10.0) -> list[bytes]:
+    """Send messages on one connection; return each raw ACK."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        return [exchange(sock, p) for p in payloads]
+
+
+def ack_code(reply: bytes) -> str:
+    return acknowledgement_code(reply)[0]
+
+
+def segment(message: bytes, name: str, encoding: str = "utf-8") -> list[str]:
+    """The fields of the first `name` segment (index = HL7 field number; MSH shifted)."""
+    for line in message.decode(encoding).split("\r"):
+        if line.startswith(name):
+            fields = line.split("|")
+            return ["MSH", "|", *fields[1:]] if name == "MSH" else fields
+    raise AssertionError(f"no {name} segment in {message!r}")
+
+
+class RisListener:
+    """A real MLLP server on a free port. Answers each message with `answer`
+    (AA by default) and keeps every message it received, in order."""
+
+    def __init__(self, port: int, answer: str = "AA") -> None:
+        self.port = port
+        self.answer = answer
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+        listener = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                buffer = b""
+                while chunk := self.request.recv(65536):
+                    buffer += chunk
+                    while END in buffer:
+                        frame, buffer = buffer.split(END, 1)
+                        self.request.sendall(listener._reply(frame.lstrip(b"\x0b")))
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _reply(self, message: bytes) -> bytes:
+        with self._lock:
+            self.received.append(message)
+        control_id = segment(message, "MSH", "latin-1")[10]
+        ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\rMSA|{self.answer}|{control_id}\r"
+        return b"\x0b" + ack.encode("ascii") + END
+
+    def start(self) -> RisListener:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[bytes]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"RIS received {len(self.received)} of {count} messages")
