@@ -27,10 +27,14 @@ ERROR_TEXT = {
 }
 
 
-def _location(location: str) -> list[str]:
-    """`PID-3` → ERL components segment^sequence^field."""
-    seg, _, field = location.partition("-")
-    return [seg, "1", field.split(".")[0]] if seg else []
+def _location(location: str, *, erl: bool) -> list[str]:
+    """`PID-3.1` → segment^sequence^field (v2.3.1 ELD), or for v2.5 ERL also
+    ^repetition^component^subcomponent."""
+    seg, _, path = location.partition("-")
+    if not seg:
+        return []
+    field, *rest = path.split(".")
+    return [seg, "1", field, "1", *rest] if erl and rest else [seg, "1", field]
 
 
 def _before_v2_4(header: MessageHeader) -> bool:
@@ -40,10 +44,10 @@ def _before_v2_4(header: MessageHeader) -> bool:
 def _err(header: MessageHeader, record: InboundRecord) -> str:
     text = ERROR_TEXT.get(record.error_code, "Error")
     if _before_v2_4(header):  # ERR-1 ELD: segment^sequence^field^code&text&table
-        location = [escape(p) for p in _location(record.error_location)] or ["", "", ""]
+        location = [escape(p) for p in _location(record.error_location, erl=False)] or ["", "", ""]
         return "ERR|" + "^".join([*location, f"{record.error_code}&{escape(text)}&HL70357"])
     return segment(
-        "ERR", "", _location(record.error_location), [record.error_code, text, "HL70357"], "E",
+        "ERR", "", _location(record.error_location, erl=True), [record.error_code, text, "HL70357"], "E",
         "", "", "", record.error,
     )
 

@@ -39,6 +39,7 @@ class MllpListener:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mllp", daemon=True)
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = port
 
     def start(self) -> None:
@@ -54,14 +55,23 @@ class MllpListener:
         )
 
     def stop(self) -> None:
+        """Stop accepting, close open connections, let running work finish."""
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+            asyncio.run_coroutine_threadsafe(self._close(self._server), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
         self._executor.shutdown(wait=True, cancel_futures=False)
+
+    async def _close(self, server: asyncio.Server) -> None:
+        server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        self._writers.add(writer)
         try:
             while True:
                 frame = await asyncio.wait_for(read_frame(reader), self._idle_timeout)
@@ -77,4 +87,5 @@ class MllpListener:
         except (ConnectionError, OSError) as exc:
             log.info("HL7 connection from %s ended: %s", peer, exc)
         finally:
+            self._writers.discard(writer)
             writer.close()

@@ -1,0 +1,108 @@
+"""`broker serve` as a real process, driven over real sockets: the slice survives
+kill -9 (committed orders stay on the worklist, pending statuses are still delivered)
+and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.dicompeer import findscu, mpps
+from support.hl7peer import RisListener, ack_code, sample, segment, send
+from support.net import free_port, wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+
+class BrokerProcess:
+    def __init__(self, tmp_path: Path, ris_port: int) -> None:
+        self.hl7_port, self.dicom_port = free_port(), free_port()
+        self.config = tmp_path / "broker.yaml"
+        self.config.write_text(yaml.safe_dump({
+            "database": {"url": f"sqlite:///{tmp_path / 'broker.db'}"},
+            "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
+            "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
+            "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
+            "outbox": {"poll_seconds": 0.1, "retry_initial_seconds": 0.2, "retry_max_seconds": 1},
+        }))
+        self.log = tmp_path / "broker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BrokerProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "broker", "serve", "--config", str(self.config)], stdout=log, stderr=log
+            )
+        wait_for_port(self.hl7_port)
+        wait_for_port(self.dicom_port)
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def ris_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def broker_process(tmp_path: Path, ris_port: int) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(tmp_path, ris_port).start()
+    yield process
+    if process.process and process.process.poll() is None:
+        process.kill()
+
+
+REFERENCE = {
+    "ScheduledStepAttributesSequence": [
+        {"AccessionNumber": "ACC1001", "RequestedProcedureID": "RP1001", "ScheduledProcedureStepID": "SPS1001"}
+    ],
+    "PatientID": "PAT001",
+    "PerformedProcedureStepStatus": "IN PROGRESS",
+}
+KEYS = ["ScheduledProcedureStepSequence[0].ScheduledStationAETitle=CT01", "AccessionNumber", "PatientName"]
+
+
+def test_kill_9_after_ack_order_stays_and_pending_status_is_delivered(
+    broker_process: BrokerProcess, ris_port: int, tmp_path: Path
+) -> None:
+    [ack] = send(broker_process.hl7_port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    assert ack_code(ack) == "AA"
+    # The RIS is down: the IN PROGRESS status waits in the outbox.
+    assert mpps(broker_process.dicom_port, "create", tmp_path, dataset=REFERENCE)["status"] == 0
+    broker_process.kill()
+
+    ris = RisListener(ris_port).start()
+    try:
+        broker_process.start()
+        [item] = findscu(broker_process.dicom_port, KEYS, tmp_path)
+        assert item.AccessionNumber == "ACC1001"
+        [status] = ris.wait_for(1)
+        assert segment(status, "ORC")[5] == "IP"
+    finally:
+        ris.stop()
+
+
+def test_sigterm_stops_cleanly(broker_process: BrokerProcess) -> None:
+    assert broker_process.terminate() == 0
+
+
+def test_malformed_message_answered_and_process_keeps_serving(broker_process: BrokerProcess) -> None:
+    replies = send(broker_process.hl7_port, b"MSH|^~\\&|RIS|H|BROKER|R|2026||ORM^O01|X1|P|2.3.1\rPID|\r",
+                   sample("rad-1-patient-registration/adt_a04.hl7"))
+    assert [ack_code(r) for r in replies] == ["AE", "AA"]
+    assert broker_process.process is not None and broker_process.process.poll() is None

@@ -1,0 +1,81 @@
+"""Status messages to the RIS through the durable outbox: held while the RIS is down,
+then delivered exactly once and in order per order; a refusal goes to the dead letters
+without blocking the messages behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from sqlalchemy import select
+
+from broker.app import Broker
+from broker.mapping.mpps import merge, performed_step_from
+from broker.store import tables as t
+from support.brokers import make_config
+from support.hl7peer import RisListener, sample, segment, send
+from support.net import free_port
+
+
+def _order(broker: Broker, n: int) -> None:
+    message = sample(
+        "rad-2-placer-order/orm_o01_nw.hl7",
+        ORM0001=f"ORM{n:04d}", PO1001=f"PO{n:04d}", FO1001=f"FO{n:04d}", ACC1001=f"ACC{n:04d}",
+        RP1001=f"RP{n:04d}", SPS1001=f"SPS{n:04d}", **{"9999.1.1001": f"9999.1.{n}"},
+    )
+    send(broker.hl7.port, message)
+
+
+def _perform(broker: Broker, n: int, final: str = "COMPLETED") -> None:
+    """RAD-6 then RAD-7 for order n, through the PPS Manager (DIMSE is tested elsewhere)."""
+    create = Dataset()
+    create.PerformedProcedureStepStatus = "IN PROGRESS"
+    item = Dataset()
+    item.ScheduledProcedureStepID = f"SPS{n:04d}"
+    item.AccessionNumber = f"ACC{n:04d}"
+    create.ScheduledStepAttributesSequence = [item]
+    uid = f"1.2.3.{n}"
+    broker.pps_manager.rad6_modality_pps_in_progress(performed_step_from(create, uid))
+    update = Dataset()
+    update.PerformedProcedureStepStatus = final
+    broker.pps_manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, update))
+
+
+def _statuses(messages: list[bytes]) -> dict[str, list[str]]:
+    by_order: dict[str, list[str]] = {}
+    for message in messages:
+        by_order.setdefault(segment(message, "ORC")[2], []).append(segment(message, "ORC")[5])
+    return by_order
+
+
+def test_ris_outage_then_every_status_once_in_order(tmp_path: Path) -> None:
+    ris_port = free_port()
+    broker = Broker(make_config(tmp_path, ris_port))
+    broker.start()
+    try:
+        for n in range(1, 6):
+            _order(broker, n)
+            _perform(broker, n, "COMPLETED" if n % 2 else "DISCONTINUED")
+        ris = RisListener(ris_port).start()
+        try:
+            received = ris.wait_for(10)
+        finally:
+            ris.stop()
+    finally:
+        broker.stop()
+    assert len(received) == 10
+    assert _statuses(received) == {
+        f"PO{n:04d}^RIS": ["IP", "CM" if n % 2 else "DC"] for n in range(1, 6)
+    }
+
+
+def test_refused_message_is_dead_lettered_and_does_not_block(broker: Broker, ris: RisListener) -> None:
+    ris.answer = "AE"
+    _order(broker, 1)
+    _perform(broker, 1)
+    ris.wait_for(2)
+    with broker.engine.connect() as conn:
+        states = conn.execute(select(t.outbox.c.state, t.outbox.c.last_error).order_by(t.outbox.c.id)).all()
+    assert [s for s, _ in states] == ["dead", "dead"]
+    assert states[0][1].startswith("AE")
+    assert len(ris.received) == 2
