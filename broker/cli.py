@@ -31,7 +31,10 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     broker.start()
-    stop.wait()
+    # Short waits: a signal delivered to another thread only runs its Python handler
+    # once the main thread executes bytecode again; an untimed wait could block forever.
+    while not stop.wait(0.5):
+        pass
     broker.stop()
     return 0
 
