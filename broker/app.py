@@ -84,7 +84,10 @@ class Broker:
         self.jobs.start()
         log.info(
             "broker started: HL7 on %s, DICOM %s on %s, profile %s",
-            self.hl7.port, self.config.dicom.ae_title, self.dicom.port, self.profile.name,
+            self.hl7.port,
+            self.config.dicom.ae_title,
+            self.dicom.port,
+            self.profile.name,
         )
 
     def stop(self) -> None:

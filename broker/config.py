@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker.yaml_models import read_mapping, validate
 
 
 class _Section(BaseModel):
@@ -70,14 +71,4 @@ class ConfigError(Exception):
 
 
 def load_config(path: Path) -> BrokerConfig:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    try:
-        return BrokerConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])} = {e.get('input')!r}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+    return validate(BrokerConfig, read_mapping(path, ConfigError), path, ConfigError)

@@ -29,9 +29,9 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Hl7Refusal:
-    ack: str          # AE: the content is wrong; AR: rejected, may be resent later
-    code: str         # HL7 table 0357
-    location: str     # e.g. PID-3
+    ack: str  # AE: the content is wrong; AR: rejected, may be resent later
+    code: str  # HL7 table 0357
+    location: str  # e.g. PID-3
     text: str
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from broker.app import Broker
 from broker.config import BrokerConfig
-from support.hl7peer import RisListener
 from support.brokers import make_config
+from support.hl7peer import RisListener
 from support.net import free_port
 
 

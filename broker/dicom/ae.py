@@ -10,6 +10,7 @@ import socket
 import socketserver
 import threading
 
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityPerformedProcedureStep,
@@ -17,7 +18,6 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 from pynetdicom.transport import ThreadedAssociationServer
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from broker.config import DicomConfig
 

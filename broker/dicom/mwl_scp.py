@@ -24,7 +24,9 @@ def _failure(status: int, comment: str) -> Dataset:
     return ds
 
 
-def handle_find(event: evt.Event, provider: WorklistProvider, profile: Profile) -> Iterator[tuple[object, Dataset | None]]:
+def handle_find(
+    event: evt.Event, provider: WorklistProvider, profile: Profile
+) -> Iterator[tuple[object, Dataset | None]]:
     """Yield one pending answer per matching step; every failure still answers."""
     try:
         request = event.identifier

@@ -29,7 +29,7 @@ class PersonName:
     @classmethod
     def parse(cls, value: str) -> PersonName:
         """Read the DICOM `A=I=P` form."""
-        parts = (value.split("=") + ["", ""])[:3]
+        parts = ([*value.split("="), "", ""])[:3]
         return cls(*parts)
 
 

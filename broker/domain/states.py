@@ -20,9 +20,7 @@ _STEP_NEXT: dict[StepStatus, frozenset[StepStatus]] = {
 }
 
 _PPS_NEXT: dict[PpsStatus, frozenset[PpsStatus]] = {
-    PpsStatus.IN_PROGRESS: frozenset(
-        {PpsStatus.IN_PROGRESS, PpsStatus.COMPLETED, PpsStatus.DISCONTINUED}
-    ),
+    PpsStatus.IN_PROGRESS: frozenset({PpsStatus.IN_PROGRESS, PpsStatus.COMPLETED, PpsStatus.DISCONTINUED}),
     PpsStatus.COMPLETED: frozenset(),
     PpsStatus.DISCONTINUED: frozenset(),
 }

@@ -64,9 +64,7 @@ class Period:
     def contains(self, moment: datetime | None) -> bool:
         if moment is None:
             return False
-        return (self.start is None or moment >= self.start) and (
-            self.end is None or moment <= self.end
-        )
+        return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
 
 
 @dataclass(frozen=True)
@@ -103,14 +101,10 @@ def name_matches(pattern: Pattern, name: PersonName, *, fold_case: bool) -> bool
     """PN matching: a query without `=` may match any one component group; a query with
     groups matches each non-empty query group against the same group of the name."""
     if "=" not in pattern.text:
-        return any(
-            pattern.matches(group, fold_case=fold_case) for group in name.groups() if group
-        )
+        return any(pattern.matches(group, fold_case=fold_case) for group in name.groups() if group)
     query_groups = PersonName.parse(pattern.text).groups()
     return all(
-        Pattern(q).matches(v, fold_case=fold_case)
-        for q, v in zip(query_groups, name.groups(), strict=True)
-        if q
+        Pattern(q).matches(v, fold_case=fold_case) for q, v in zip(query_groups, name.groups(), strict=True) if q
     )
 
 

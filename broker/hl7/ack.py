@@ -47,8 +47,15 @@ def _err(header: MessageHeader, record: InboundRecord) -> str:
         location = [escape(p) for p in _location(record.error_location, erl=False)] or ["", "", ""]
         return "ERR|" + "^".join([*location, f"{record.error_code}&{escape(text)}&HL70357"])
     return segment(
-        "ERR", "", _location(record.error_location, erl=True), [record.error_code, text, "HL70357"], "E",
-        "", "", "", record.error,
+        "ERR",
+        "",
+        _location(record.error_location, erl=True),
+        [record.error_code, text, "HL70357"],
+        "E",
+        "",
+        "",
+        "",
+        record.error,
     )
 
 

@@ -40,7 +40,7 @@ class MessageHeader:
         def first(n: int) -> str:
             return get(n).split(component)[0]
 
-        msh9 = get(9).split(component) + ["", ""]
+        msh9 = [*get(9).split(component), "", ""]
         return cls(
             sending_application=first(3),
             sending_facility=first(4),

@@ -11,9 +11,9 @@ import hashlib
 import logging
 from datetime import datetime
 
-import hl7
 from sqlalchemy.exc import SQLAlchemyError
 
+import hl7
 from broker.actors.order_filler import OrderFiller
 from broker.domain.commands import Command
 from broker.domain.errors import InvalidInput
@@ -51,8 +51,14 @@ class Hl7Intake:
             log.exception("message %s not stored", record.control_id)
             refusal = hl7_refusal(StoreUnavailable())
             answered = InboundRecord(
-                record.sender, record.control_id, record.message_type, raw,
-                refusal.ack, refusal.code, refusal.location, refusal.text,
+                record.sender,
+                record.control_id,
+                record.message_type,
+                raw,
+                refusal.ack,
+                refusal.code,
+                refusal.location,
+                refusal.text,
             )
         return self._encode(render_ack(header, answered, datetime.now()), header)
 

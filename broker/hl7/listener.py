@@ -50,9 +50,7 @@ class MllpListener:
         log.info("HL7 MLLP listening on %s:%s", self._address[0], self.port)
 
     async def _start(self) -> asyncio.Server:
-        return await asyncio.start_server(
-            self._serve, *self._address, limit=self._max_frame, reuse_address=True
-        )
+        return await asyncio.start_server(self._serve, *self._address, limit=self._max_frame, reuse_address=True)
 
     def stop(self) -> None:
         """Stop accepting, close open connections, let running work finish."""

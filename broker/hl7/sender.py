@@ -43,7 +43,7 @@ def acknowledgement_code(reply: bytes) -> tuple[str, str]:
     separator = reply[3:4].decode("ascii", errors="replace") if reply.startswith(b"MSH") else "|"
     for line in reply.decode("latin-1").split("\r"):
         if line.startswith("MSA"):
-            fields = line.split(separator) + ["", "", ""]
+            fields = [*line.split(separator), "", "", ""]
             return fields[1].strip(), fields[3].strip()
     return "", ""
 

@@ -6,16 +6,16 @@ reads it. Segment groups start at each ORC, so ZDS/TQ1 belong to the order they 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import hl7
-
 from broker.domain.commands import CancelOrder, Command, PlaceOrder, RegisterPatient, UpdatePatient
 from broker.domain.errors import InvalidInput
-from broker.errors import UnsupportedMessage
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
+from broker.errors import UnsupportedMessage
 from broker.mapping.profile import OrderFields, Profile
 
 
@@ -40,11 +40,16 @@ class FieldPath:
 
 
 class SegmentGroup:
-    """Segments an order reads: its own (ORC and what follows) before the shared ones."""
+    """Segments an order reads: its own (ORC and what follows), then the message's
+    header segments (MSH, PID, PV1, ... before the first ORC) — never another order's."""
 
     def __init__(self, message: hl7.Message, own: Sequence[hl7.Segment]) -> None:
-        self._message = message
-        self._segments = list(own) + [s for s in message if s not in own]
+        header = []
+        for segment in message:
+            if str(segment[0]) == "ORC":
+                break
+            header.append(segment)
+        self._segments = [*own, *header]
 
     def _segment(self, name: str) -> hl7.Segment | None:
         return next((s for s in self._segments if str(s[0]) == name), None)
@@ -55,19 +60,21 @@ class SegmentGroup:
             return ""
         try:
             return str(
-                segment.extract_field(
-                    1, path.field, repetition, path.component or 1, path.subcomponent or 1
-                )
+                segment.extract_field(1, path.field, repetition, path.component or 1, path.subcomponent or 1)
             ).strip()
         except IndexError:
             return ""
 
     def first(self, paths: Sequence[str]) -> str:
+        return self.located(paths)[0]
+
+    def located(self, paths: Sequence[str]) -> tuple[str, str]:
+        """The first non-empty value and the path it was read from."""
         for text in paths:
             value = self.value(FieldPath.parse(text))
             if value:
-                return value
-        return ""
+                return value, text
+        return "", paths[0] if paths else ""
 
     def repetitions(self, path_text: str) -> int:
         path = FieldPath.parse(path_text)
@@ -78,47 +85,75 @@ class SegmentGroup:
         return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
 
     def required(self, paths: Sequence[str], what: str) -> str:
-        value = self.first(paths)
+        return self.required_located(paths, what)[0]
+
+    def required_located(self, paths: Sequence[str], what: str) -> tuple[str, str]:
+        value, path = self.located(paths)
         if not value:
-            raise InvalidInput(paths[0] if paths else what, f"{what} is required")
-        return value
+            raise InvalidInput(path or what, f"{what} is required")
+        return value, path
 
 
-def _person_name(group: SegmentGroup, path_text: str, first_component: int, profile: Profile) -> PersonName:
-    """XPN/XCN repetitions → PN component groups chosen by the name representation code.
+@dataclass(frozen=True)
+class NameLayout:
+    """Component numbers of a name in an HL7 data type."""
 
-    XPN is family^given^middle^suffix^prefix^degree^type^representation; DICOM PN is
-    family^given^middle^prefix^suffix. XCN has the ID first, hence `first_component`.
-    """
+    family: int
+    given: int
+    middle: int
+    suffix: int
+    prefix: int
+    representation: int
+
+
+#: XPN: family^given^middle^suffix^prefix^degree^type^representation (XPN-8).
+XPN = NameLayout(1, 2, 3, 4, 5, 8)
+#: XCN: ID^family^given^middle^suffix^prefix^... name representation code is XCN-15.
+XCN = NameLayout(2, 3, 4, 5, 6, 15)
+
+
+def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> PersonName:
+    """Name repetitions → PN component groups chosen by the name representation code;
+    DICOM PN orders the components family^given^middle^prefix^suffix."""
     path = FieldPath.parse(path_text)
     groups: dict[str, str] = {}
     for rep in range(1, max(group.repetitions(path_text), 1) + 1):
-        part = [
-            group.value(FieldPath(path.segment, path.field, first_component + i, 1), rep)
-            for i in range(8)
-        ]
-        family, given, middle, suffix, prefix, _degree, _type, code = part
+
+        def part(component: int, rep: int = rep) -> str:
+            return group.value(FieldPath(path.segment, path.field, component, 1), rep)
+
+        code = part(layout.representation)
         target = profile.hl7_in.name_groups.get(code, "alphabetic")
+        value = "^".join(part(n) for n in (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix))
         if target not in groups:
-            groups[target] = "^".join([family, given, middle, prefix, suffix]).rstrip("^")
+            groups[target] = value.rstrip("^")
     return PersonName(**groups)
 
 
-def _first_name(group: SegmentGroup, paths: Sequence[str], first_component: int, profile: Profile) -> PersonName:
+def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> PersonName:
     for text in paths:
-        name = _person_name(group, text, first_component, profile)
+        name = _person_name(group, text, layout, profile)
         if str(name):
             return name
     return PersonName()
 
 
+_DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{4})?")
+_DTM_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
 def parse_dtm(text: str, location: str) -> datetime:
-    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) → local wall-clock time."""
-    digits = text.split("+")[0].split("-")[0].split(".")[0]
-    formats = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) → local wall-clock time.
+
+    The offset is dropped: worklist times are the site's local time (profile time
+    zones come with the Order Filler profile work)."""
+    match = _DTM.fullmatch(text.strip())
     try:
-        return datetime.strptime(digits, formats[len(digits)])
-    except (KeyError, ValueError):
+        if match is None:
+            raise ValueError(text)
+        digits = match.group(1)
+        return datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+    except ValueError:
         raise InvalidInput(location, f"not an HL7 date/time: {text!r}") from None
 
 
@@ -127,7 +162,7 @@ def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
     return Patient(
         patient_id=group.required(fields.patient_id, "patient ID"),
         issuer=group.first(fields.issuer),
-        name=_first_name(group, fields.name, 1, profile),
+        name=_first_name(group, fields.name, XPN, profile),
         birth_date=group.first(fields.birth_date)[:8],
         sex=group.first(fields.sex),
     )
@@ -136,9 +171,7 @@ def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
 def _code(group: SegmentGroup, paths: Sequence[str]) -> Code | None:
     for text in paths:
         path = FieldPath.parse(text)
-        value, meaning, scheme = (
-            group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3)
-        )
+        value, meaning, scheme = (group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3))
         if value:
             return Code(value=value, scheme=scheme, meaning=meaning)
     return None
@@ -146,14 +179,14 @@ def _code(group: SegmentGroup, paths: Sequence[str]) -> Code | None:
 
 def read_order(group: SegmentGroup, profile: Profile) -> Order:
     f: OrderFields = profile.hl7_in.order
-    start_text = group.required(f.start, "scheduled start")
+    start_text, start_path = group.required_located(f.start, "scheduled start")
     code = _code(group, f.procedure_code)
     description = code.meaning if code else ""
     step = ScheduledStep(
         sps_id=group.first(f.sps_id),
         modality=group.required(f.modality, "modality"),
         station_ae=group.first(f.station_ae),
-        start=parse_dtm(start_text, f.start[0]),
+        start=parse_dtm(start_text, start_path),
         description=description,
         protocol_codes=[code] if code else [],
     )
@@ -171,7 +204,7 @@ def read_order(group: SegmentGroup, profile: Profile) -> Order:
         filler_order_number=group.first(f.filler_order_number),
         accession_number=group.first(f.accession_number),
         patient=read_patient(group, profile),
-        referring_physician=str(_first_name(group, f.referring_physician, 2, profile)),
+        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
         procedures=[procedure],
     )
 

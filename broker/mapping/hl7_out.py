@@ -46,9 +46,26 @@ def msh(
 ) -> str:
     """MSH written directly: MSH-2 and a repeated MSH-18 must not be escaped."""
     fields = [
-        "MSH", "^~\\&", escape(sending[0]), escape(sending[1]), escape(receiving[0]),
-        escape(receiving[1]), now.strftime("%Y%m%d%H%M%S"), "", message_type, control_id,
-        "P", version, "", "", "", "", "", charset, "", charset_handling,
+        "MSH",
+        "^~\\&",
+        escape(sending[0]),
+        escape(sending[1]),
+        escape(receiving[0]),
+        escape(receiving[1]),
+        now.strftime("%Y%m%d%H%M%S"),
+        "",
+        message_type,
+        control_id,
+        "P",
+        version,
+        "",
+        "",
+        "",
+        "",
+        "",
+        charset,
+        "",
+        charset_handling,
     ]
     return "|".join(fields).rstrip("|")
 
@@ -103,16 +120,41 @@ class Hl7StatusNotifier:
                 now=change.at,
             ),
             self._pid(order),
-            segment("ORC", out.order_control, [order.placer_order_number, order.placer_application],
-                    order.filler_order_number, "", order_status),
-            segment("OBR", "1", [order.placer_order_number, order.placer_application],
-                    order.filler_order_number, service, *[""] * 13, order.accession_number,
-                    procedure.requested_procedure_id, step.sps_id, "", "", "", step.modality),
+            segment(
+                "ORC",
+                out.order_control,
+                [order.placer_order_number, order.placer_application],
+                order.filler_order_number,
+                "",
+                order_status,
+            ),
+            segment(
+                "OBR",
+                "1",
+                [order.placer_order_number, order.placer_application],
+                order.filler_order_number,
+                service,
+                *[""] * 13,
+                order.accession_number,
+                procedure.requested_procedure_id,
+                step.sps_id,
+                "",
+                "",
+                "",
+                step.modality,
+            ),
         ]
 
     def _pid(self, order: Order) -> str:
         patient = order.patient
         return segment(
-            "PID", "1", "", [patient.patient_id, "", "", patient.issuer], "",
-            name_repetitions(patient.name, self._name_codes), "", patient.birth_date, patient.sex,
+            "PID",
+            "1",
+            "",
+            [patient.patient_id, "", "", patient.issuer],
+            "",
+            name_repetitions(patient.name, self._name_codes),
+            "",
+            patient.birth_date,
+            patient.sex,
         )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from pydicom.dataset import Dataset
 from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from broker.domain.errors import InvalidInput
@@ -61,7 +61,7 @@ def _clock(text: str, location: str, *, end: bool) -> time:
     if not digits:
         return time.max if end else time.min
     try:
-        padded = digits + ("595959"[len(digits):] if end else "000000"[len(digits):])
+        padded = digits + ("595959"[len(digits) :] if end else "000000"[len(digits) :])
         clock = datetime.strptime(padded[:6], "%H%M%S").time()
     except ValueError:
         raise InvalidInput(location, f"not a TM value: {text!r}") from None
@@ -77,12 +77,18 @@ def _period(step: Dataset) -> Period | None:
     day_lo, day_hi = _range(day_text)
     time_lo, time_hi = _range(time_text) if time_text else ("", "")
     start = (
-        datetime.combine(_day(day_lo, "ScheduledProcedureStepStartDate"), _clock(time_lo, "ScheduledProcedureStepStartTime", end=False))
+        datetime.combine(
+            _day(day_lo, "ScheduledProcedureStepStartDate"),
+            _clock(time_lo, "ScheduledProcedureStepStartTime", end=False),
+        )
         if day_lo
         else None
     )
     end = (
-        datetime.combine(_day(day_hi, "ScheduledProcedureStepStartDate"), _clock(time_hi, "ScheduledProcedureStepStartTime", end=True))
+        datetime.combine(
+            _day(day_hi, "ScheduledProcedureStepStartDate"),
+            _clock(time_hi, "ScheduledProcedureStepStartTime", end=True),
+        )
         if day_hi
         else None
     )
@@ -174,11 +180,8 @@ def _select_sequence(held: DataElement | None, asked: DataElement) -> DataElemen
 
 
 def _is_ascii(ds: Dataset) -> bool:
-    for element in ds.iterall():
-        if element.VR in ("PN", "LO", "SH", "ST", "LT", "UT", "UC") and element.value:
-            if not str(element.value).isascii():
-                return False
-    return True
+    text_vrs = ("PN", "LO", "SH", "ST", "LT", "UT", "UC")
+    return all(str(element.value).isascii() for element in ds.iterall() if element.VR in text_vrs and element.value)
 
 
 def answer_for(entry: WorklistEntry, request: Dataset, character_set: str) -> Dataset:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from broker.yaml_models import read_mapping, validate
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -58,7 +59,10 @@ class Hl7In(_Strict):
     charsets: dict[str, str]
     #: XPN-8 name representation code → DICOM PN component group.
     name_groups: dict[str, Literal["alphabetic", "ideographic", "phonetic"]] = {
-        "": "alphabetic", "A": "alphabetic", "I": "ideographic", "P": "phonetic"
+        "": "alphabetic",
+        "A": "alphabetic",
+        "I": "ideographic",
+        "P": "phonetic",
     }
     patient: PatientFields
     order: OrderFields
@@ -88,7 +92,8 @@ class Assignment(_Strict):
 
 
 class DicomOut(_Strict):
-    #: Specific Character Set for worklist answers whose data is not plain ASCII.
+    #: Specific Character Set for worklist answers whose data is not plain ASCII;
+    #: values separated by backslash (e.g. `\ISO 2022 IR 87`: ASCII default, then kanji).
     character_set: str
     fold_case_names: bool = False
 
@@ -109,16 +114,6 @@ class ProfileError(Exception):
     """A profile that cannot be used; the message names file, key and reason."""
 
 
-def _read(path: Path) -> dict[str, object]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a profile is a mapping of keys")
-    return data
-
-
 def _merge(base: dict[str, object], over: dict[str, object]) -> dict[str, object]:
     merged = dict(base)
     for key, value in over.items():
@@ -136,14 +131,8 @@ def resolve(name_or_path: str) -> Path:
 def load_profile(name_or_path: str) -> Profile:
     """Load and validate a profile; `extends: other` layers it over another profile."""
     path = resolve(name_or_path)
-    data = _read(path)
+    data = read_mapping(path, ProfileError)
     parent = data.pop("extends", None)
     if isinstance(parent, str):
         data = _merge(load_profile(parent).model_dump(), data)
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ProfileError(f"{path}: {problems}") from exc
+    return validate(Profile, data, path, ProfileError)

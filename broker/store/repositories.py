@@ -61,7 +61,6 @@ class OrderRepository:
             stmt = stmt.where(t.orders.c.accession_number == ref.accession_number)
         return self._session.scalars(stmt).first()
 
-
     def of_step(self, step: ScheduledStep) -> Order:
         stmt = (
             select(Order)
@@ -97,8 +96,14 @@ class InboundRepository:
         if row is None:
             return None
         return InboundRecord(
-            row.sender, row.control_id, row.message_type, row.raw,
-            row.answer, row.error_code, row.error_location, row.error,
+            row.sender,
+            row.control_id,
+            row.message_type,
+            row.raw,
+            row.answer,
+            row.error_code,
+            row.error_location,
+            row.error,
         )
 
     def add(self, record: InboundRecord) -> None:
@@ -157,4 +162,3 @@ class SequenceRepository:
                 .returning(t.sequences.c.value)
             ).scalar_one()
         )
-

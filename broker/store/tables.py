@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 import json
+
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Enum,
     Dialect,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -237,9 +238,7 @@ def _map(mapper: registry) -> None:
             )
         },
     )
-    mapper.map_imperatively(
-        ScheduledStep, scheduled_steps, properties={"_id": scheduled_steps.c.id}
-    )
+    mapper.map_imperatively(ScheduledStep, scheduled_steps, properties={"_id": scheduled_steps.c.id})
     mapper.map_imperatively(
         RequestedProcedure,
         requested_procedures,

@@ -70,13 +70,11 @@ class SqlWorklistReader:
             .order_by(t.scheduled_steps.c.start, t.scheduled_steps.c.id)
         )
         entries: list[WorklistEntry] = []
-        with self._engine.connect().execution_options(readonly=True) as conn:
-            with Session(bind=conn) as session:
-                for step, procedure, order in session.execute(stmt).unique():
-                    entry = WorklistEntry(order, procedure, step)
-                    if matches(entry, query):
-                        entries.append(entry)
-                        if len(entries) >= limit:
-                            break
+        with self._engine.connect().execution_options(readonly=True) as conn, Session(bind=conn) as session:
+            for step, procedure, order in session.execute(stmt).unique():
+                entry = WorklistEntry(order, procedure, step)
+                if matches(entry, query):
+                    entries.append(entry)
+                    if len(entries) >= limit:
+                        break
         return entries
-

@@ -24,13 +24,17 @@ class BrokerProcess:
     def __init__(self, tmp_path: Path, ris_port: int) -> None:
         self.hl7_port, self.dicom_port = free_port(), free_port()
         self.config = tmp_path / "broker.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "database": {"url": f"sqlite:///{tmp_path / 'broker.db'}"},
-            "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
-            "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
-            "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
-            "outbox": {"poll_seconds": 0.1, "retry_initial_seconds": 0.2, "retry_max_seconds": 1},
-        }))
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "database": {"url": f"sqlite:///{tmp_path / 'broker.db'}"},
+                    "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
+                    "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
+                    "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
+                    "outbox": {"poll_seconds": 0.1, "retry_initial_seconds": 0.2, "retry_max_seconds": 1},
+                }
+            )
+        )
         self.log = tmp_path / "broker.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -102,7 +106,10 @@ def test_sigterm_stops_cleanly(broker_process: BrokerProcess) -> None:
 
 
 def test_malformed_message_answered_and_process_keeps_serving(broker_process: BrokerProcess) -> None:
-    replies = send(broker_process.hl7_port, b"MSH|^~\\&|RIS|H|BROKER|R|2026||ORM^O01|X1|P|2.3.1\rPID|\r",
-                   sample("rad-1-patient-registration/adt_a04.hl7"))
+    replies = send(
+        broker_process.hl7_port,
+        b"MSH|^~\\&|RIS|H|BROKER|R|2026||ORM^O01|X1|P|2.3.1\rPID|\r",
+        sample("rad-1-patient-registration/adt_a04.hl7"),
+    )
     assert [ack_code(r) for r in replies] == ["AE", "AA"]
     assert broker_process.process is not None and broker_process.process.poll() is None

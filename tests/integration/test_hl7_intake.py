@@ -72,11 +72,17 @@ def test_same_placer_order_new_control_id_is_AE_205(broker: Broker) -> None:
 def test_order_without_identifiers_gets_them_assigned(broker: Broker, tmp_path: Path) -> None:
     [reply] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7"))
     assert ack_code(reply) == "AA"
-    [item] = findscu(broker.dicom.port, [
-        "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=MR01",
-        "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
-        "AccessionNumber", "StudyInstanceUID", "RequestedProcedureID",
-    ], tmp_path)
+    [item] = findscu(
+        broker.dicom.port,
+        [
+            "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=MR01",
+            "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
+            "AccessionNumber",
+            "StudyInstanceUID",
+            "RequestedProcedureID",
+        ],
+        tmp_path,
+    )
     assert item.AccessionNumber == "A00000001"
     assert item.RequestedProcedureID == "RP00000001"
     assert item.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID == "SPS00000001"

@@ -20,8 +20,13 @@ from support.net import free_port
 def _order(broker: Broker, n: int) -> None:
     message = sample(
         "rad-2-placer-order/orm_o01_nw.hl7",
-        ORM0001=f"ORM{n:04d}", PO1001=f"PO{n:04d}", FO1001=f"FO{n:04d}", ACC1001=f"ACC{n:04d}",
-        RP1001=f"RP{n:04d}", SPS1001=f"SPS{n:04d}", **{"9999.1.1001": f"9999.1.{n}"},
+        ORM0001=f"ORM{n:04d}",
+        PO1001=f"PO{n:04d}",
+        FO1001=f"FO{n:04d}",
+        ACC1001=f"ACC{n:04d}",
+        RP1001=f"RP{n:04d}",
+        SPS1001=f"SPS{n:04d}",
+        **{"9999.1.1001": f"9999.1.{n}"},
     )
     send(broker.hl7.port, message)
 
@@ -64,9 +69,7 @@ def test_ris_outage_then_every_status_once_in_order(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert len(received) == 10
-    assert _statuses(received) == {
-        f"PO{n:04d}^RIS": ["IP", "CM" if n % 2 else "DC"] for n in range(1, 6)
-    }
+    assert _statuses(received) == {f"PO{n:04d}^RIS": ["IP", "CM" if n % 2 else "DC"] for n in range(1, 6)}
 
 
 def test_refused_message_is_dead_lettered_and_does_not_block(broker: Broker, ris: RisListener) -> None:

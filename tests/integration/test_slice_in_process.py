@@ -23,7 +23,9 @@ STATION_DAY_KEYS = [
 
 
 def test_order_appears_on_worklist_rad2_rad5(broker: Broker, tmp_path: Path) -> None:
-    acks = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    acks = send(
+        broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample("rad-2-placer-order/orm_o01_nw.hl7")
+    )
     assert [ack_code(a) for a in acks] == ["AA", "AA"]
 
     [item] = findscu(broker.dicom.port, STATION_DAY_KEYS, tmp_path)
@@ -36,14 +38,16 @@ def test_order_appears_on_worklist_rad2_rad5(broker: Broker, tmp_path: Path) -> 
     assert (step.ScheduledProcedureStepID, step.Modality, step.ScheduledStationAETitle) == ("SPS1001", "CT", "CT01")
 
 
-def test_mpps_progress_reaches_ris_in_order_rad6_rad7_rad3(
-    broker: Broker, ris: RisListener, tmp_path: Path
-) -> None:
+def test_mpps_progress_reaches_ris_in_order_rad6_rad7_rad3(broker: Broker, ris: RisListener, tmp_path: Path) -> None:
     send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
     reference = {
         "ScheduledStepAttributesSequence": [
-            {"AccessionNumber": "ACC1001", "RequestedProcedureID": "RP1001", "ScheduledProcedureStepID": "SPS1001",
-             "StudyInstanceUID": "1.2.392.200036.9999.1.1001"}
+            {
+                "AccessionNumber": "ACC1001",
+                "RequestedProcedureID": "RP1001",
+                "ScheduledProcedureStepID": "SPS1001",
+                "StudyInstanceUID": "1.2.392.200036.9999.1.1001",
+            }
         ],
         "PatientName": "DOE^JOHN^Q",
         "PatientID": "PAT001",
@@ -53,14 +57,22 @@ def test_mpps_progress_reaches_ris_in_order_rad6_rad7_rad3(
         "PerformedProcedureStepStartTime": "100500",
         "Modality": "CT",
     }
-    created = mpps(broker.dicom.port, "create", tmp_path, dataset={**reference, "PerformedProcedureStepStatus": "IN PROGRESS"})
+    created = mpps(
+        broker.dicom.port, "create", tmp_path, dataset={**reference, "PerformedProcedureStepStatus": "IN PROGRESS"}
+    )
     assert created["status"] == 0
     uid = str(created["affectedSopInstanceUid"])
-    done = mpps(broker.dicom.port, "set", tmp_path, uid=uid, dataset={
-        "PerformedProcedureStepStatus": "COMPLETED",
-        "PerformedProcedureStepEndDate": "20261123",
-        "PerformedProcedureStepEndTime": "101500",
-    })
+    done = mpps(
+        broker.dicom.port,
+        "set",
+        tmp_path,
+        uid=uid,
+        dataset={
+            "PerformedProcedureStepStatus": "COMPLETED",
+            "PerformedProcedureStepEndDate": "20261123",
+            "PerformedProcedureStepEndTime": "101500",
+        },
+    )
     assert done["status"] == 0
 
     first, second = ris.wait_for(2)

@@ -20,9 +20,14 @@ def two_orders(broker: Broker) -> Broker:
         sample("rad-2-placer-order/orm_o01_nw.hl7"),
         sample(
             "rad-2-placer-order/orm_o01_nw.hl7",
-            ORM0001="ORM0009", PO1001="PO2001", FO1001="FO2001", ACC1001="ACC2001", RP1001="RP2001",
-            SPS1001="SPS2001", PAT001="PAT002", **{"DOE^JOHN^Q": "ROE^JANE", "20261123100000": "20261124143000",
-                                                   "9999.1.1001": "9999.1.2001"},
+            ORM0001="ORM0009",
+            PO1001="PO2001",
+            FO1001="FO2001",
+            ACC1001="ACC2001",
+            RP1001="RP2001",
+            SPS1001="SPS2001",
+            PAT001="PAT002",
+            **{"DOE^JOHN^Q": "ROE^JANE", "20261123100000": "20261124143000", "9999.1.1001": "9999.1.2001"},
         ),
     )
     return broker
@@ -45,7 +50,10 @@ def two_orders(broker: Broker) -> Broker:
         pytest.param([f"{SPS}ScheduledProcedureStepStartDate=20261124-"], ["ACC2001"], id="date-open-end"),
         pytest.param([f"{SPS}ScheduledProcedureStepStartDate=-20261123"], ["ACC1001"], id="date-open-start"),
         pytest.param(
-            [f"{SPS}ScheduledProcedureStepStartDate=20261123-20261124", f"{SPS}ScheduledProcedureStepStartTime=1200-1500"],
+            [
+                f"{SPS}ScheduledProcedureStepStartDate=20261123-20261124",
+                f"{SPS}ScheduledProcedureStepStartTime=1200-1500",
+            ],
             ["ACC2001"],
             id="date-time-combined-C.2.2.2.5.1",
         ),

@@ -23,16 +23,31 @@ def findscu(port: int, keys: list[str], workdir: Path, *, aet: str = "MODALITY1"
     for key in keys:
         args += ["-k", key]
     result = subprocess.run(
-        [*args, "127.0.0.1", str(port)], capture_output=True, text=True, timeout=60,
+        [*args, "127.0.0.1", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "TCP_NODELAY": "1"},
     )
     assert result.returncode == 0, f"findscu failed: {result.stderr}"
     return [pydicom.dcmread(p) for p in sorted(out.glob("rsp*.dcm"))]
 
 
-def mpps(port: int, op: str, workdir: Path, *, uid: str = "", dataset: dict[str, object] | None = None) -> dict[str, object]:
+def mpps(
+    port: int, op: str, workdir: Path, *, uid: str = "", dataset: dict[str, object] | None = None
+) -> dict[str, object]:
     """One MPPS operation with dcmjs-dimse; returns {status, affectedSopInstanceUid, errorComment, errorId}."""
-    args = ["node", str(PEERS / "mpps_scu.mjs"), "--port", str(port), "--calling-ae", "MODALITY1", "--called-ae", "BROKER", op]
+    args = [
+        "node",
+        str(PEERS / "mpps_scu.mjs"),
+        "--port",
+        str(port),
+        "--calling-ae",
+        "MODALITY1",
+        "--called-ae",
+        "BROKER",
+        op,
+    ]
     if uid or op == "set":
         args += ["--uid", uid]
     if dataset is not None:

@@ -71,7 +71,10 @@ class RisListener:
         with self._lock:
             self.received.append(message)
         control_id = segment(message, "MSH", "latin-1")[10]
-        ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\rMSA|{self.answer}|{control_id}\r"
+        ack = (
+            f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\r"
+            f"MSA|{self.answer}|{control_id}\r"
+        )
         return b"\x0b" + ack.encode("ascii") + END
 
     def start(self) -> RisListener:
