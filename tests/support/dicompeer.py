@@ -15,15 +15,23 @@ from pydicom.dataset import Dataset
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 
 
-def findscu(port: int, keys: list[str], workdir: Path, *, aet: str = "MODALITY1", aec: str = "BROKER") -> list[Dataset]:
-    """Run `findscu -W` with `-k` keys; return the answers it wrote (-X) as datasets."""
+def findscu(
+    port: int, keys: list[str], workdir: Path, *, query: Dataset | None = None, aet: str = "MODALITY1"
+) -> list[Dataset]:
+    """Run `findscu -W` with `-k` keys (and optionally a query file, for identifiers in
+    a character set a command line cannot carry); return the answers it wrote (-X)."""
     out = workdir / f"find-{len(list(workdir.glob('find-*')))}"
     out.mkdir(parents=True)
-    args = ["findscu", "-W", "-aet", aet, "-aec", aec, "-X", "-od", str(out)]
+    args = ["findscu", "-W", "-aet", aet, "-aec", "BROKER", "-X", "-od", str(out)]
     for key in keys:
         args += ["-k", key]
+    args += ["127.0.0.1", str(port)]
+    if query is not None:
+        query_file = out / "query.dcm"
+        query.save_as(query_file, implicit_vr=False, little_endian=True)
+        args.append(str(query_file))
     result = subprocess.run(
-        [*args, "127.0.0.1", str(port)],
+        args,
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,11 +16,14 @@ CATALOG = Path(__file__).resolve().parents[2] / "hl7"
 
 
 def sample(name: str, **replace: str) -> bytes:
-    """A catalog message as wire bytes (segments ended by CR), with substitutions."""
-    text = (CATALOG / name).read_text(encoding="utf-8")
+    """A catalog message as wire bytes (segments ended by CR), with ASCII substitutions.
+
+    Bytes, not text: some samples are ISO-2022-JP, and they must reach the broker as
+    the sender wrote them."""
+    raw = (CATALOG / name).read_bytes()
     for old, new in replace.items():
-        text = text.replace(old, new)
-    return text.replace("\r\n", "\n").replace("\n", "\r").encode("utf-8")
+        raw = raw.replace(old.encode("ascii"), new.encode("ascii"))
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r")
 
 
 def send(port: int, *payloads: bytes, timeout: float = 10.0) -> list[bytes]:
