@@ -12,12 +12,22 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from broker.domain.commands import CancelOrder, Command, PlaceOrder, RegisterPatient, UpdatePatient
-from broker.domain.errors import DomainError, DuplicateRecord, UnknownRecord
+from broker.domain.changes import change_order
+from broker.domain.commands import (
+    CancelOrder,
+    ChangeOrder,
+    Command,
+    DiscontinueOrder,
+    MergePatient,
+    PlaceOrder,
+    RegisterPatient,
+    UpdatePatient,
+)
+from broker.domain.errors import DomainError, DuplicateRecord, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.model import Order, Patient
 from broker.domain.ports import InboundRecord, UnitOfWork, UnitOfWorkFactory
-from broker.domain.states import cancel_order
+from broker.domain.states import cancel_order, discontinue_order
 from broker.errors import UnsupportedMessage, hl7_refusal
 
 log = logging.getLogger(__name__)
@@ -73,10 +83,16 @@ class OrderFiller:
                 self.rad1_patient_registration(uow, command)
             case UpdatePatient():
                 self.rad12_patient_update(uow, command)
+            case MergePatient():
+                self.rad12_patient_merge(uow, command)
             case PlaceOrder():
                 self.rad2_new_order(uow, command)
             case CancelOrder():
                 self.rad2_cancel_order(uow, command)
+            case ChangeOrder():
+                self.rad2_change_order(uow, command)
+            case DiscontinueOrder():
+                self.rad2_discontinue_order(uow, command)
 
     def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
         self._upsert_patient(uow, command.patient)
@@ -85,6 +101,19 @@ class OrderFiller:
         if uow.patients.get(command.patient.patient_id, command.patient.issuer) is None:
             raise UnknownRecord("patient", "PID-3")
         self._upsert_patient(uow, command.patient)
+
+    def rad12_patient_merge(self, uow: UnitOfWork, command: MergePatient) -> None:
+        """A40: the prior record's orders (and so its scheduled steps) move to the
+        surviving patient; the prior record is removed."""
+        prior = uow.patients.get(command.prior_patient_id, command.prior_issuer)
+        if prior is None:
+            raise UnknownRecord("patient", "MRG-1")
+        survivor = self._upsert_patient(uow, command.survivor)
+        if survivor is prior:
+            raise InvalidInput("MRG-1", "a patient cannot be merged into itself")
+        for order in uow.orders.for_patient(prior):
+            order.patient = survivor
+        uow.patients.remove(prior)
 
     @staticmethod
     def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
@@ -108,10 +137,22 @@ class OrderFiller:
         uow.orders.add(order)
 
     def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> None:
-        order = uow.orders.by_placer_number(command.placer_order_number, command.placer_application)
+        cancel_order(self._existing(uow, command.placer_order_number, command.placer_application))
+
+    def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> None:
+        order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
+        for step in change_order(order, command.order):
+            step.station_ae = self._policy.station_by_modality.get(step.modality, "")
+
+    def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> None:
+        discontinue_order(self._existing(uow, command.placer_order_number, command.placer_application))
+
+    @staticmethod
+    def _existing(uow: UnitOfWork, placer_order_number: str, placer_application: str) -> Order:
+        order = uow.orders.by_placer_number(placer_order_number, placer_application)
         if order is None:
             raise UnknownRecord("order", "ORC-2")
-        cancel_order(order)
+        return order
 
     def _assign_identifiers(self, uow: UnitOfWork, order: Order) -> None:
         """Fill what the placer left out: accession, RP/SPS IDs, Study UID, station."""

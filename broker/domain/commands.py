@@ -36,4 +36,28 @@ class CancelOrder:
     placer_application: str
 
 
-Command = RegisterPatient | UpdatePatient | PlaceOrder | CancelOrder
+@dataclass(frozen=True)
+class MergePatient:
+    """RAD-12 A40: the prior patient's record (MRG-1) is merged into `survivor` (PID-3)."""
+
+    survivor: Patient
+    prior_patient_id: str
+    prior_issuer: str
+
+
+@dataclass(frozen=True)
+class ChangeOrder:
+    """RAD-2/RAD-13 XO: new time, procedure, station or modality for an unstarted order."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
+class DiscontinueOrder:
+    """RAD-2 DC: the order stops; steps not yet final are DISCONTINUED."""
+
+    placer_order_number: str
+    placer_application: str
+
+
+Command = RegisterPatient | UpdatePatient | MergePatient | PlaceOrder | CancelOrder | ChangeOrder | DiscontinueOrder

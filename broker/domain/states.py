@@ -64,15 +64,24 @@ def step_follows_pps(step: ScheduledStep, pps_status: PpsStatus) -> bool:
     return advance_step(step, STEP_FOR_PPS[pps_status])
 
 
-def check_cancellable(order: Order) -> None:
-    """An order may be cancelled only while none of its steps has started (RAD-2 CA)."""
+def check_unstarted(order: Order, requested: str) -> None:
+    """Cancel (CA) and change (XO) apply only while no step has started (RAD-2)."""
     for step in order.steps():
         if step.status != StepStatus.SCHEDULED:
-            raise IllegalTransition(f"order {order.placer_order_number}", step.status, "CANCEL")
+            raise IllegalTransition(f"order {order.placer_order_number}", step.status, requested)
 
 
 def cancel_order(order: Order) -> None:
-    check_cancellable(order)
+    check_unstarted(order, "CANCEL")
     order.cancelled = True
     for step in order.steps():
         advance_step(step, StepStatus.CANCELLED)
+
+
+def discontinue_order(order: Order) -> None:
+    """DC: every step not yet final becomes DISCONTINUED and leaves the worklist."""
+    if order.cancelled or not any(_STEP_NEXT[s.status] for s in order.steps()):
+        raise IllegalTransition(f"order {order.placer_order_number}", "final", "DISCONTINUE")
+    for step in order.steps():
+        if _STEP_NEXT[step.status]:
+            advance_step(step, StepStatus.DISCONTINUED)

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import hl7
-from broker.domain.commands import CancelOrder, Command, PlaceOrder, RegisterPatient, UpdatePatient
+from broker.domain.commands import (
+    CancelOrder,
+    ChangeOrder,
+    Command,
+    DiscontinueOrder,
+    MergePatient,
+    PlaceOrder,
+    RegisterPatient,
+    UpdatePatient,
+)
 from broker.domain.errors import InvalidInput
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
@@ -49,7 +58,19 @@ class SegmentGroup:
             if str(segment[0]) == "ORC":
                 break
             header.append(segment)
+        self._own = list(own)
         self._segments = [*own, *header]
+
+    def own(self, name: str) -> list[hl7.Segment]:
+        """This order's segments called `name` (e.g. every IPC)."""
+        return [s for s in self._own if str(s[0]) == name]
+
+    def focused(self, segment: hl7.Segment) -> SegmentGroup:
+        """The same group, with `segment` found first among its namesakes."""
+        group = SegmentGroup.__new__(SegmentGroup)
+        group._own = self._own
+        group._segments = [segment, *self._segments]
+        return group
 
     def _segment(self, name: str) -> hl7.Segment | None:
         return next((s for s in self._segments if str(s[0]) == name), None)
@@ -177,20 +198,20 @@ def _code(group: SegmentGroup, paths: Sequence[str]) -> Code | None:
     return None
 
 
-def read_order(group: SegmentGroup, profile: Profile) -> Order:
+def _obr_procedure(group: SegmentGroup, profile: Profile, start: datetime) -> RequestedProcedure:
+    """RAD-2/RAD-4 v2.3.1: one requested procedure with one step, from OBR (and ZDS)."""
     f: OrderFields = profile.hl7_in.order
-    start_text, start_path = group.required_located(f.start, "scheduled start")
     code = _code(group, f.procedure_code)
     description = code.meaning if code else ""
     step = ScheduledStep(
         sps_id=group.first(f.sps_id),
         modality=group.required(f.modality, "modality"),
         station_ae=group.first(f.station_ae),
-        start=parse_dtm(start_text, start_path),
+        start=start,
         description=description,
         protocol_codes=[code] if code else [],
     )
-    procedure = RequestedProcedure(
+    return RequestedProcedure(
         requested_procedure_id=group.first(f.requested_procedure_id),
         study_instance_uid=group.first(f.study_instance_uid),
         description=description,
@@ -198,14 +219,58 @@ def read_order(group: SegmentGroup, profile: Profile) -> Order:
         priority=group.first(f.priority),
         steps=[step],
     )
+
+
+def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> list[RequestedProcedure]:
+    """OMI^O23: one step per IPC; IPCs sharing a Requested Procedure ID share a procedure."""
+    f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
+    code = _code(group, f.procedure_code)
+    procedures: dict[str, RequestedProcedure] = {}
+    for segment in group.own("IPC"):
+        view = group.focused(segment)
+        protocol = _code(view, ipc.protocol_code)
+        rp_id = view.required(ipc.requested_procedure_id, "requested procedure ID")
+        procedure = procedures.setdefault(
+            rp_id,
+            RequestedProcedure(
+                requested_procedure_id=rp_id,
+                study_instance_uid=view.required(ipc.study_instance_uid, "Study Instance UID"),
+                description=code.meaning if code else "",
+                code=code,
+                priority=group.first(f.priority),
+            ),
+        )
+        procedure.steps.append(
+            ScheduledStep(
+                sps_id=view.required(ipc.sps_id, "scheduled procedure step ID"),
+                modality=view.required(ipc.modality, "modality"),
+                station_ae=view.first(ipc.station_ae),
+                station_name=view.first(ipc.station_name),
+                location=view.first(ipc.location),
+                start=start,
+                description=protocol.meaning if protocol else (code.meaning if code else ""),
+                protocol_codes=[protocol] if protocol else [],
+            )
+        )
+    return list(procedures.values())
+
+
+def read_order(group: SegmentGroup, profile: Profile) -> Order:
+    f: OrderFields = profile.hl7_in.order
+    start_text, start_path = group.required_located(f.start, "scheduled start")
+    start = parse_dtm(start_text, start_path)
+    ipcs = group.own("IPC")
+    accession = group.first(f.accession_number)
+    if ipcs:
+        accession = accession or group.focused(ipcs[0]).first(profile.hl7_in.ipc.accession_number)
     return Order(
         placer_order_number=group.required(f.placer_order_number, "placer order number"),
         placer_application=group.first(f.placer_application),
         filler_order_number=group.first(f.filler_order_number),
-        accession_number=group.first(f.accession_number),
+        accession_number=accession,
         patient=read_patient(group, profile),
         referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
-        procedures=[procedure],
+        procedures=_ipc_procedures(group, profile, start) if ipcs else [_obr_procedure(group, profile, start)],
     )
 
 
@@ -224,19 +289,18 @@ def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
 def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
     commands: list[Command] = []
     for group in _order_groups(message):
-        control = group.required(profile.hl7_in.order.order_control, "order control")
+        f = profile.hl7_in.order
+        control, control_path = group.required_located(f.order_control, "order control")
         if control == "NW":
             commands.append(PlaceOrder(read_order(group, profile)))
-        elif control == "CA":
-            f = profile.hl7_in.order
-            commands.append(
-                CancelOrder(
-                    group.required(f.placer_order_number, "placer order number"),
-                    group.first(f.placer_application),
-                )
-            )
+        elif control == "XO":
+            commands.append(ChangeOrder(read_order(group, profile)))
+        elif control in ("CA", "DC"):
+            kind = CancelOrder if control == "CA" else DiscontinueOrder
+            placer = group.required(f.placer_order_number, "placer order number")
+            commands.append(kind(placer, group.first(f.placer_application)))
         else:
-            raise InvalidInput(profile.hl7_in.order.order_control[0], f"order control {control!r} is not supported")
+            raise InvalidInput(control_path, f"order control {control!r} is not supported")
     return commands
 
 
@@ -248,12 +312,21 @@ def _update(message: hl7.Message, profile: Profile) -> list[Command]:
     return [UpdatePatient(read_patient(SegmentGroup(message, []), profile))]
 
 
+def _merge(message: hl7.Message, profile: Profile) -> list[Command]:
+    group, fields = SegmentGroup(message, []), profile.hl7_in.patient
+    prior = group.required(fields.prior_patient_id, "prior patient ID")
+    return [MergePatient(read_patient(group, profile), prior, group.first(fields.prior_issuer))]
+
+
 _ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
     "ADT^A01": _register,
     "ADT^A04": _register,
     "ADT^A05": _register,
     "ADT^A08": _update,
+    "ADT^A40": _merge,
     "ORM^O01": _orders,
+    "OMG^O19": _orders,
+    "OMI^O23": _orders,
 }
 
 

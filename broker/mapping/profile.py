@@ -35,6 +35,9 @@ class PatientFields(_Strict):
     name: Paths
     birth_date: Paths
     sex: Paths
+    #: A40: the prior (merged) patient's identifier.
+    prior_patient_id: Paths
+    prior_issuer: Paths
 
 
 class OrderFields(_Strict):
@@ -54,6 +57,20 @@ class OrderFields(_Strict):
     station_ae: Paths = []
 
 
+class IpcFields(_Strict):
+    """OMI^O23 (SWF.b): each IPC segment is one scheduled step of the order."""
+
+    accession_number: Paths
+    requested_procedure_id: Paths
+    study_instance_uid: Paths
+    sps_id: Paths
+    modality: Paths
+    protocol_code: Paths
+    station_name: Paths
+    location: Paths
+    station_ae: Paths
+
+
 class Hl7In(_Strict):
     #: MSH-18 value → Python codec; the empty key is for messages that name none.
     charsets: dict[str, str]
@@ -66,6 +83,7 @@ class Hl7In(_Strict):
     }
     patient: PatientFields
     order: OrderFields
+    ipc: IpcFields
 
 
 class StatusOut(_Strict):

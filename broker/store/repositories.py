@@ -32,6 +32,10 @@ class PatientRepository:
     def add(self, patient: Patient) -> None:
         self._session.add(patient)
 
+    def remove(self, patient: Patient) -> None:
+        self._session.flush()  # orders moved away first, so no row still refers to it
+        self._session.delete(patient)
+
 
 class OrderRepository:
     def __init__(self, session: Session) -> None:
@@ -60,6 +64,9 @@ class OrderRepository:
         if ref.accession_number:
             stmt = stmt.where(t.orders.c.accession_number == ref.accession_number)
         return self._session.scalars(stmt).first()
+
+    def for_patient(self, patient: Patient) -> list[Order]:
+        return list(self._session.scalars(select(Order).where(Order.patient == patient)))
 
     def of_step(self, step: ScheduledStep) -> Order:
         stmt = (
