@@ -16,7 +16,7 @@ from broker.dicom.status import (
     NO_SUCH_SOP_INSTANCE,
     PROCESSING_FAILURE,
 )
-from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
+from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, Problem, UnknownRecord
 
 
 class UnsupportedMessage(Exception):
@@ -25,6 +25,10 @@ class UnsupportedMessage(Exception):
 
 class StoreUnavailable(Exception):
     """The database did not take the change: nothing was stored, the sender must retry."""
+
+
+#: HL7 table 0357 code for each kind of bad value.
+_HL7_CODE = {Problem.MISSING: "101", Problem.MALFORMED: "102", Problem.NOT_IN_TABLE: "103"}
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,7 @@ class Hl7Refusal:
 def hl7_refusal(exc: Exception) -> Hl7Refusal:
     match exc:
         case InvalidInput():
-            code = "101" if "required" in exc.reason else "102"
-            return Hl7Refusal("AE", code, exc.location, exc.reason)
+            return Hl7Refusal("AE", _HL7_CODE[exc.problem], exc.location, exc.reason)
         case UnknownRecord():
             return Hl7Refusal("AE", "204", exc.location, f"unknown {exc.what}")
         case DuplicateRecord():
@@ -71,7 +74,7 @@ def dimse_refusal(exc: Exception) -> DimseRefusal:
             return DimseRefusal(
                 PROCESSING_FAILURE, "Performed Procedure Step may no longer be updated", MAY_NO_LONGER_BE_UPDATED
             )
-        case InvalidInput() if "required" in exc.reason:
+        case InvalidInput() if exc.problem is Problem.MISSING:
             return DimseRefusal(MISSING_ATTRIBUTE, f"{exc.location} is required")
         case InvalidInput():
             return DimseRefusal(INVALID_ATTRIBUTE_VALUE, f"{exc.location}: {exc.reason}")

@@ -8,6 +8,7 @@ applied only once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from broker.domain.changes import change_order
 from broker.domain.commands import (
     CancelOrder,
+    CancelRegistration,
     ChangeOrder,
     Command,
     DiscontinueOrder,
@@ -23,7 +25,7 @@ from broker.domain.commands import (
     RegisterPatient,
     UpdatePatient,
 )
-from broker.domain.errors import DomainError, DuplicateRecord, InvalidInput, UnknownRecord
+from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.model import Order, Patient
 from broker.domain.ports import InboundRecord, UnitOfWork, UnitOfWorkFactory
@@ -53,8 +55,10 @@ class OrderFiller:
         """
         with self._uow() as uow:
             prior = uow.inbound.get(record.sender, record.control_id)
-            if prior is not None:
+            if prior is not None and prior.raw == record.raw:
                 return Receipt(prior, duplicate=True)
+            if prior is not None:
+                return self._conflict(uow, record)
             try:
                 for command in interpret():
                     self._apply(uow, command)
@@ -68,6 +72,20 @@ class OrderFiller:
             uow.inbound.add(record)
             uow.commit()
         return Receipt(record)
+
+    def _conflict(self, uow: UnitOfWork, record: InboundRecord) -> Receipt:
+        """Same sender and MSH-10, different content: refused (AE), not applied, and
+        kept under a key derived from its content, so a resend of it is answered alike."""
+        log.warning("message control ID %s reused with different content", record.control_id)
+        digest = hashlib.sha256(record.raw).hexdigest()[:12]
+        key = f"{record.control_id[:40]}#conflict:{digest}"
+        kept = uow.inbound.get(record.sender, key)
+        if kept is not None:
+            return Receipt(kept, duplicate=True)
+        refused = self._refused(replace(record, control_id=key), DuplicateRecord("message control ID", "MSH-10"))
+        uow.inbound.add(refused)
+        uow.commit()
+        return Receipt(replace(refused, control_id=record.control_id), duplicate=True)
 
     @staticmethod
     def _refused(record: InboundRecord, exc: Exception) -> InboundRecord:
@@ -85,6 +103,8 @@ class OrderFiller:
                 self.rad12_patient_update(uow, command)
             case MergePatient():
                 self.rad12_patient_merge(uow, command)
+            case CancelRegistration():
+                self.rad12_cancel_registration(uow, command)
             case PlaceOrder():
                 self.rad2_new_order(uow, command)
             case CancelOrder():
@@ -114,6 +134,15 @@ class OrderFiller:
         for order in uow.orders.for_patient(prior):
             order.patient = survivor
         uow.patients.remove(prior)
+
+    def rad12_cancel_registration(self, uow: UnitOfWork, command: CancelRegistration) -> None:
+        """A11/A23: the registration is withdrawn; refused while the patient has orders."""
+        patient = uow.patients.get(command.patient_id, command.issuer)
+        if patient is None:
+            raise UnknownRecord("patient", "PID-3")
+        if uow.orders.for_patient(patient):
+            raise IllegalTransition(f"patient {command.patient_id}", "ordered", "CANCEL REGISTRATION")
+        uow.patients.remove(patient)
 
     @staticmethod
     def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from broker.domain.errors import DuplicateRecord, InvalidInput, UnknownRecord
+from broker.domain.errors import DuplicateRecord, InvalidInput, Problem, UnknownRecord
 from broker.domain.model import PerformedStep, PpsStatus, ScheduledStep, StatusChange, StepReference
 from broker.domain.ports import StatusNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import check_pps_updatable, check_pps_update, step_follows_pps
@@ -34,7 +34,7 @@ class PpsManager:
         """N-CREATE: only IN PROGRESS may be created (PS3.4 F.7.2.1.2); link the
         scheduled steps the modality quotes and mark them STARTED."""
         if pps.status is not PpsStatus.IN_PROGRESS:
-            raise InvalidInput("PerformedProcedureStepStatus", "must be IN PROGRESS on N-CREATE")
+            raise InvalidInput("PerformedProcedureStepStatus", "must be IN PROGRESS on N-CREATE", Problem.NOT_IN_TABLE)
         with self._uow() as uow:
             if uow.performed.get(pps.sop_instance_uid) is not None:
                 raise DuplicateRecord("SOP Instance UID")

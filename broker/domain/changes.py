@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from broker.domain.errors import InvalidInput
+from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Order, RequestedProcedure, ScheduledStep
 from broker.domain.states import check_unstarted
 
@@ -23,7 +23,7 @@ def _match(current: list[T], incoming: T, index: int, key: str) -> T:
                 return item
     if index < len(current):
         return current[index]
-    raise InvalidInput(key, f"no {key} {wanted!r} in the order")
+    raise InvalidInput(key, f"no {key} {wanted!r} in the order", Problem.NOT_IN_TABLE)
 
 
 def _change_step(step: ScheduledStep, new: ScheduledStep) -> None:

@@ -22,6 +22,14 @@ class UpdatePatient:
 
 
 @dataclass(frozen=True)
+class CancelRegistration:
+    """RAD-12 A11 (cancel admit) / A23 (delete patient record)."""
+
+    patient_id: str
+    issuer: str
+
+
+@dataclass(frozen=True)
 class PlaceOrder:
     """RAD-2 NW: a new order; identifiers it lacks are assigned by the Order Filler."""
 

@@ -1,17 +1,29 @@
 """Domain refusals. Each names what was wrong; `broker.errors` gives each its wire answer."""
 
+import enum
+
 
 class DomainError(Exception):
     """A request the workflow rules refuse."""
 
 
-class InvalidInput(DomainError):
-    """A required value is missing or malformed; `location` names it (e.g. `PID-3`)."""
+class Problem(enum.Enum):
+    """What is wrong with a value: each has its own code on the wire."""
 
-    def __init__(self, location: str, reason: str) -> None:
+    MISSING = "missing"  # HL7 101 / DIMSE 0x0120
+    MALFORMED = "malformed"  # HL7 102 / DIMSE 0x0106
+    NOT_IN_TABLE = "unknown"  # HL7 103 / DIMSE 0x0106
+
+
+class InvalidInput(DomainError):
+    """A value is missing, malformed or not one the broker knows; `location` names it
+    (e.g. `PID-3`)."""
+
+    def __init__(self, location: str, reason: str, problem: Problem = Problem.MALFORMED) -> None:
         super().__init__(f"{location}: {reason}")
         self.location = location
         self.reason = reason
+        self.problem = problem
 
 
 class UnknownRecord(DomainError):

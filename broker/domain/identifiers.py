@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+#: Leaves at least 23 digits (~76 bits of the UUID) after the root and its dot.
+MAX_ROOT_LENGTH = 40
+
 
 def make_uid(root: str | None) -> str:
     """A new UID: under the site's root if it has one, else a UUID-derived `2.25` UID
@@ -12,7 +15,9 @@ def make_uid(root: str | None) -> str:
     number = str(uuid.uuid4().int)
     if not root:
         return f"2.25.{number}"
-    return f"{root}.{number}"[:64].rstrip(".")
+    if len(root) > MAX_ROOT_LENGTH:
+        raise ValueError(f"a UID root of {len(root)} characters leaves too few digits to be unique")
+    return f"{root}.{number}"[:64]
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import codecs
 
-from broker.domain.errors import InvalidInput
+from broker.domain.errors import InvalidInput, Problem
 
 
 def declared_charset(raw: bytes) -> str:
     """MSH-18 as written (all repetitions), read from the raw bytes."""
     header = raw.split(b"\r", 1)[0].decode("ascii", errors="replace")
     if len(header) < 4 or not header.startswith("MSH"):
-        raise InvalidInput("MSH", "a message starts with an MSH segment")
+        raise InvalidInput("MSH", "a message starts with an MSH segment", Problem.MISSING)
     fields = header.split(header[3])
     return fields[17] if len(fields) > 17 else ""
 
@@ -29,7 +29,7 @@ def codec_for(msh18: str, charsets: dict[str, str], repetition_separator: str = 
     try:
         return codecs.lookup(charsets[key]).name
     except KeyError:
-        raise InvalidInput("MSH-18", f"character set {key!r} is not supported") from None
+        raise InvalidInput("MSH-18", f"character set {key!r} is not supported", Problem.NOT_IN_TABLE) from None
 
 
 def decode(raw: bytes, charsets: dict[str, str]) -> str:

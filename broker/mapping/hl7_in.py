@@ -14,6 +14,7 @@ from datetime import datetime
 import hl7
 from broker.domain.commands import (
     CancelOrder,
+    CancelRegistration,
     ChangeOrder,
     Command,
     DiscontinueOrder,
@@ -22,7 +23,7 @@ from broker.domain.commands import (
     RegisterPatient,
     UpdatePatient,
 )
-from broker.domain.errors import InvalidInput
+from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
 from broker.mapping.profile import OrderFields, Profile
@@ -111,7 +112,7 @@ class SegmentGroup:
     def required_located(self, paths: Sequence[str], what: str) -> tuple[str, str]:
         value, path = self.located(paths)
         if not value:
-            raise InvalidInput(path or what, f"{what} is required")
+            raise InvalidInput(path or what, f"{what} is required", Problem.MISSING)
         return value, path
 
 
@@ -282,7 +283,7 @@ def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
         if groups:
             groups[-1].append(segment)
     if not groups:
-        raise InvalidInput("ORC", "an order message needs an ORC segment")
+        raise InvalidInput("ORC", "an order message needs an ORC segment", Problem.MISSING)
     return [SegmentGroup(message, own) for own in groups]
 
 
@@ -300,7 +301,7 @@ def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
             placer = group.required(f.placer_order_number, "placer order number")
             commands.append(kind(placer, group.first(f.placer_application)))
         else:
-            raise InvalidInput(control_path, f"order control {control!r} is not supported")
+            raise InvalidInput(control_path, f"order control {control!r} is not supported", Problem.NOT_IN_TABLE)
     return commands
 
 
@@ -310,6 +311,11 @@ def _register(message: hl7.Message, profile: Profile) -> list[Command]:
 
 def _update(message: hl7.Message, profile: Profile) -> list[Command]:
     return [UpdatePatient(read_patient(SegmentGroup(message, []), profile))]
+
+
+def _cancel_registration(message: hl7.Message, profile: Profile) -> list[Command]:
+    patient = read_patient(SegmentGroup(message, []), profile)
+    return [CancelRegistration(patient.patient_id, patient.issuer)]
 
 
 def _merge(message: hl7.Message, profile: Profile) -> list[Command]:
@@ -324,6 +330,8 @@ _ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
     "ADT^A05": _register,
     "ADT^A08": _update,
     "ADT^A40": _merge,
+    "ADT^A11": _cancel_registration,
+    "ADT^A23": _cancel_registration,
     "ORM^O01": _orders,
     "OMG^O19": _orders,
     "OMI^O23": _orders,

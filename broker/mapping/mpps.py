@@ -11,18 +11,20 @@ import json
 
 from pydicom.dataset import Dataset
 
-from broker.domain.errors import InvalidInput
+from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import PerformedStep, PpsStatus, StepReference
 
 
 def _status(ds: Dataset) -> PpsStatus:
     value = str(ds.get("PerformedProcedureStepStatus", "")).strip()
     if not value:
-        raise InvalidInput("PerformedProcedureStepStatus", "is required")
+        raise InvalidInput("PerformedProcedureStepStatus", "is required", Problem.MISSING)
     try:
         return PpsStatus(value)
     except ValueError:
-        raise InvalidInput("PerformedProcedureStepStatus", f"{value!r} is not a defined term") from None
+        raise InvalidInput(
+            "PerformedProcedureStepStatus", f"{value!r} is not a defined term", Problem.NOT_IN_TABLE
+        ) from None
 
 
 def _references(ds: Dataset) -> list[StepReference]:
@@ -37,12 +39,18 @@ def _references(ds: Dataset) -> list[StepReference]:
     ]
 
 
+def _to_json(record: Dataset) -> str:
+    return json.dumps(record.to_json_dict(), ensure_ascii=False, sort_keys=True)
+
+
 def _as_utf8_json(ds: Dataset) -> str:
+    """A received dataset as stored: text decoded with its own Specific Character Set,
+    then labelled UTF-8 (the JSON holds Unicode)."""
     ds.decode()
     record = Dataset()
     record.update(ds)
     record.SpecificCharacterSet = "ISO_IR 192"
-    return json.dumps(record.to_json_dict(), ensure_ascii=False, sort_keys=True)
+    return _to_json(record)
 
 
 def performed_step_from(ds: Dataset, sop_instance_uid: str) -> PerformedStep:
@@ -58,9 +66,9 @@ def performed_step_from(ds: Dataset, sop_instance_uid: str) -> PerformedStep:
 
 def merge(stored: str, modification: Dataset) -> tuple[PpsStatus, str]:
     """The stored record with an N-SET's modification list applied (PS3.4 F.7.2.2)."""
-    record = Dataset.from_json(stored)
+    record = Dataset.from_json(stored)  # already Unicode: must not be decoded again
     modification.decode()
     for element in modification:
         if element.keyword != "SpecificCharacterSet":
             record[element.tag] = element
-    return _status(record), _as_utf8_json(record)
+    return _status(record), _to_json(record)

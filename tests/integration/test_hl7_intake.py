@@ -121,3 +121,29 @@ def test_ack_is_framed_mllp(broker: Broker) -> None:
         while END not in raw:
             raw += sock.recv(4096)
     assert raw.startswith(b"\x0bMSH|") and raw.endswith(END)
+
+
+def test_reused_control_id_with_changed_body_is_AE_205_and_kept_r4(broker: Broker) -> None:
+    changed = sample(NW, PO1001="PO9999")
+    first, second, third = send(broker.hl7.port, sample(NW), changed, changed)
+    assert [ack_code(r) for r in (first, second, third)] == ["AA", "AE", "AE"]
+    assert segment(second, "MSA")[2] == "ORM0001"
+    assert "205&Duplicate key identifier" in segment(second, "ERR")[1]
+    assert _count(broker, t.orders) == 1
+    with broker.engine.connect() as conn:
+        raws = conn.execute(select(t.inbound_messages.c.raw).order_by(t.inbound_messages.c.id)).scalars().all()
+    assert raws == [sample(NW), changed]
+
+
+def test_a11_cancels_registration_only_without_orders_rad12(broker: Broker) -> None:
+    a11 = "rad-12-patient-update/adt_a11.hl7"
+    replies = send(
+        broker.hl7.port,
+        sample("rad-1-patient-registration/adt_a04.hl7"),
+        sample(a11),
+        sample(a11, ADT0011="ADT0012"),
+    )
+    assert [ack_code(r) for r in replies] == ["AA", "AA", "AE"]  # the second: patient already gone
+    [ordered, refused] = send(broker.hl7.port, sample(NW), sample(a11, ADT0011="ADT0013"))
+    assert (ack_code(ordered), ack_code(refused)) == ("AA", "AE")
+    assert "206&Application record locked" in segment(refused, "ERR")[1]

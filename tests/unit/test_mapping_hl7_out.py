@@ -1,0 +1,153 @@
+"""Domain → HL7 text (broker/mapping/hl7_out.py): the segment writer and the RAD-3
+status message (ORM^O01, ORC-1 SC, ORC-5 order status) for both profiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from broker.domain.model import (
+    Code,
+    Order,
+    Patient,
+    PersonName,
+    RequestedProcedure,
+    ScheduledStep,
+    StatusChange,
+    StepStatus,
+)
+from broker.mapping.hl7_out import Hl7StatusNotifier, escape, name_repetitions, segment
+from broker.mapping.profile import load_profile
+
+SWF = load_profile("ihe-swf")
+JAHIS = load_profile("jahis")
+AT = datetime(2026, 11, 23, 10, 30, 15)
+
+
+def _change(status: StepStatus, name: PersonName | None = None) -> StatusChange:
+    step = ScheduledStep("SPS1001", "CT", station_ae="CT01", start=datetime(2026, 11, 23, 10, 0))
+    rp = RequestedProcedure(
+        "RP1001", "1.2.392.1", description="CT Chest", code=Code("CTCHEST", "LOCAL", "CT Chest"), steps=[step]
+    )
+    patient = Patient(
+        "PAT001", "HOSPITAL", name or PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう"), "19700101", "M"
+    )
+    order = Order("PO1001", "FO1001", "ACC1001", patient, placer_application="RIS", procedures=[rp])
+    return StatusChange(order, step, status, AT)
+
+
+def _fields(text: str) -> dict[str, list[str]]:
+    assert text.endswith("\r")
+    return {line[:3]: line.split("|") for line in text.rstrip("\r").split("\r")}
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("|", "\\F\\"),
+        ("^", "\\S\\"),
+        ("&", "\\T\\"),
+        ("~", "\\R\\"),
+        ("\\", "\\E\\"),
+        ("A|B^C&D~E\\F", "A\\F\\B\\S\\C\\T\\D\\R\\E\\E\\F"),
+        ("\\F\\", "\\E\\F\\E\\"),  # an escape-looking text is escaped, not kept
+        ("山田 太郎", "山田 太郎"),
+    ],
+)
+def test_escape_all_five_delimiters_hl7_2_7_4(text: str, escaped: str) -> None:
+    assert escape(text) == escaped
+
+
+def test_segment_writer_components_repetitions_and_trailing_empties_hl7_2_5() -> None:
+    assert segment("OBR", "1", ["PO1", "RIS"], "", "", "") == "OBR|1|PO1^RIS"
+    assert segment("PID", "1", "", [["A", "B", ""], ["C", "", "", "I"]]) == "PID|1||A^B~C^^^I"
+    assert segment("NTE", "1", "", "a|b") == "NTE|1||a\\F\\b"
+
+
+def test_name_repetitions_xpn8_codes_ps3_5_6_2_jahis() -> None:
+    name = PersonName("Yamada^Tarou^^Dr^Jr", "山田^太郎", "")
+    codes = {"alphabetic": "A", "ideographic": "I", "phonetic": "P"}
+    assert name_repetitions(name, codes) == [
+        ["Yamada", "Tarou", "", "Jr", "Dr", "", "L", "A"],  # PN prefix^suffix → XPN suffix^prefix
+        ["山田", "太郎", "", "", "", "", "L", "I"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "orc5"), [(StepStatus.STARTED, "IP"), (StepStatus.COMPLETED, "CM"), (StepStatus.DISCONTINUED, "DC")]
+)
+def test_status_message_orm_o01_sc_with_orc5_ihe_swf_rad_3(status: StepStatus, orc5: str) -> None:
+    [message] = Hl7StatusNotifier(SWF, "ris").messages_for(_change(status))
+    assert message.destination == "ris"
+    assert message.ordering_key == "RIS|PO1001"
+    seg = _fields(message.payload.decode("utf-8"))
+    assert list(seg) == ["MSH", "PID", "ORC", "OBR"]
+    msh = seg["MSH"]
+    assert msh[1:6] == ["^~\\&", "BROKER", "RADIOLOGY", "RIS", ""]
+    assert msh[6] == "20261123103015"
+    assert (msh[8], msh[10], msh[11], msh[17]) == ("ORM^O01", "P", "2.3.1", "UNICODE UTF-8")
+    assert len(msh) == 18  # no MSH-20 for ihe-swf
+    assert seg["ORC"][:6] == ["ORC", "SC", "PO1001^RIS", "FO1001", "", orc5]
+    obr = seg["OBR"]
+    assert obr[1:5] == ["1", "PO1001^RIS", "FO1001", "CTCHEST^CT Chest^LOCAL"]
+    assert (obr[18], obr[19], obr[20], obr[24]) == ("ACC1001", "RP1001", "SPS1001", "CT")
+    pid = seg["PID"]
+    assert pid[3] == "PAT001^^^HOSPITAL"
+    assert pid[5] == "Yamada^Tarou^^^^^L^A~山田^太郎^^^^^L^I~やまだ^たろう^^^^^L^P"
+    assert (pid[7], pid[8]) == ("19700101", "M")
+
+
+@pytest.mark.parametrize("status", [StepStatus.SCHEDULED, StepStatus.CANCELLED])
+def test_no_status_message_for_statuses_without_orc5_code_rad_3(status: StepStatus) -> None:
+    assert Hl7StatusNotifier(SWF, "ris").messages_for(_change(status)) == []
+
+
+def test_control_ids_differ_between_messages_hl7_2_15_9_10() -> None:
+    notifier = Hl7StatusNotifier(SWF, "ris")
+    ids = {_fields(notifier.messages_for(_change(StepStatus.STARTED))[0].payload.decode())["MSH"][9] for _ in range(5)}
+    assert len(ids) == 5
+    assert all(0 < len(i) <= 20 for i in ids)
+
+
+def test_status_message_escapes_delimiters_in_values_hl7_2_7() -> None:
+    change = _change(StepStatus.COMPLETED, PersonName("O|BRIEN^ANN&MARY"))
+    pid = _fields(Hl7StatusNotifier(SWF, "ris").messages_for(change)[0].payload.decode())["PID"]
+    assert pid[5] == "O\\F\\BRIEN^ANN\\T\\MARY^^^^^L^A"
+
+
+@pytest.mark.parametrize(
+    ("status", "orc5"), [(StepStatus.STARTED, "IP"), (StepStatus.COMPLETED, "CM"), (StepStatus.DISCONTINUED, "DC")]
+)
+def test_jahis_status_message_is_iso_2022_jp_with_msh18_msh20_jahis(status: StepStatus, orc5: str) -> None:
+    [message] = Hl7StatusNotifier(JAHIS, "ris").messages_for(_change(status))
+    payload = message.payload
+    assert payload.isascii()  # 7-bit ISO-2022-JP, no UTF-8
+    # kanji and kana in JIS X 0208 between ESC $ B and ESC ( B, delimiters outside
+    assert (
+        b"||Yamada^Tarou^^^^^L^A~\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B^^^^^L^I~\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B^^^^^L^P|"
+        in payload
+    )
+    seg = _fields(payload.decode("iso2022_jp"))
+    msh = seg["MSH"]
+    assert msh[11] == "2.5"  # MSH-12
+    assert msh[17] == "~ISO IR87"  # MSH-18: first repetition ASCII default, then ISO IR87
+    assert msh[18] == ""  # MSH-19
+    assert msh[19] == "ISO 2022-1994"  # MSH-20
+    assert seg["ORC"][1] == "SC"
+    assert seg["ORC"][5] == orc5
+    assert seg["PID"][5] == "Yamada^Tarou^^^^^L^A~山田^太郎^^^^^L^I~やまだ^たろう^^^^^L^P"
+
+
+def test_jahis_msh_itself_is_plain_ascii_jahis() -> None:
+    [message] = Hl7StatusNotifier(JAHIS, "ris").messages_for(_change(StepStatus.COMPLETED))
+    first_segment = message.payload.split(b"\r", 1)[0]
+    assert b"\x1b" not in first_segment
+    assert first_segment.startswith(b"MSH|^~\\&|BROKER|RADIOLOGY|RIS||20261123103015||ORM^O01|")
+
+
+def test_status_message_without_procedure_code_uses_description_rad_3() -> None:
+    change = _change(StepStatus.STARTED)
+    change.order.procedures[0].code = None
+    obr = _fields(Hl7StatusNotifier(SWF, "ris").messages_for(change)[0].payload.decode())["OBR"]
+    assert obr[4] == "CT Chest"

@@ -1,0 +1,172 @@
+"""Worklist entry → C-FIND answer identifier (broker/mapping/mwl.py), PS3.4 K and PS3.5 character sets."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
+
+from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
+from broker.domain.worklist import WorklistEntry
+from broker.mapping.mwl import answer_for
+from broker.mapping.profile import Profile, load_profile
+
+SWF = load_profile("ihe-swf")
+JAHIS = load_profile("jahis")
+
+# PS3.5 H.3.1 "Yamada^Tarou=山田^太郎=やまだ^たろう" with (0008,0005) "\ISO 2022 IR 87": ASCII group,
+# then each ideographic/phonetic component as ESC $ B + JIS X 0208 + ESC ( B. The same bytes
+# appear in DCMTK's tests (ofstd tests, "example taken from DICOM PS 3.5 Annex H.3.1") and
+# pydicom's PersonName tests ("Example name from PS3.5-2008 section H p. 98").
+H31_BYTES = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B"
+
+
+YAMADA = PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう")
+
+
+def _entry(name: PersonName = YAMADA) -> WorklistEntry:
+    step = ScheduledStep(
+        "SPS1001",
+        "CT",
+        station_ae="CT01",
+        station_name="CT ROOM 1",
+        start=datetime(2026, 11, 23, 10, 0),
+        description="CT Chest",
+        protocol_codes=[Code("CTCHEST", "LOCAL", "CT Chest")],
+    )
+    rp = RequestedProcedure(
+        "RP1001",
+        "1.2.392.1",
+        description="CT Chest",
+        code=Code("CTCHEST", "LOCAL", "CT Chest"),
+        priority="R",
+        steps=[step],
+    )
+    patient = Patient("PAT001", "HOSPITAL", name, "19700101", "M")
+    return WorklistEntry(
+        Order("PO1001", "FO1001", "ACC1001", patient, referring_physician="WELBY^MARCUS", procedures=[rp]), rp, step
+    )
+
+
+def _element_bytes(ds: Dataset, tag: bytes) -> bytes:
+    """The value bytes of one top-level element, as pydicom writes them (implicit VR LE)."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = True
+    write_dataset(fp, ds)
+    data = fp.getvalue()
+    at = data.index(tag)
+    length = int.from_bytes(data[at + 4 : at + 8], "little")
+    return data[at + 8 : at + 8 + length]
+
+
+# --- answer_for ---------------------------------------------------------------------
+
+
+def test_answer_has_exactly_the_requested_keys_ps3_4_C_4_1_1_3_2() -> None:
+    request = Dataset()
+    request.PatientName = ""
+    request.PatientID = ""
+    request.OtherPatientIDs = ""  # requested, not held: comes back empty
+    request.ScheduledProcedureStepSequence = Sequence([Dataset()])
+    request.ScheduledProcedureStepSequence[0].Modality = ""
+    request.ScheduledProcedureStepSequence[0].ScheduledStationAETitle = ""
+    request.ScheduledProcedureStepSequence[0].ScheduledProcedureStepLocation = ""
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    assert [e.keyword for e in answer] == [
+        "PatientName",
+        "PatientID",
+        "OtherPatientIDs",
+        "ScheduledProcedureStepSequence",
+    ]
+    assert (str(answer.PatientName), answer.PatientID) == ("DOE^JOHN", "PAT001")
+    assert answer["OtherPatientIDs"].value in (None, "")
+    [item] = answer.ScheduledProcedureStepSequence
+    assert [e.keyword for e in item] == ["Modality", "ScheduledStationAETitle", "ScheduledProcedureStepLocation"]
+    assert (item.Modality, item.ScheduledStationAETitle, item.ScheduledProcedureStepLocation) == ("CT", "CT01", "")
+
+
+def test_empty_requested_sequence_returns_whole_item_ps3_4_C_2_2_2_6() -> None:
+    request = Dataset()
+    request.ScheduledProcedureStepSequence = Sequence()
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    [item] = answer.ScheduledProcedureStepSequence
+    assert {e.keyword for e in item} >= {
+        "ScheduledStationAETitle",
+        "ScheduledProcedureStepStartDate",
+        "ScheduledProcedureStepStartTime",
+        "Modality",
+        "ScheduledProcedureStepID",
+        "ScheduledProcedureStepDescription",
+        "ScheduledProtocolCodeSequence",
+        "ScheduledProcedureStepStatus",
+    }
+    assert (item.ScheduledProcedureStepStartDate, item.ScheduledProcedureStepStartTime) == ("20261123", "100000")
+    assert item.ScheduledProcedureStepStatus == "SCHEDULED"
+    assert item.ScheduledProtocolCodeSequence[0].CodeValue == "CTCHEST"
+
+
+def test_requested_sequence_not_held_comes_back_empty_ps3_4_C_4_1_1_3_2() -> None:
+    request = Dataset()
+    request.ReferencedStudySequence = Sequence()
+    request.ReferencedPatientSequence = Sequence()
+    request.ReferencedPatientAliasSequence = Sequence([Dataset()])
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    assert [e.keyword for e in answer] == [
+        "ReferencedStudySequence",
+        "ReferencedPatientSequence",
+        "ReferencedPatientAliasSequence",
+    ]
+    assert all(len(e.value) == 0 for e in answer)
+
+
+def test_ascii_answer_echoes_empty_specific_character_set_ps3_4_C_4_1_1_3_2() -> None:
+    request = Dataset()
+    request.SpecificCharacterSet = "ISO_IR 100"
+    request.PatientName = ""
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    assert answer.SpecificCharacterSet == ""
+    assert "SpecificCharacterSet" not in answer_for(_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_set)
+
+
+@pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
+def test_non_ascii_answer_carries_profile_character_set_ps3_3_C_12_1_1_2(profile: Profile) -> None:
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(), request, profile.dicom.character_set)
+    value = answer.SpecificCharacterSet
+    assert ([value] if isinstance(value, str) else list(value)) == profile.dicom.character_set.split("\\")
+    assert str(answer.PatientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう"
+
+
+def test_utf8_answer_writes_utf8_bytes_ps3_5_6_1_2_3() -> None:
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(), request, SWF.dicom.character_set)
+    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
+
+
+def test_iso2022_ir87_with_empty_value_1_writes_annex_h_bytes_ps3_5_H_3_1() -> None:
+    """The character set PS3.5 H.3.1 uses (`\\ISO 2022 IR 87`) gives the Annex H bytes."""
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(), request, "\\ISO 2022 IR 87")
+    assert list(answer.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
+    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H31_BYTES
+
+
+def test_jahis_answer_patient_name_bytes_are_annex_h_bytes_ps3_5_H_3_1() -> None:
+    """The jahis profile's character set writes PS3.5 H.3.1 bytes, with no pydicom warning."""
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(), request, JAHIS.dicom.character_set)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = _element_bytes(answer, b"\x10\x00\x10\x00")
+    assert written.rstrip(b" ") == H31_BYTES
+    assert [str(w.message) for w in caught] == []
