@@ -22,6 +22,7 @@ from broker.hl7.listener import MllpListener
 from broker.hl7.sender import Backoff, Destination, OutboxSender
 from broker.jobs.scheduler import Jobs
 from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.profile import load_profile
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
@@ -48,7 +49,8 @@ class Broker:
             sps_prefix=self.profile.assign.sps_prefix,
             station_by_modality=self.profile.assign.station_by_modality,
         )
-        self.order_filler = OrderFiller(uow, policy)
+        procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
+        self.order_filler = OrderFiller(uow, policy, procedures)
         self.pps_manager = PpsManager(uow, Hl7StatusNotifier(self.profile, RIS))
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches)
         self.hl7 = MllpListener(
@@ -75,8 +77,11 @@ class Broker:
         self.jobs = Jobs(self.sender.drain, config.outbox.poll_seconds)
 
     def _destinations(self) -> dict[str, Destination]:
-        ris = self.config.ris
-        return {RIS: Destination(ris.host, ris.port, ris.timeout_seconds)} if ris else {}
+        ris, managers = self.config.ris, self.config.image_managers
+        destinations = {im.name: Destination(im.host, im.port, im.timeout_seconds) for im in managers}
+        if ris:
+            destinations[RIS] = Destination(ris.host, ris.port, ris.timeout_seconds)
+        return destinations
 
     def start(self) -> None:
         self.hl7.start()

@@ -48,6 +48,11 @@ class DestinationConfig(_Section):
     timeout_seconds: float = Field(10, gt=0)
 
 
+class ImageManagerConfig(DestinationConfig):
+    #: The name under which its messages wait in the outbox (keep it stable).
+    name: str = Field(min_length=1, max_length=64)
+
+
 class OutboxConfig(_Section):
     poll_seconds: float = Field(0.2, gt=0)
     retry_initial_seconds: float = Field(1, gt=0)
@@ -63,6 +68,8 @@ class BrokerConfig(_Section):
     hl7: Hl7ListenerConfig = Hl7ListenerConfig()
     dicom: DicomConfig = DicomConfig()
     ris: DestinationConfig | None = None
+    #: Image Managers that receive RAD-4/RAD-13 procedure messages.
+    image_managers: list[ImageManagerConfig] = []
     outbox: OutboxConfig = OutboxConfig()
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from broker.domain.changes import change_order
 from broker.domain.commands import (
@@ -28,7 +29,7 @@ from broker.domain.commands import (
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.model import Order, Patient
-from broker.domain.ports import InboundRecord, UnitOfWork, UnitOfWorkFactory
+from broker.domain.ports import InboundRecord, ProcedureNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import cancel_order, discontinue_order
 from broker.errors import UnsupportedMessage, hl7_refusal
 
@@ -42,9 +43,17 @@ class Receipt:
 
 
 class OrderFiller:
-    def __init__(self, uow: UnitOfWorkFactory, policy: AssignmentPolicy) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        policy: AssignmentPolicy,
+        procedures: ProcedureNotifier,
+        clock: Callable[[], datetime] = datetime.now,
+    ) -> None:
         self._uow = uow
         self._policy = policy
+        self._procedures = procedures
+        self._clock = clock
 
     def receive(self, record: InboundRecord, interpret: Callable[[], Sequence[Command]]) -> Receipt:
         """Apply a message's commands exactly once and keep it with its answer.
@@ -164,17 +173,29 @@ class OrderFiller:
         order.patient = self._upsert_patient(uow, order.patient)
         self._assign_identifiers(uow, order)
         uow.orders.add(order)
+        self._rad4_procedure_scheduled(uow, order)
 
     def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> None:
-        cancel_order(self._existing(uow, command.placer_order_number, command.placer_application))
+        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        cancel_order(order)
+        self._rad13_procedure_update(uow, order, "CA")
 
     def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> None:
         order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
         for step in change_order(order, command.order):
             step.station_ae = self._policy.station_by_modality.get(step.modality, "")
+        self._rad13_procedure_update(uow, order, "XO")
 
     def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> None:
-        discontinue_order(self._existing(uow, command.placer_order_number, command.placer_application))
+        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        discontinue_order(order)
+        self._rad13_procedure_update(uow, order, "DC")
+
+    def _rad4_procedure_scheduled(self, uow: UnitOfWork, order: Order) -> None:
+        uow.outbox.add(self._procedures.messages_for(order, "NW", self._clock()))
+
+    def _rad13_procedure_update(self, uow: UnitOfWork, order: Order, control: str) -> None:
+        uow.outbox.add(self._procedures.messages_for(order, control, self._clock()))
 
     @staticmethod
     def _existing(uow: UnitOfWork, placer_order_number: str, placer_application: str) -> Order:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
@@ -109,6 +110,13 @@ class UnitOfWorkFactory(Protocol):
 
 class WorklistReader(Protocol):
     def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]: ...
+
+
+class ProcedureNotifier(Protocol):
+    """Renders an order's scheduling event (NW, XO, CA, DC) for the Image Managers
+    (RAD-4 Procedure Scheduled, RAD-13 Procedure Update)."""
+
+    def messages_for(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]: ...
 
 
 class StatusNotifier(Protocol):

@@ -11,9 +11,9 @@ import hashlib
 import logging
 from datetime import datetime
 
+import hl7
 from sqlalchemy.exc import SQLAlchemyError
 
-import hl7
 from broker.actors.order_filler import OrderFiller
 from broker.domain.commands import Command
 from broker.domain.errors import InvalidInput

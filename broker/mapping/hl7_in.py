@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import hl7
+
 from broker.domain.commands import (
     CancelOrder,
     CancelRegistration,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from broker.domain.model import Order, PersonName, StatusChange
+from broker.domain.model import Order, Patient, PersonName, RequestedProcedure, StatusChange
 from broker.domain.ports import OutboundMessage
 from broker.mapping.charsets import codec_for
 from broker.mapping.profile import Profile
@@ -54,7 +54,7 @@ def msh(
         escape(receiving[1]),
         now.strftime("%Y%m%d%H%M%S"),
         "",
-        message_type,
+        message_structure(message_type, version),
         control_id,
         "P",
         version,
@@ -68,6 +68,14 @@ def msh(
         charset_handling,
     ]
     return "|".join(fields).rstrip("|")
+
+
+def message_structure(message_type: str, version: str) -> str:
+    """MSH-9 with its third component (message structure, e.g. `OMI_O23`) from v2.4 on."""
+    parts = message_type.split("^")
+    if len(parts) == 2 and not version.startswith(("2.1", "2.2", "2.3")):
+        parts.append("_".join(parts))
+    return "^".join(parts)
 
 
 def name_repetitions(name: PersonName, codes: dict[str, str]) -> list[list[str]]:
@@ -85,6 +93,35 @@ def new_control_id() -> str:
     return uuid.uuid4().hex[:20]
 
 
+def ordering_key(order: Order) -> str:
+    """One order's messages leave in the order they were written."""
+    return f"{order.placer_application}|{order.placer_order_number}"
+
+
+def universal_service(procedure: RequestedProcedure) -> list[str]:
+    code = procedure.code
+    return [code.value, code.meaning, code.scheme] if code else [procedure.description]
+
+
+def pid_segment(patient: Patient, name_codes: dict[str, str]) -> str:
+    return segment(
+        "PID",
+        "1",
+        "",
+        [patient.patient_id, "", "", patient.issuer],
+        "",
+        name_repetitions(patient.name, name_codes),
+        "",
+        patient.birth_date,
+        patient.sex,
+    )
+
+
+def name_codes(profile: Profile) -> dict[str, str]:
+    """PN component group → XPN-8 code (A/I/P), the reverse of the profile's reading."""
+    return {group: code for code, group in profile.hl7_in.name_groups.items() if code}
+
+
 class Hl7StatusNotifier:
     """RAD-3 Filler Order Management: the order's new status for the Order Placer."""
 
@@ -93,21 +130,18 @@ class Hl7StatusNotifier:
         self._destination = destination
         out = profile.status_out
         self._codec = codec_for(out.charset, profile.hl7_in.charsets)
-        self._name_codes = {group: code for code, group in profile.hl7_in.name_groups.items() if code}
+        self._name_codes = name_codes(profile)
 
     def messages_for(self, change: StatusChange) -> list[OutboundMessage]:
         order_status = self._profile.status_out.order_status.get(change.status.value)
         if order_status is None:
             return []
         text = "\r".join(self._segments(change, order_status)) + "\r"
-        key = f"{change.order.placer_application}|{change.order.placer_order_number}"
-        return [OutboundMessage(self._destination, key, text.encode(self._codec))]
+        return [OutboundMessage(self._destination, ordering_key(change.order), text.encode(self._codec))]
 
     def _segments(self, change: StatusChange, order_status: str) -> list[str]:
         out, order, step = self._profile.status_out, change.order, change.step
         procedure = next(rp for rp in order.procedures if step in rp.steps)
-        code = procedure.code
-        service = [code.value, code.meaning, code.scheme] if code else [procedure.description]
         return [
             msh(
                 sending=(self._profile.sending_application, self._profile.sending_facility),
@@ -119,7 +153,7 @@ class Hl7StatusNotifier:
                 charset_handling=out.charset_handling,
                 now=change.at,
             ),
-            self._pid(order),
+            pid_segment(order.patient, self._name_codes),
             segment(
                 "ORC",
                 out.order_control,
@@ -133,7 +167,7 @@ class Hl7StatusNotifier:
                 "1",
                 [order.placer_order_number, order.placer_application],
                 order.filler_order_number,
-                service,
+                universal_service(procedure),
                 *[""] * 13,
                 order.accession_number,
                 procedure.requested_procedure_id,
@@ -144,17 +178,3 @@ class Hl7StatusNotifier:
                 step.modality,
             ),
         ]
-
-    def _pid(self, order: Order) -> str:
-        patient = order.patient
-        return segment(
-            "PID",
-            "1",
-            "",
-            [patient.patient_id, "", "", patient.issuer],
-            "",
-            name_repetitions(patient.name, self._name_codes),
-            "",
-            patient.birth_date,
-            patient.sex,
-        )

@@ -100,6 +100,15 @@ class StatusOut(_Strict):
     charset_handling: str = ""
 
 
+class ProcedureOut(_Strict):
+    """RAD-4 Procedure Scheduled / RAD-13 Procedure Update to the Image Managers."""
+
+    message_type: Literal["ORM^O01", "OMI^O23"]
+    version: str
+    charset: str
+    charset_handling: str = ""
+
+
 class Assignment(_Strict):
     """How the broker completes what an order leaves out."""
 
@@ -123,6 +132,7 @@ class Profile(_Strict):
     sending_facility: str = "RADIOLOGY"
     hl7_in: Hl7In
     status_out: StatusOut
+    procedure_out: ProcedureOut
     assign: Assignment
     dicom: DicomOut
     extends: str | None = Field(default=None, exclude=True)

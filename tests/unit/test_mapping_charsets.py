@@ -6,9 +6,9 @@ so the whole message must be decoded before it is split into fields.
 
 from __future__ import annotations
 
+import hl7
 import pytest
 
-import hl7
 from broker.domain.commands import RegisterPatient
 from broker.domain.errors import InvalidInput
 from broker.domain.model import PersonName

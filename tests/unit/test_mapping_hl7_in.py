@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import hl7
 import pytest
 
-import hl7
 from broker.domain.commands import (
     CancelOrder,
     ChangeOrder,

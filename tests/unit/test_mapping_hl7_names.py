@@ -8,6 +8,7 @@ selects the PN component group (PS3.5 6.2.1.1); JAHIS sends kanji and kana this 
 from __future__ import annotations
 
 import hl7
+
 from broker.domain.commands import PlaceOrder, RegisterPatient, UpdatePatient
 from broker.domain.model import Order, Patient, PersonName
 from broker.mapping.hl7_in import interpret

@@ -143,7 +143,7 @@ def test_jahis_msh_itself_is_plain_ascii_jahis() -> None:
     [message] = Hl7StatusNotifier(JAHIS, "ris").messages_for(_change(StepStatus.COMPLETED))
     first_segment = message.payload.split(b"\r", 1)[0]
     assert b"\x1b" not in first_segment
-    assert first_segment.startswith(b"MSH|^~\\&|BROKER|RADIOLOGY|RIS||20261123103015||ORM^O01|")
+    assert first_segment.startswith(b"MSH|^~\\&|BROKER|RADIOLOGY|RIS||20261123103015||ORM^O01^ORM_O01|")
 
 
 def test_status_message_without_procedure_code_uses_description_rad_3() -> None:

@@ -4,9 +4,9 @@ code 200)."""
 
 from __future__ import annotations
 
+import hl7
 import pytest
 
-import hl7
 from broker.domain.errors import InvalidInput
 from broker.errors import UnsupportedMessage
 from broker.mapping.hl7_in import interpret
