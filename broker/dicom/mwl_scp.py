@@ -45,7 +45,7 @@ def handle_find(
             yield CANCEL, None
             return
         try:
-            answer = answer_for(entry, request, profile.dicom.character_set)
+            answer = answer_for(entry, request, profile.dicom.character_sets)
         except Exception:
             log.exception("worklist answer could not be built")
             yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None

@@ -23,20 +23,33 @@ def declared_charset(raw: bytes) -> str:
     return fields[17] if len(fields) > 17 else ""
 
 
-def codec_for(msh18: str, charsets: dict[str, str], repetition_separator: str = "~") -> str:
-    named = [part for part in msh18.split(repetition_separator) if part.strip()]
-    key = named[-1].strip() if named else ""
-    try:
-        return codecs.lookup(charsets[key]).name
-    except KeyError:
-        raise InvalidInput("MSH-18", f"character set {key!r} is not supported", Problem.NOT_IN_TABLE) from None
+def _codecs(msh18: str, charsets: dict[str, str], repetition_separator: str = "~") -> list[str]:
+    """The codecs of the sets MSH-18 names, the last named first."""
+    named = [part.strip() for part in msh18.split(repetition_separator) if part.strip()] or [""]
+    found: list[str] = []
+    for key in reversed(named):
+        if key not in charsets:
+            raise InvalidInput("MSH-18", f"character set {key!r} is not supported", Problem.NOT_IN_TABLE)
+        codec = codecs.lookup(charsets[key]).name
+        if codec not in found:
+            found.append(codec)
+    return found
+
+
+def codec_for(msh18: str, charsets: dict[str, str]) -> str:
+    """The codec to write a message whose MSH-18 is `msh18`."""
+    return _codecs(msh18, charsets)[0]
 
 
 def decode(raw: bytes, charsets: dict[str, str]) -> str:
-    """The message text, decoded as MSH-18 declares; undecodable bytes are refused
-    (a wrongly decoded name would reach the modality)."""
-    codec = codec_for(declared_charset(raw), charsets)
-    try:
-        return raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("MSH-18", f"text is not valid {codec} at byte {exc.start}") from None
+    """The message text, decoded as MSH-18 declares. When it names several ISO 2022
+    sets (`~ISO IR87~ISO IR13`), the first of their codecs that reads the whole message
+    wins: the JIS codecs differ in which of those sets they cover. Undecodable bytes
+    are refused: a wrongly decoded name would reach the modality."""
+    candidates = _codecs(declared_charset(raw), charsets)
+    for codec in candidates:
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            failure = exc
+    raise InvalidInput("MSH-18", f"text is not valid {candidates[0]} at byte {failure.start}") from None

@@ -7,6 +7,7 @@ item gets that item's keys, an empty sequence gets the whole item.
 
 from __future__ import annotations
 
+from collections.abc import Sequence as Strings
 from datetime import date, datetime, time
 
 from pydicom.dataelem import DataElement
@@ -16,6 +17,7 @@ from pydicom.sequence import Sequence
 from broker.domain.errors import InvalidInput
 from broker.domain.model import Code
 from broker.domain.worklist import Key, Pattern, Period, WorklistEntry, WorklistQuery
+from broker.mapping.dicom_charsets import choose
 
 _TOP_KEYS = {
     "PatientID": Key.PATIENT_ID,
@@ -179,17 +181,17 @@ def _select_sequence(held: DataElement | None, asked: DataElement) -> DataElemen
     return DataElement(asked.tag, "SQ", Sequence([select_keys(item, template) for item in held.value]))
 
 
-def _is_ascii(ds: Dataset) -> bool:
-    text_vrs = ("PN", "LO", "SH", "ST", "LT", "UT", "UC")
-    return all(str(element.value).isascii() for element in ds.iterall() if element.VR in text_vrs and element.value)
+_TEXT_VRS = ("PN", "LO", "SH", "ST", "LT", "UT", "UC")
 
 
-def answer_for(entry: WorklistEntry, request: Dataset, character_set: str) -> Dataset:
-    """The identifier to return for one entry, with the Specific Character Set its
-    text needs (none for plain ASCII)."""
+def answer_for(entry: WorklistEntry, request: Dataset, character_sets: Strings[str]) -> Dataset:
+    """The identifier to return for one entry, in the first of `character_sets` that
+    holds its text (none for plain ASCII)."""
     answer = select_keys(full_item(entry), request)
-    if not _is_ascii(answer):
-        answer.SpecificCharacterSet = character_set.split("\\")
+    text = [str(e.value) for e in answer.iterall() if e.VR in _TEXT_VRS and e.value]
+    chosen = choose(text, character_sets)
+    if chosen is not None:
+        answer.SpecificCharacterSet = chosen
     elif "SpecificCharacterSet" in request:
         answer.SpecificCharacterSet = ""
     return answer

@@ -119,9 +119,10 @@ class Assignment(_Strict):
 
 
 class DicomOut(_Strict):
-    #: Specific Character Set for worklist answers whose data is not plain ASCII;
-    #: values separated by backslash (e.g. `\ISO 2022 IR 87`: ASCII default, then kanji).
-    character_set: str
+    #: Specific Character Sets for answers whose text is not plain ASCII, in order of
+    #: preference; each answer takes the first that holds its text. Values of one set
+    #: are separated by backslash (`\ISO 2022 IR 87`: ASCII default, then kanji).
+    character_sets: list[str] = Field(min_length=1)
     fold_case_names: bool = False
 
 

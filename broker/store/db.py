@@ -4,6 +4,15 @@ SQLite runs in WAL mode so worklist readers never wait for the HL7 writer; write
 start with BEGIN IMMEDIATE so two writers queue on the lock instead of failing when a
 read transaction tries to upgrade. `synchronous` is NORMAL by default (survives a
 process crash) and FULL on request (survives power loss).
+
+PostgreSQL gets the same two guarantees the actors rely on (a unit of work reads,
+decides, then writes, and no other writer may slip in between): every write
+transaction first takes one transaction-scoped advisory lock, so writers queue as
+they do behind SQLite's BEGIN IMMEDIATE, also across broker instances sharing the
+database; transactions opened with `execution_options(readonly=True)` are READ ONLY
+and skip that lock, so worklist readers never wait for a writer. `lock_timeout` plays
+SQLite's `busy_timeout`: a writer stuck behind the lock for 30 s fails (the HL7 side
+answers AR) instead of hanging.
 """
 
 from __future__ import annotations
@@ -13,10 +22,24 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
 
+#: The advisory lock every PostgreSQL write transaction takes: any bigint no other
+#: application on the same database uses.
+WRITER_LOCK_KEY = int.from_bytes(b"swfbrokr", "big")
+
 
 def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"options": "-c lock_timeout=30000"},  # ms, as busy_timeout below
+        )
+        _queue_postgresql_writers(engine)
+        return engine
+    if backend != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     _tune_sqlite(engine, sqlite_synchronous)
@@ -38,3 +61,15 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
     def _on_begin(connection: Any) -> None:
         readonly = connection.get_execution_options().get("readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _queue_postgresql_writers(engine: Engine) -> None:
+    """psycopg opens the transaction itself (BEGIN before the first statement), so the
+    first statement here is the first one inside it."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("readonly", False):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        else:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")

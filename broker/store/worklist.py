@@ -67,7 +67,9 @@ class SqlWorklistReader:
             .join(t.orders, t.requested_procedures.c.order_pk == t.orders.c.id)
             .join(t.patients, t.orders.c.patient_pk == t.patients.c.id)
             .where(*_conditions(query))
-            .order_by(t.scheduled_steps.c.start, t.scheduled_steps.c.id)
+            # Steps without a start time first on every backend: SQLite's default, where
+            # PostgreSQL would put them last and so answer a capped query differently.
+            .order_by(t.scheduled_steps.c.start.nulls_first(), t.scheduled_steps.c.id)
         )
         entries: list[WorklistEntry] = []
         with self._engine.connect().execution_options(readonly=True) as conn, Session(bind=conn) as session:

@@ -77,7 +77,7 @@ def test_answer_has_exactly_the_requested_keys_ps3_4_C_4_1_1_3_2() -> None:
     request.ScheduledProcedureStepSequence[0].Modality = ""
     request.ScheduledProcedureStepSequence[0].ScheduledStationAETitle = ""
     request.ScheduledProcedureStepSequence[0].ScheduledProcedureStepLocation = ""
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert [e.keyword for e in answer] == [
         "PatientName",
         "PatientID",
@@ -94,7 +94,7 @@ def test_answer_has_exactly_the_requested_keys_ps3_4_C_4_1_1_3_2() -> None:
 def test_empty_requested_sequence_returns_whole_item_ps3_4_C_2_2_2_6() -> None:
     request = Dataset()
     request.ScheduledProcedureStepSequence = Sequence()
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     [item] = answer.ScheduledProcedureStepSequence
     assert {e.keyword for e in item} >= {
         "ScheduledStationAETitle",
@@ -116,7 +116,7 @@ def test_requested_sequence_not_held_comes_back_empty_ps3_4_C_4_1_1_3_2() -> Non
     request.ReferencedStudySequence = Sequence()
     request.ReferencedPatientSequence = Sequence()
     request.ReferencedPatientAliasSequence = Sequence([Dataset()])
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert [e.keyword for e in answer] == [
         "ReferencedStudySequence",
         "ReferencedPatientSequence",
@@ -129,25 +129,25 @@ def test_ascii_answer_echoes_empty_specific_character_set_ps3_4_C_4_1_1_3_2() ->
     request = Dataset()
     request.SpecificCharacterSet = "ISO_IR 100"
     request.PatientName = ""
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_set)
+    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert answer.SpecificCharacterSet == ""
-    assert "SpecificCharacterSet" not in answer_for(_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_set)
+    assert "SpecificCharacterSet" not in answer_for(_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_sets)
 
 
 @pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
 def test_non_ascii_answer_carries_profile_character_set_ps3_3_C_12_1_1_2(profile: Profile) -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, profile.dicom.character_set)
+    answer = answer_for(_entry(), request, profile.dicom.character_sets)
     value = answer.SpecificCharacterSet
-    assert ([value] if isinstance(value, str) else list(value)) == profile.dicom.character_set.split("\\")
+    assert ([value] if isinstance(value, str) else list(value)) == profile.dicom.character_sets[0].split("\\")
     assert str(answer.PatientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう"
 
 
 def test_utf8_answer_writes_utf8_bytes_ps3_5_6_1_2_3() -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, SWF.dicom.character_set)
+    answer = answer_for(_entry(), request, SWF.dicom.character_sets)
     assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
 
 
@@ -155,7 +155,7 @@ def test_iso2022_ir87_with_empty_value_1_writes_annex_h_bytes_ps3_5_H_3_1() -> N
     """The character set PS3.5 H.3.1 uses (`\\ISO 2022 IR 87`) gives the Annex H bytes."""
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, "\\ISO 2022 IR 87")
+    answer = answer_for(_entry(), request, ["\\ISO 2022 IR 87"])
     assert list(answer.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
     assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H31_BYTES
 
@@ -164,9 +164,29 @@ def test_jahis_answer_patient_name_bytes_are_annex_h_bytes_ps3_5_H_3_1() -> None
     """The jahis profile's character set writes PS3.5 H.3.1 bytes, with no pydicom warning."""
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, JAHIS.dicom.character_set)
+    answer = answer_for(_entry(), request, JAHIS.dicom.character_sets)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = _element_bytes(answer, b"\x10\x00\x10\x00")
     assert written.rstrip(b" ") == H31_BYTES
     assert [str(w.message) for w in caught] == []
+
+
+#: PS3.5 H.3.2: half-width katakana in JIS X 0201 (G1), kanji in JIS X 0208.
+H32_NAME = "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=ﾔﾏﾀﾞ^ﾀﾛｳ"
+H32_BYTES = b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J=\xd4\xcf\xc0\xde^\xc0\xdb\xb3"
+
+
+def test_half_width_katakana_answer_is_ir13_ir87_annex_h_bytes_ps3_5_H_3_2() -> None:
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(PersonName.parse(H32_NAME)), request, JAHIS.dicom.character_sets)
+    assert list(answer.SpecificCharacterSet) == ["ISO 2022 IR 13", "ISO 2022 IR 87"]
+    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H32_BYTES
+
+
+def test_text_outside_jis_falls_back_to_the_next_candidate_ps3_3_C_12_1_1_2() -> None:
+    request = Dataset()
+    request.PatientName = ""
+    answer = answer_for(_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets)
+    assert answer.SpecificCharacterSet == "ISO_IR 192"
