@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 RIS = "ris"
 
 
-class Broker:
+class Services:
+    """The broker without its network side: store, profile and the IHE actors. The
+    CLI's maintenance commands (replay, ...) use this alone; `Broker` adds listeners."""
+
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.profile = load_profile(config.profile)
@@ -53,10 +56,24 @@ class Broker:
         self.order_filler = OrderFiller(uow, policy, procedures)
         self.pps_manager = PpsManager(uow, Hl7StatusNotifier(self.profile, RIS))
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches)
+        self.intake = Hl7Intake(self.order_filler, self.profile)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Broker:
+    """Every listener and job of one broker process, started and stopped together."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.services = services = Services(config)
+        self.profile, self.engine = services.profile, services.engine
+        self.order_filler, self.pps_manager = services.order_filler, services.pps_manager
         self.hl7 = MllpListener(
             config.hl7.host,
             config.hl7.port,
-            Hl7Intake(self.order_filler, self.profile).handle,
+            services.intake.handle,
             max_frame_bytes=config.hl7.max_frame_bytes,
             idle_timeout=config.hl7.idle_timeout_seconds,
         )
@@ -64,7 +81,7 @@ class Broker:
             config.dicom,
             [
                 (evt.EVT_C_ECHO, _echo, []),
-                (evt.EVT_C_FIND, handle_find, [self.worklist, self.profile]),
+                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile]),
                 (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, config.uid_root]),
                 (evt.EVT_N_SET, handle_n_set, [self.pps_manager]),
             ],
@@ -100,7 +117,7 @@ class Broker:
         self.dicom.stop()
         self.hl7.stop()
         self.sender.close()
-        self.engine.dispose()
+        self.services.close()
         log.info("broker stopped")
 
 

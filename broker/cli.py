@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from broker.config import BrokerConfig, ConfigError, load_config
+from broker.domain.errors import DomainError
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
 from broker.mapping.profile import ProfileError
@@ -75,6 +76,49 @@ def _send(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _messages_list(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.inbound_log import recent
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'id':>7}  {'received':19}  {'sender':24}  {'control id':20}  {'type':9}  answer")
+    for m in reversed(recent(engine, limit=args.limit, refused_only=args.refused)):
+        error = f" {m.error_code} {m.error_location}".rstrip() if m.answer != "AA" else ""
+        print(
+            f"{m.id:>7}  {m.received_at:%Y-%m-%d %H:%M:%S}  {m.sender[:24]:24}  "
+            f"{m.control_id[:20]:20}  {m.message_type:9}  {m.answer}{error}"
+        )
+    engine.dispose()
+    return 0
+
+
+def _messages_replay(args: argparse.Namespace) -> int:
+    """Apply refused messages again, by log id; exit 1 if any is still refused."""
+    from broker.app import Services
+    from broker.store.inbound_log import key_of
+
+    services = Services(_config(args.config))
+    failures = 0
+    try:
+        for message_id in args.ids:
+            key = key_of(services.engine, message_id)
+            if key is None:
+                print(f"{message_id}: no such message")
+                failures += 1
+                continue
+            try:
+                record = services.intake.replay(*key)
+            except DomainError as exc:
+                print(f"{message_id}: not replayed: {exc}")
+                failures += 1
+                continue
+            print(f"{message_id}: {record.answer} {record.error_code} {record.error}".rstrip())
+            failures += record.answer != "AA"
+    finally:
+        services.close()
+    return 1 if failures else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +132,18 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
     db_upgrade.add_argument("--config", help="YAML configuration file")
     db_upgrade.set_defaults(run=_db_upgrade)
+
+    messages = commands.add_parser("messages", help="the inbound HL7 log: list, replay")
+    message_commands = messages.add_subparsers(dest="messages_command", required=True)
+    listing = message_commands.add_parser("list", help="recent inbound messages with their answers")
+    listing.add_argument("--config", help="YAML configuration file")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--refused", action="store_true", help="only messages answered AE/AR")
+    listing.set_defaults(run=_messages_list)
+    replay = message_commands.add_parser("replay", help="apply refused messages again (by id from 'list')")
+    replay.add_argument("ids", nargs="+", type=int)
+    replay.add_argument("--config", help="YAML configuration file")
+    replay.set_defaults(run=_messages_replay)
 
     send = commands.add_parser("send", help="send HL7 message files over MLLP and print the ACKs")
     send.add_argument("files", nargs="+", help="files holding one HL7 message each")

@@ -82,6 +82,27 @@ class OrderFiller:
             uow.commit()
         return Receipt(record)
 
+    def replay(self, sender: str, control_id: str, interpret: Callable[[bytes], Sequence[Command]]) -> InboundRecord:
+        """Apply a stored message that was refused, once its cause is fixed (e.g. the
+        patient now exists, or the profile was corrected). An accepted message is never
+        applied again: replaying it is refused."""
+        with self._uow() as uow:
+            stored = uow.inbound.get(sender, control_id)
+            if stored is None:
+                raise UnknownRecord("inbound message")
+            if stored.answer == "AA":
+                raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
+            try:
+                for command in interpret(stored.raw):
+                    self._apply(uow, command)
+                answered = replace(stored, answer="AA", error_code="", error_location="", error="")
+            except (DomainError, UnsupportedMessage) as exc:
+                uow.rollback()
+                answered = self._refused(stored, exc)
+            uow.inbound.update(answered)
+            uow.commit()
+            return answered
+
     def _conflict(self, uow: UnitOfWork, record: InboundRecord) -> Receipt:
         """Same sender and MSH-10, different content: refused (AE), not applied, and
         kept under a key derived from its content, so a resend of it is answered alike."""

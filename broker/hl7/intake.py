@@ -62,6 +62,10 @@ class Hl7Intake:
             )
         return self._encode(render_ack(header, answered, datetime.now()), header)
 
+    def replay(self, sender: str, control_id: str) -> InboundRecord:
+        """Apply a stored, refused message again; its stored answer is updated."""
+        return self._order_filler.replay(sender, control_id, self._commands)
+
     def _commands(self, raw: bytes) -> list[Command]:
         text = decode(raw, self._profile.hl7_in.charsets)
         try:

@@ -128,6 +128,20 @@ class InboundRepository:
             )
         )
 
+    def update(self, record: InboundRecord) -> None:
+        """A replay's new answer for a stored message."""
+        m = t.inbound_messages
+        self._session.execute(
+            update(m)
+            .where(m.c.sender == record.sender, m.c.control_id == record.control_id)
+            .values(
+                answer=record.answer,
+                error_code=record.error_code,
+                error_location=record.error_location,
+                error=record.error,
+            )
+        )
+
 
 class OutboxRepository:
     def __init__(self, session: Session) -> None:

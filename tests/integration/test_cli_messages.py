@@ -1,0 +1,44 @@
+"""`broker messages list` and `broker messages replay`: a refused message is kept raw
+and, once its cause is fixed, applied by replaying it — never twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from broker.app import Broker
+from broker.config import BrokerConfig
+from support.hl7peer import ack_code, sample, send
+
+
+def _cli(config: BrokerConfig, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "cli.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args, "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_refused_update_replayed_after_registration(broker: Broker, config: BrokerConfig, tmp_path: Path) -> None:
+    [refused] = send(broker.hl7.port, sample("rad-12-patient-update/adt_a08.hl7"))
+    assert ack_code(refused) == "AE"
+
+    listing = _cli(config, tmp_path, "messages", "list", "--refused")
+    assert listing.returncode == 0, listing.stderr
+    [line] = [row for row in listing.stdout.splitlines() if "ADT0002" in row]
+    message_id = line.split()[0]
+    assert line.rstrip().endswith("AE 204 PID-3")
+
+    still_unknown = _cli(config, tmp_path, "messages", "replay", message_id)
+    assert (still_unknown.returncode, still_unknown.stdout.split()[1]) == (1, "AE")
+
+    send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
+    replayed = _cli(config, tmp_path, "messages", "replay", message_id)
+    assert (replayed.returncode, replayed.stdout.strip()) == (0, f"{message_id}: AA")
+
+    again = _cli(config, tmp_path, "messages", "replay", message_id)
+    assert again.returncode == 1
+    assert "not replayed" in again.stdout
