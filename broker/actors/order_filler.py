@@ -82,6 +82,12 @@ class OrderFiller:
             uow.commit()
         return Receipt(record)
 
+    def filler_order_number(self, placer_order_number: str, placer_application: str) -> str:
+        """What the Order Filler calls this order (reported back to the placer)."""
+        with self._uow() as uow:
+            order = uow.orders.by_placer_number(placer_order_number, placer_application)
+            return order.filler_order_number if order else ""
+
     def replay(self, sender: str, control_id: str, interpret: Callable[[bytes], Sequence[Command]]) -> InboundRecord:
         """Apply a stored message that was refused, once its cause is fixed (e.g. the
         patient now exists, or the profile was corrected). An accepted message is never

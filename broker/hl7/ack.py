@@ -6,6 +6,8 @@ The ERR segment changed shape in v2.5: v2.3.1 carries everything in ERR-1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from broker.domain.ports import InboundRecord
@@ -59,15 +61,37 @@ def _err(header: MessageHeader, record: InboundRecord) -> str:
     )
 
 
-def render_ack(header: MessageHeader, record: InboundRecord, now: datetime) -> str:
-    """The ACK text for `record` (its answer decided), addressed back to its sender."""
+#: ORC-1 in an order response: (accepted, refused) per order control code (HL7 table 0119).
+RESPONSE_CONTROL = {"NW": ("OK", "UA"), "CA": ("CR", "UC"), "XO": ("XR", "UX"), "DC": ("DR", "UD")}
+
+
+@dataclass(frozen=True)
+class OrderAnswer:
+    """One order of an order message, as its application response reports it."""
+
+    control: str
+    placer_order_number: str
+    placer_application: str
+    filler_order_number: str = ""
+
+
+def render_ack(
+    header: MessageHeader,
+    record: InboundRecord,
+    now: datetime,
+    response_type: str | None = None,
+    orders: Sequence[OrderAnswer] = (),
+) -> str:
+    """The acknowledgement for `record` (its answer decided), addressed back to its
+    sender: a general ACK, or the application response `response_type` (ORR^O02,
+    ORG^O20, ORI^O24) with one ORC per order saying what became of it."""
     event = header.trigger_event
     message_type = f"ACK^{event}".rstrip("^") if _before_v2_4(header) or not event else f"ACK^{event}^ACK"
     lines = [
         msh(
             sending=(header.receiving_application, header.receiving_facility),
             receiving=(header.sending_application, header.sending_facility),
-            message_type=message_type,
+            message_type=response_type or message_type,
             control_id=f"ACK{header.control_id}"[:20],
             version=header.version,
             charset=header.charset,
@@ -77,4 +101,12 @@ def render_ack(header: MessageHeader, record: InboundRecord, now: datetime) -> s
     ]
     if record.answer != "AA":
         lines.append(_err(header, record))
+    if response_type:
+        lines += [_orc(order, accepted=record.answer == "AA") for order in orders]
     return "\r".join(lines) + "\r"
+
+
+def _orc(order: OrderAnswer, *, accepted: bool) -> str:
+    done, refused = RESPONSE_CONTROL.get(order.control, ("OK", "UA"))
+    placer = [order.placer_order_number, order.placer_application]
+    return segment("ORC", done if accepted else refused, placer, order.filler_order_number)

@@ -19,10 +19,11 @@ from broker.domain.commands import Command
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import InboundRecord
 from broker.errors import StoreUnavailable, hl7_refusal
-from broker.hl7.ack import render_ack
+from broker.hl7.ack import OrderAnswer, render_ack
 from broker.hl7.header import MessageHeader
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import interpret
+from broker.mapping.hl7_in import interpret, order_references
+from broker.mapping.hl7_out import message_structure
 from broker.mapping.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,34 @@ class Hl7Intake:
                 refusal.location,
                 refusal.text,
             )
-        return self._encode(render_ack(header, answered, datetime.now()), header)
+        return self._encode(self._answer(header, answered), header)
+
+    def _answer(self, header: MessageHeader, answered: InboundRecord) -> str:
+        """The application response the profile names for this message type, else a
+        general ACK (also when the message cannot be read to list its orders)."""
+        response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
+        orders = self._orders(answered) if response else None
+        if response is None or orders is None:
+            return render_ack(header, answered, datetime.now())
+        response_type = message_structure(response, header.version)
+        return render_ack(header, answered, datetime.now(), response_type, orders)
+
+    def _orders(self, answered: InboundRecord) -> list[OrderAnswer] | None:
+        try:
+            message = hl7.parse(decode(answered.raw, self._profile.hl7_in.charsets).replace("\n", "\r"))
+            references = order_references(message, self._profile)
+        except Exception:  # unreadable: the general ACK says so
+            return None
+        filler = self._order_filler.filler_order_number if answered.answer == "AA" else (lambda *_: "")
+        return [
+            OrderAnswer(
+                r.control,
+                r.placer_order_number,
+                r.placer_application,
+                filler(r.placer_order_number, r.placer_application),
+            )
+            for r in references
+        ]
 
     def replay(self, sender: str, control_id: str) -> InboundRecord:
         """Apply a stored, refused message again; its stored answer is updated."""

@@ -306,6 +306,22 @@ def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
     return commands
 
 
+@dataclass(frozen=True)
+class OrderReference:
+    control: str
+    placer_order_number: str
+    placer_application: str
+
+
+def order_references(message: hl7.Message, profile: Profile) -> list[OrderReference]:
+    """Each order's control code and placer number, for the application response."""
+    f = profile.hl7_in.order
+    return [
+        OrderReference(g.first(f.order_control), g.first(f.placer_order_number), g.first(f.placer_application))
+        for g in _order_groups(message)
+    ]
+
+
 def _register(message: hl7.Message, profile: Profile) -> list[Command]:
     return [RegisterPatient(read_patient(SegmentGroup(message, []), profile))]
 

@@ -84,6 +84,9 @@ class Hl7In(_Strict):
     patient: PatientFields
     order: OrderFields
     ipc: IpcFields
+    #: Message type → its application response (e.g. ORM^O01 → ORR^O02). Types not
+    #: listed get a general ACK.
+    answers: dict[str, str] = {}
 
 
 class StatusOut(_Strict):

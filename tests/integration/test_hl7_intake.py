@@ -147,3 +147,27 @@ def test_a11_cancels_registration_only_without_orders_rad12(broker: Broker) -> N
     [ordered, refused] = send(broker.hl7.port, sample(NW), sample(a11, ADT0011="ADT0013"))
     assert (ack_code(ordered), ack_code(refused)) == ("AA", "AE")
     assert "206&Application record locked" in segment(refused, "ERR")[1]
+
+
+def test_order_answered_with_orr_o02_reporting_filler_number_rad2(broker: Broker) -> None:
+    nw, ca = send(
+        broker.hl7.port,
+        sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7"),
+        sample("rad-2-placer-order/orm_o01_ca.hl7"),
+    )
+    assert segment(nw, "MSH")[9] == "ORR^O02"
+    assert segment(nw, "ORC")[1:4] == ["OK", "PO1002^RIS", "A00000001"]
+    assert segment(ca, "ORC")[1:3] == ["CR", "PO1002^RIS"]
+    [refused] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_ca.hl7", ORM0003="ORM0004"))
+    assert (ack_code(refused), segment(refused, "ORC")[1]) == ("AE", "UC")
+
+
+def test_omg_answered_with_org_o20_swf_b(broker: Broker) -> None:
+    [reply] = send(broker.hl7.port, sample("rad-2-placer-order/omg_o19_nw.hl7"))
+    assert segment(reply, "MSH")[9] == "ORG^O20^ORG_O20"
+    assert segment(reply, "ORC")[1] == "OK"
+
+
+def test_adt_still_answered_with_general_ack(broker: Broker) -> None:
+    [reply] = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
+    assert segment(reply, "MSH")[9] == "ACK^A04"
