@@ -51,6 +51,7 @@ class Services:
             requested_procedure_prefix=self.profile.assign.requested_procedure_prefix,
             sps_prefix=self.profile.assign.sps_prefix,
             station_by_modality=self.profile.assign.station_by_modality,
+            station_by_procedure=self.profile.assign.station_by_procedure,
         )
         procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
         self.order_filler = OrderFiller(uow, policy, procedures)

@@ -210,7 +210,8 @@ class OrderFiller:
     def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> None:
         order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
         for step in change_order(order, command.order):
-            step.station_ae = self._policy.station_by_modality.get(step.modality, "")
+            procedure = next(rp for rp in order.procedures if step in rp.steps)
+            step.station_ae = self._policy.station_for(procedure.code.value if procedure.code else "", step.modality)
         self._rad13_procedure_update(uow, order, "XO")
 
     def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> None:
@@ -248,4 +249,4 @@ class OrderFiller:
                 if not step.sps_id:
                     step.sps_id = f"{p.sps_prefix}{uow.sequences.next('sps'):08d}"
                 if not step.station_ae:
-                    step.station_ae = p.station_by_modality.get(step.modality, "")
+                    step.station_ae = p.station_for(procedure.code.value if procedure.code else "", step.modality)

@@ -27,3 +27,8 @@ class AssignmentPolicy:
     requested_procedure_prefix: str = "RP"
     sps_prefix: str = "SPS"
     station_by_modality: dict[str, str] = field(default_factory=dict)
+    station_by_procedure: dict[str, str] = field(default_factory=dict)
+
+    def station_for(self, procedure_code: str, modality: str) -> str:
+        """The procedure's own station if the site names one, else the modality's."""
+        return self.station_by_procedure.get(procedure_code) or self.station_by_modality.get(modality, "")

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import hl7
 
@@ -165,17 +166,20 @@ _DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{
 _DTM_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
 
 
-def parse_dtm(text: str, location: str) -> datetime:
-    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) → local wall-clock time.
-
-    The offset is dropped: worklist times are the site's local time (profile time
-    zones come with the Order Filler profile work)."""
+def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetime:
+    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) → the site's wall-clock
+    time, which is what DICOM DA/TM carry. A time with an offset is converted to the
+    site's zone when the profile names one; a time without an offset is local already."""
     match = _DTM.fullmatch(text.strip())
     try:
         if match is None:
             raise ValueError(text)
-        digits = match.group(1)
-        return datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+        digits, offset = match.group(1), match.group(3)
+        moment = datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+        if offset and site is not None:
+            moment = datetime.strptime(f"{digits.ljust(14, '0')}{offset}", "%Y%m%d%H%M%S%z")
+            moment = moment.astimezone(site).replace(tzinfo=None)
+        return moment
     except ValueError:
         raise InvalidInput(location, f"not an HL7 date/time: {text!r}") from None
 
@@ -191,19 +195,29 @@ def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
     )
 
 
-def _code(group: SegmentGroup, paths: Sequence[str]) -> Code | None:
+def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code | None:
+    """The first coded entry found, translated by the profile's code map."""
     for text in paths:
         path = FieldPath.parse(text)
         value, meaning, scheme = (group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3))
         if value:
-            return Code(value=value, scheme=scheme, meaning=meaning)
+            return _mapped(Code(value=value, scheme=scheme, meaning=meaning), profile, text)
     return None
+
+
+def _mapped(code: Code, profile: Profile, location: str) -> Code:
+    target = profile.codes.map.get(code.scheme, {}).get(code.value)
+    if target is not None:
+        return Code(target.value, target.scheme, target.meaning or code.meaning)
+    if profile.codes.require_mapped:
+        raise InvalidInput(location, f"procedure code {code.value!r} is not known", Problem.NOT_IN_TABLE)
+    return code
 
 
 def _obr_procedure(group: SegmentGroup, profile: Profile, start: datetime) -> RequestedProcedure:
     """RAD-2/RAD-4 v2.3.1: one requested procedure with one step, from OBR (and ZDS)."""
     f: OrderFields = profile.hl7_in.order
-    code = _code(group, f.procedure_code)
+    code = _code(group, f.procedure_code, profile)
     description = code.meaning if code else ""
     step = ScheduledStep(
         sps_id=group.first(f.sps_id),
@@ -230,7 +244,7 @@ def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> l
     procedures: dict[str, RequestedProcedure] = {}
     for segment in group.own("IPC"):
         view = group.focused(segment)
-        protocol = _code(view, ipc.protocol_code)
+        protocol = _code(view, ipc.protocol_code, profile)
         rp_id = view.required(ipc.requested_procedure_id, "requested procedure ID")
         procedure = procedures.setdefault(
             rp_id,
@@ -260,7 +274,7 @@ def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> l
 def read_order(group: SegmentGroup, profile: Profile) -> Order:
     f: OrderFields = profile.hl7_in.order
     start_text, start_path = group.required_located(f.start, "scheduled start")
-    start = parse_dtm(start_text, start_path)
+    start = parse_dtm(start_text, start_path, ZoneInfo(profile.time_zone) if profile.time_zone else None)
     ipcs = group.own("IPC")
     accession = group.first(f.accession_number)
     if ipcs:

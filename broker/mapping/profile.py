@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from broker.yaml_models import read_mapping, validate
 
@@ -115,10 +116,28 @@ class ProcedureOut(_Strict):
 class Assignment(_Strict):
     """How the broker completes what an order leaves out."""
 
+    #: Scheduled Station AE by procedure code value; wins over the modality's station.
+    station_by_procedure: dict[str, str] = {}
     station_by_modality: dict[str, str] = {}
     accession_prefix: str
     requested_procedure_prefix: str
     sps_prefix: str
+
+
+class CodeTarget(_Strict):
+    value: str
+    scheme: str
+    meaning: str = ""
+
+
+class Codes(_Strict):
+    """Procedure codes as the site's systems send them → the codes the worklist shows
+    (e.g. local codes → JJ1017)."""
+
+    #: Coding scheme (as sent in CE-3) → code value → the code to use instead.
+    map: dict[str, dict[str, CodeTarget]] = {}
+    #: Refuse (AE 103) an order whose procedure code has no entry in `map`.
+    require_mapped: bool = False
 
 
 class DicomOut(_Strict):
@@ -138,6 +157,21 @@ class Profile(_Strict):
     status_out: StatusOut
     procedure_out: ProcedureOut
     assign: Assignment
+    codes: Codes = Codes()
+    #: IANA time zone of the site (e.g. Asia/Tokyo): HL7 times carrying an offset are
+    #: converted to it; the worklist shows local wall-clock time.
+    time_zone: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
     dicom: DicomOut
     extends: str | None = Field(default=None, exclude=True)
 
