@@ -11,7 +11,8 @@ import socketserver
 import threading
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, evt
+from pynetdicom import AE
+from pynetdicom.events import EventHandlerType
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
@@ -52,7 +53,7 @@ def build_ae(config: DicomConfig) -> AE:
 
 
 class DicomListener:
-    def __init__(self, config: DicomConfig, handlers: list[tuple[evt.EventType, object, list[object]]]) -> None:
+    def __init__(self, config: DicomConfig, handlers: list[EventHandlerType]) -> None:
         self._config = config
         self._ae = build_ae(config)
         self._server = self._ae.make_server(

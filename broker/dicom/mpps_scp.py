@@ -8,10 +8,12 @@ final MPPS), and even a defect answers 0x0110 rather than dropping the associati
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import evt
+from pynetdicom.dimse_primitives import N_CREATE, N_SET
 
 from broker.actors.pps_manager import PpsManager
 from broker.dicom.status import SUCCESS
@@ -42,7 +44,7 @@ def _log_refusal(operation: str, uid: str, exc: Exception) -> None:
 def handle_n_create(event: evt.Event, manager: PpsManager, uid_prefix: str | None) -> tuple[object, Dataset | None]:
     """The modality may leave the SOP Instance UID to us (PS3.4 F.7.2.1.1): then we
     make one and return it, or the modality cannot send its N-SET."""
-    request_uid = event.request.AffectedSOPInstanceUID
+    request_uid = cast(N_CREATE, event.request).AffectedSOPInstanceUID
     uid = str(request_uid) if request_uid else generate_uid(prefix=f"{uid_prefix}." if uid_prefix else None)
     try:
         manager.rad6_modality_pps_in_progress(performed_step_from(event.attribute_list, uid))
@@ -56,7 +58,7 @@ def handle_n_create(event: evt.Event, manager: PpsManager, uid_prefix: str | Non
 
 
 def handle_n_set(event: evt.Event, manager: PpsManager) -> tuple[object, Dataset | None]:
-    uid = str(event.request.RequestedSOPInstanceUID)
+    uid = str(cast(N_SET, event.request).RequestedSOPInstanceUID)
     modification = event.modification_list
     try:
         manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification))

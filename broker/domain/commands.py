@@ -68,4 +68,13 @@ class DiscontinueOrder:
     placer_application: str
 
 
-Command = RegisterPatient | UpdatePatient | MergePatient | PlaceOrder | CancelOrder | ChangeOrder | DiscontinueOrder
+Command = (
+    RegisterPatient
+    | UpdatePatient
+    | MergePatient
+    | CancelRegistration
+    | PlaceOrder
+    | CancelOrder
+    | ChangeOrder
+    | DiscontinueOrder
+)

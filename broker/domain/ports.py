@@ -87,12 +87,19 @@ class Sequences(Protocol):
 
 
 class UnitOfWork(Protocol):
-    patients: Patients
-    orders: Orders
-    performed: PerformedSteps
-    inbound: Inbound
-    outbox: Outbox
-    sequences: Sequences
+    # Read-only properties, so an implementation may hold more specific repositories.
+    @property
+    def patients(self) -> Patients: ...
+    @property
+    def orders(self) -> Orders: ...
+    @property
+    def performed(self) -> PerformedSteps: ...
+    @property
+    def inbound(self) -> Inbound: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def sequences(self) -> Sequences: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

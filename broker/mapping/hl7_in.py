@@ -240,7 +240,7 @@ def _obr_procedure(group: SegmentGroup, profile: Profile, start: datetime) -> Re
 def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> list[RequestedProcedure]:
     """OMI^O23: one step per IPC; IPCs sharing a Requested Procedure ID share a procedure."""
     f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
-    code = _code(group, f.procedure_code)
+    code = _code(group, f.procedure_code, profile)
     procedures: dict[str, RequestedProcedure] = {}
     for segment in group.own("IPC"):
         view = group.focused(segment)

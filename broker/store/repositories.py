@@ -66,7 +66,9 @@ class OrderRepository:
         return self._session.scalars(stmt).first()
 
     def for_patient(self, patient: Patient) -> list[Order]:
-        return list(self._session.scalars(select(Order).where(Order.patient == patient)))
+        p = t.patients.c
+        patient_pk = select(p.id).where(p.patient_id == patient.patient_id, p.issuer == patient.issuer)
+        return list(self._session.scalars(select(Order).where(t.orders.c.patient_pk == patient_pk.scalar_subquery())))
 
     def of_step(self, step: ScheduledStep) -> Order:
         stmt = (

@@ -74,7 +74,11 @@ def test_omg_o19_places_order_with_tq1_start_swf_b(broker: Broker, tmp_path: Pat
     _apply(broker, "rad-2-placer-order/omg_o19_nw.hl7")
     [item] = _worklist(broker, tmp_path)
     step = item.ScheduledProcedureStepSequence[0]
-    assert (step.Modality, step.ScheduledStationAETitle, step.ScheduledProcedureStepStartTime) == ("US", "US01", "120000")
+    assert (step.Modality, step.ScheduledStationAETitle, step.ScheduledProcedureStepStartTime) == (
+        "US",
+        "US01",
+        "120000",
+    )
     assert item.AccessionNumber == "A00000001"
 
 
