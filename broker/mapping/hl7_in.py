@@ -341,7 +341,10 @@ def _register(message: hl7.Message, profile: Profile) -> list[Command]:
 
 
 def _update(message: hl7.Message, profile: Profile) -> list[Command]:
-    return [UpdatePatient(read_patient(SegmentGroup(message, []), profile))]
+    patient = read_patient(SegmentGroup(message, []), profile)
+    if profile.hl7_in.unknown_patient_update == "register":
+        return [RegisterPatient(patient)]
+    return [UpdatePatient(patient)]
 
 
 def _cancel_registration(message: hl7.Message, profile: Profile) -> list[Command]:

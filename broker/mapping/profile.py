@@ -88,6 +88,9 @@ class Hl7In(_Strict):
     #: Message type → its application response (e.g. ORM^O01 → ORR^O02). Types not
     #: listed get a general ACK.
     answers: dict[str, str] = {}
+    #: A08 for a patient the broker does not hold (it arrived before its A04):
+    #: `refuse` answers AE 204; `register` takes it as the registration.
+    unknown_patient_update: Literal["refuse", "register"] = "refuse"
 
 
 class StatusOut(_Strict):

@@ -66,3 +66,13 @@ def test_bad_time_zone_stops_start_up_with_file_and_key(tmp_path: Path) -> None:
     path = _site_profile(tmp_path, "time_zone: Mars/Olympus\n")
     with pytest.raises(ProfileError, match=r"site.yaml: time_zone = 'Mars/Olympus': .*unknown time zone"):
         load_profile(str(path))
+
+
+A08 = (Path(__file__).resolve().parents[2] / "hl7/rad-12-patient-update/adt_a08.hl7").read_text()
+
+
+@pytest.mark.parametrize(("choice", "command"), [("refuse", "UpdatePatient"), ("register", "RegisterPatient")])
+def test_a08_before_registration_follows_the_profile_r5(tmp_path: Path, choice: str, command: str) -> None:
+    path = _site_profile(tmp_path, f"hl7_in:\n  unknown_patient_update: {choice}\n")
+    [result] = interpret(hl7.parse(A08.replace("\n", "\r")), load_profile(str(path)))
+    assert type(result).__name__ == command
