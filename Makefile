@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.example.yaml
 
-.PHONY: run test setup peers unit bench clean
+.PHONY: run test setup peers postgres lint unit bench bench-peers clean
 
 run: setup
 	$(VENV)/bin/broker db upgrade --config $(CONFIG)
@@ -23,11 +23,31 @@ peers: tests/peers/node_modules/.installed
 	@command -v findscu >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk; }
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 
+# PostgreSQL server programs (initdb, pg_ctl): the suite runs every storage test on SQLite
+# and on a throwaway cluster it starts itself (tests/support/postgres.py). Debian keeps
+# them off PATH, under /usr/lib/postgresql/<major>/bin.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 tests/peers/node_modules/.installed: tests/peers/package-lock.json
 	cd tests/peers && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: setup peers
+# Benchmark peers: DCMTK (wlmscpfs, dump2dcm) and Orthanc with its ModalityWorklists plugin.
+bench-peers:
+	@{ command -v wlmscpfs && command -v dump2dcm; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk; }
+	@dpkg -L orthanc 2>/dev/null | grep -q libModalityWorklists || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc; }
+
+# Measurements, not tests: writes bench/results/<timestamp>-<host>.md (BENCH_ARGS="--sizes 1000,10000,100000").
+bench: setup bench-peers
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Strict from day one: lint and types gate the tests (pyproject.toml holds the settings).
+lint: setup
+	$(VENV)/bin/ruff check broker tests
+	$(VENV)/bin/mypy
+
+test: setup peers postgres lint
 	$(PY) -m pytest
 
 unit: setup

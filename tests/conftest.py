@@ -1,6 +1,10 @@
 """Fixtures: a RIS listener, and the broker started in-process exactly as `broker
-serve` starts it (aiosmtpd's Controller pattern), on free ports and a temporary SQLite
-database."""
+serve` starts it (aiosmtpd's Controller pattern), on free ports.
+
+Every test that stores anything runs twice, on each backend the broker supports: a
+temporary SQLite file, and a database of its own on a throwaway PostgreSQL server that
+the session starts (tests/support/postgres.py) only when a PostgreSQL test is selected.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,32 @@ from broker.config import BrokerConfig
 from support.brokers import make_config
 from support.hl7peer import RisListener
 from support.net import free_port
+from support.postgres import PostgresServer
+
+DB_BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database on the backend under test (the broker migrates it)."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'broker.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -24,8 +54,8 @@ def ris() -> Iterator[RisListener]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, ris: RisListener) -> BrokerConfig:
-    return make_config(tmp_path, ris.port)
+def config(database_url: str, ris: RisListener) -> BrokerConfig:
+    return make_config(ris.port, database_url=database_url)
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ EXPECTED_NAME = b"YAMADA^TAROU=" + _jis("山田") + b"^" + _jis("太郎") + b"="
 
 
 @pytest.fixture
-def jahis_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
-    broker = Broker(make_config(tmp_path, ris.port, profile="jahis"))
+def jahis_broker(database_url: str, ris: RisListener) -> Iterator[Broker]:
+    broker = Broker(make_config(ris.port, database_url=database_url, profile="jahis"))
     broker.start()
     yield broker
     broker.stop()
@@ -81,3 +81,13 @@ def test_jahis_ack_is_iso2022jp_with_msa_control_id(jahis_broker: Broker) -> Non
     [ack] = send(jahis_broker.hl7.port, sample(JAHIS_ORM))
     assert b"|~ISO IR87" in ack
     assert b"MSA|AA|JPORM0001" in ack
+
+
+def test_half_width_katakana_order_answered_in_ir13_ir87_ps3_5_H_3_2(jahis_broker: Broker, tmp_path: Path) -> None:
+    """MSH-18 `~ISO IR87~ISO IR13`: the kana reach the modality in JIS X 0201 (G1)."""
+    [ack] = send(jahis_broker.hl7.port, sample("rad-2-placer-order/jahis/orm_o01_nw_half_width_kana.hl7"))
+    assert ack_code(ack) == "AA"
+    [answer] = findscu(jahis_broker.dicom.port, [], tmp_path, query=_kanji_query("*"))
+    assert list(answer.SpecificCharacterSet) == ["ISO 2022 IR 13", "ISO 2022 IR 87"]
+    raw_name = answer.get_item("PatientName").value.rstrip(b" ")  # even-length padding
+    assert raw_name == b"YAMADA^TAROU=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J=\xd4\xcf\xc0\xde^\xc0\xdb\xb3"
