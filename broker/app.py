@@ -11,7 +11,7 @@ from pynetdicom import evt
 
 from broker.actors.order_filler import OrderFiller
 from broker.actors.pps_manager import PpsManager
-from broker.actors.worklist_provider import WorklistProvider
+from broker.actors.worklist_provider import CallerPolicy, WorklistProvider
 from broker.config import BrokerConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.mpps_scp import handle_n_create, handle_n_set
@@ -56,7 +56,8 @@ class Services:
         procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
         self.order_filler = OrderFiller(uow, policy, procedures)
         self.pps_manager = PpsManager(uow, Hl7StatusNotifier(self.profile, RIS))
-        self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches)
+        callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
+        self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
         self.intake = Hl7Intake(self.order_filler, self.profile)
 
     def close(self) -> None:
@@ -83,8 +84,8 @@ class Broker:
             [
                 (evt.EVT_C_ECHO, _echo, []),
                 (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile]),
-                (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, config.uid_root]),
-                (evt.EVT_N_SET, handle_n_set, [self.pps_manager]),
+                (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, self.profile.mpps, config.uid_root]),
+                (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps]),
             ],
         )
         self.sender = OutboxSender(

@@ -31,6 +31,13 @@ class Hl7ListenerConfig(_Section):
     idle_timeout_seconds: float = Field(600, gt=0)
 
 
+class CallerConfig(_Section):
+    #: Show this caller only the steps scheduled on its own station.
+    station_only: bool = False
+    #: Its station's AE title in the worklist, when it calls with another one.
+    station_ae: str = Field("", max_length=16)
+
+
 class DicomConfig(_Section):
     ae_title: str = Field("BROKER", min_length=1, max_length=16)
     host: str = "0.0.0.0"
@@ -40,6 +47,11 @@ class DicomConfig(_Section):
     dimse_timeout_seconds: float = Field(60, gt=0)
     network_timeout_seconds: float = Field(60, gt=0)
     max_worklist_matches: int = Field(1000, ge=1)
+    #: Calling AE titles the broker knows, with what each may see.
+    callers: dict[str, CallerConfig] = {}
+    #: Accept associations from AE titles not listed in `callers` (rejected with
+    #: A-ASSOCIATE-RJ 1/1/3 "calling AE title not recognized" when false).
+    accept_unknown_callers: bool = True
 
 
 class DestinationConfig(_Section):

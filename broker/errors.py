@@ -13,6 +13,8 @@ from broker.dicom.status import (
     DUPLICATE_SOP_INSTANCE,
     INVALID_ATTRIBUTE_VALUE,
     MISSING_ATTRIBUTE,
+    MISSING_ATTRIBUTE_VALUE,
+    NO_SUCH_ATTRIBUTE,
     NO_SUCH_SOP_INSTANCE,
     PROCESSING_FAILURE,
 )
@@ -28,7 +30,22 @@ class StoreUnavailable(Exception):
 
 
 #: HL7 table 0357 code for each kind of bad value.
-_HL7_CODE = {Problem.MISSING: "101", Problem.MALFORMED: "102", Problem.NOT_IN_TABLE: "103"}
+_HL7_CODE = {
+    Problem.MISSING: "101",
+    Problem.EMPTY: "101",
+    Problem.MALFORMED: "102",
+    Problem.NOT_IN_TABLE: "103",
+    Problem.NOT_ALLOWED: "102",
+}
+
+#: DIMSE failure for each kind of bad attribute (PS3.7 C.4).
+_DIMSE_STATUS = {
+    Problem.MISSING: MISSING_ATTRIBUTE,
+    Problem.EMPTY: MISSING_ATTRIBUTE_VALUE,
+    Problem.MALFORMED: INVALID_ATTRIBUTE_VALUE,
+    Problem.NOT_IN_TABLE: INVALID_ATTRIBUTE_VALUE,
+    Problem.NOT_ALLOWED: NO_SUCH_ATTRIBUTE,
+}
 
 
 @dataclass(frozen=True)
@@ -74,10 +91,8 @@ def dimse_refusal(exc: Exception) -> DimseRefusal:
             return DimseRefusal(
                 PROCESSING_FAILURE, "Performed Procedure Step may no longer be updated", MAY_NO_LONGER_BE_UPDATED
             )
-        case InvalidInput() if exc.problem is Problem.MISSING:
-            return DimseRefusal(MISSING_ATTRIBUTE, f"{exc.location} is required")
         case InvalidInput():
-            return DimseRefusal(INVALID_ATTRIBUTE_VALUE, f"{exc.location}: {exc.reason}")
+            return DimseRefusal(_DIMSE_STATUS[exc.problem], f"{exc.location}: {exc.reason}")
         case DuplicateRecord():
             return DimseRefusal(DUPLICATE_SOP_INSTANCE, f"duplicate {exc.what}")
         case UnknownRecord():

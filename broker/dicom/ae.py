@@ -49,6 +49,8 @@ def build_ae(config: DicomConfig) -> AE:
     ae.dimse_timeout = config.dimse_timeout_seconds
     ae.network_timeout = config.network_timeout_seconds
     ae.require_called_aet = True
+    if not config.accept_unknown_callers:
+        ae.require_calling_aet = list(config.callers)
     return ae
 
 

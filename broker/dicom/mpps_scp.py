@@ -20,6 +20,7 @@ from broker.dicom.status import SUCCESS
 from broker.domain.errors import DomainError
 from broker.errors import dimse_refusal
 from broker.mapping.mpps import merge, performed_step_from
+from broker.mapping.profile import MppsRules
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,15 @@ def _log_refusal(operation: str, uid: str, exc: Exception) -> None:
         log.exception("MPPS %s %s failed", operation, uid)
 
 
-def handle_n_create(event: evt.Event, manager: PpsManager, uid_prefix: str | None) -> tuple[object, Dataset | None]:
+def handle_n_create(
+    event: evt.Event, manager: PpsManager, rules: MppsRules, uid_prefix: str | None
+) -> tuple[object, Dataset | None]:
     """The modality may leave the SOP Instance UID to us (PS3.4 F.7.2.1.1): then we
     make one and return it, or the modality cannot send its N-SET."""
     request_uid = cast(N_CREATE, event.request).AffectedSOPInstanceUID
     uid = str(request_uid) if request_uid else generate_uid(prefix=f"{uid_prefix}." if uid_prefix else None)
     try:
-        manager.rad6_modality_pps_in_progress(performed_step_from(event.attribute_list, uid))
+        manager.rad6_modality_pps_in_progress(performed_step_from(event.attribute_list, uid, rules))
     except Exception as exc:
         _log_refusal("N-CREATE", uid, exc)
         return _refusal(exc), None
@@ -57,11 +60,11 @@ def handle_n_create(event: evt.Event, manager: PpsManager, uid_prefix: str | Non
     return SUCCESS, answer
 
 
-def handle_n_set(event: evt.Event, manager: PpsManager) -> tuple[object, Dataset | None]:
+def handle_n_set(event: evt.Event, manager: PpsManager, rules: MppsRules) -> tuple[object, Dataset | None]:
     uid = str(cast(N_SET, event.request).RequestedSOPInstanceUID)
     modification = event.modification_list
     try:
-        manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification))
+        manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification, rules))
     except Exception as exc:
         _log_refusal("N-SET", uid, exc)
         return _refusal(exc), None

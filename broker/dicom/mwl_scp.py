@@ -8,8 +8,15 @@ from collections.abc import Iterator
 from pydicom.dataset import Dataset
 from pynetdicom import evt
 
-from broker.actors.worklist_provider import WorklistProvider
-from broker.dicom.status import CANCEL, IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, PENDING, SUCCESS, UNABLE_TO_PROCESS
+from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
+from broker.dicom.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+    OUT_OF_RESOURCES,
+    PENDING,
+    SUCCESS,
+    UNABLE_TO_PROCESS,
+)
 from broker.domain.errors import InvalidInput
 from broker.mapping.mwl import answer_for, query_from_identifier
 from broker.mapping.profile import Profile
@@ -31,9 +38,12 @@ def handle_find(
     try:
         request = event.identifier
         query = query_from_identifier(request, fold_case_names=profile.dicom.fold_case_names)
-        entries = provider.rad5_query_modality_worklist(query)
+        entries = provider.rad5_query_modality_worklist(query, event.assoc.requestor.ae_title)
     except InvalidInput as exc:
         yield _failure(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, f"{exc.location}: {exc.reason}"), None
+        return
+    except TooManyMatches as exc:
+        yield _failure(OUT_OF_RESOURCES, str(exc)), None
         return
     except Exception:
         log.exception("worklist query failed")

@@ -11,8 +11,10 @@ class Problem(enum.Enum):
     """What is wrong with a value: each has its own code on the wire."""
 
     MISSING = "missing"  # HL7 101 / DIMSE 0x0120
+    EMPTY = "empty"  # HL7 101 / DIMSE 0x0121 (present, but its required value is empty)
     MALFORMED = "malformed"  # HL7 102 / DIMSE 0x0106
     NOT_IN_TABLE = "unknown"  # HL7 103 / DIMSE 0x0106
+    NOT_ALLOWED = "not allowed"  # HL7 102 / DIMSE 0x0105 (e.g. in an N-SET, PS3.4 F.7.2-1)
 
 
 class InvalidInput(DomainError):

@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 
 from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import PerformedStep, PpsStatus, StepReference
+from broker.mapping.profile import MppsRules
 
 
 def _status(ds: Dataset) -> PpsStatus:
@@ -53,8 +54,33 @@ def _as_utf8_json(ds: Dataset) -> str:
     return _to_json(record)
 
 
-def performed_step_from(ds: Dataset, sop_instance_uid: str) -> PerformedStep:
-    """An N-CREATE's attribute list as a PerformedStep."""
+def _require(ds: Dataset, keywords: list[str], where: str = "") -> None:
+    """Type 1: present (else 0x0120) and with a value (else 0x0121)."""
+    for keyword in keywords:
+        if keyword not in ds:
+            raise InvalidInput(f"{where}{keyword}", "is required", Problem.MISSING)
+        value = ds[keyword].value
+        if value is None or value == "" or (isinstance(value, list) and not value):
+            raise InvalidInput(f"{where}{keyword}", "must have a value", Problem.EMPTY)
+
+
+def check_create(ds: Dataset, rules: MppsRules) -> None:
+    """PS3.4 F.7.2.1: the attributes an N-CREATE must carry."""
+    _require(ds, rules.create_required)
+    for item in ds.ScheduledStepAttributesSequence:
+        _require(item, rules.create_required_in_step, "ScheduledStepAttributesSequence>")
+
+
+def check_set(modification: Dataset, rules: MppsRules) -> None:
+    """PS3.4 F.7.2.2: an N-SET may not change what the table marks "Not allowed"."""
+    for element in modification:
+        if element.keyword in rules.set_not_allowed:
+            raise InvalidInput(element.keyword, "may not be set by N-SET", Problem.NOT_ALLOWED)
+
+
+def performed_step_from(ds: Dataset, sop_instance_uid: str, rules: MppsRules) -> PerformedStep:
+    """An N-CREATE's attribute list as a PerformedStep, once it passes the F.7.2 rules."""
+    check_create(ds, rules)
     return PerformedStep(
         sop_instance_uid=sop_instance_uid,
         status=_status(ds),
@@ -64,11 +90,16 @@ def performed_step_from(ds: Dataset, sop_instance_uid: str) -> PerformedStep:
     )
 
 
-def merge(stored: str, modification: Dataset) -> tuple[PpsStatus, str]:
-    """The stored record with an N-SET's modification list applied (PS3.4 F.7.2.2)."""
+def merge(stored: str, modification: Dataset, rules: MppsRules) -> tuple[PpsStatus, str]:
+    """The stored record with an N-SET's modification list applied (PS3.4 F.7.2.2); a
+    final status needs what `rules.final_required` names in the merged record."""
+    check_set(modification, rules)
     record = Dataset.from_json(stored)  # already Unicode: must not be decoded again
     modification.decode()
     for element in modification:
         if element.keyword != "SpecificCharacterSet":
             record[element.tag] = element
-    return _status(record), _to_json(record)
+    status = _status(record)
+    if status is not PpsStatus.IN_PROGRESS:
+        _require(record, rules.final_required)
+    return status, _to_json(record)

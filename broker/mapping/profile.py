@@ -133,6 +133,20 @@ class CodeTarget(_Strict):
     meaning: str = ""
 
 
+class MppsRules(_Strict):
+    """PS3.4 Table F.7.2-1 as data (like dcm4che's mpps-*-iod.xml): what an N-CREATE
+    must carry, what an N-SET may not touch, what a final N-SET requires."""
+
+    #: Type 1 on N-CREATE: missing → 0x0120, empty → 0x0121.
+    create_required: list[str]
+    #: In each Scheduled Step Attributes Sequence item.
+    create_required_in_step: list[str]
+    #: "Not allowed" in N-SET → 0x0105 with the attribute named.
+    set_not_allowed: list[str]
+    #: Must hold values once the status is COMPLETED or DISCONTINUED.
+    final_required: list[str]
+
+
 class Codes(_Strict):
     """Procedure codes as the site's systems send them → the codes the worklist shows
     (e.g. local codes → JJ1017)."""
@@ -161,6 +175,7 @@ class Profile(_Strict):
     procedure_out: ProcedureOut
     assign: Assignment
     codes: Codes = Codes()
+    mpps: MppsRules
     #: IANA time zone of the site (e.g. Asia/Tokyo): HL7 times carrying an offset are
     #: converted to it; the worklist shows local wall-clock time.
     time_zone: str | None = None

@@ -1,6 +1,7 @@
 """`broker serve` as a real process, driven over real sockets: the slice survives
 kill -9 (committed orders stay on the worklist, pending statuses are still delivered)
-and SIGTERM stops it cleanly."""
+and SIGTERM stops it cleanly. Runs on each backend (`database_url`, tests/conftest.py):
+the process reaches the test PostgreSQL server over TCP like any deployment would."""
 
 from __future__ import annotations
 
@@ -15,19 +16,20 @@ import yaml
 
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, segment, send
+from support.mpps import n_create
 from support.net import free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
 
 class BrokerProcess:
-    def __init__(self, tmp_path: Path, ris_port: int) -> None:
+    def __init__(self, tmp_path: Path, ris_port: int, database_url: str) -> None:
         self.hl7_port, self.dicom_port = free_port(), free_port()
         self.config = tmp_path / "broker.yaml"
         self.config.write_text(
             yaml.safe_dump(
                 {
-                    "database": {"url": f"sqlite:///{tmp_path / 'broker.db'}"},
+                    "database": {"url": database_url},
                     "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
                     "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
                     "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
@@ -64,20 +66,14 @@ def ris_port() -> int:
 
 
 @pytest.fixture
-def broker_process(tmp_path: Path, ris_port: int) -> Iterator[BrokerProcess]:
-    process = BrokerProcess(tmp_path, ris_port).start()
+def broker_process(tmp_path: Path, ris_port: int, database_url: str) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(tmp_path, ris_port, database_url).start()
     yield process
     if process.process and process.process.poll() is None:
         process.kill()
 
 
-REFERENCE = {
-    "ScheduledStepAttributesSequence": [
-        {"AccessionNumber": "ACC1001", "RequestedProcedureID": "RP1001", "ScheduledProcedureStepID": "SPS1001"}
-    ],
-    "PatientID": "PAT001",
-    "PerformedProcedureStepStatus": "IN PROGRESS",
-}
+REFERENCE = n_create("SPS1001", "ACC1001", "RP1001", "1.2.392.200036.9999.1.1001")
 KEYS = ["ScheduledProcedureStepSequence[0].ScheduledStationAETitle=CT01", "AccessionNumber", "PatientName"]
 
 

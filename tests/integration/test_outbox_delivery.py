@@ -4,9 +4,6 @@ without blocking the messages behind it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydicom.dataset import Dataset
 from sqlalchemy import select
 
 from broker.app import Broker
@@ -14,6 +11,7 @@ from broker.mapping.mpps import merge, performed_step_from
 from broker.store import tables as t
 from support.brokers import make_config
 from support.hl7peer import RisListener, sample, segment, send
+from support.mpps import as_dataset, n_create, n_set_final
 from support.net import free_port
 
 
@@ -33,17 +31,11 @@ def _order(broker: Broker, n: int) -> None:
 
 def _perform(broker: Broker, n: int, final: str = "COMPLETED") -> None:
     """RAD-6 then RAD-7 for order n, through the PPS Manager (DIMSE is tested elsewhere)."""
-    create = Dataset()
-    create.PerformedProcedureStepStatus = "IN PROGRESS"
-    item = Dataset()
-    item.ScheduledProcedureStepID = f"SPS{n:04d}"
-    item.AccessionNumber = f"ACC{n:04d}"
-    create.ScheduledStepAttributesSequence = [item]
-    uid = f"1.2.3.{n}"
-    broker.pps_manager.rad6_modality_pps_in_progress(performed_step_from(create, uid))
-    update = Dataset()
-    update.PerformedProcedureStepStatus = final
-    broker.pps_manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, update))
+    create = as_dataset(n_create(f"SPS{n:04d}", f"ACC{n:04d}", f"RP{n:04d}", f"1.2.392.200036.9999.1.{n}"))
+    uid, rules = f"1.2.3.{n}", broker.profile.mpps
+    broker.pps_manager.rad6_modality_pps_in_progress(performed_step_from(create, uid, rules))
+    update = as_dataset(n_set_final(final))
+    broker.pps_manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, update, rules))
 
 
 def _statuses(messages: list[bytes]) -> dict[str, list[str]]:
@@ -53,9 +45,9 @@ def _statuses(messages: list[bytes]) -> dict[str, list[str]]:
     return by_order
 
 
-def test_ris_outage_then_every_status_once_in_order(tmp_path: Path) -> None:
+def test_ris_outage_then_every_status_once_in_order(database_url: str) -> None:
     ris_port = free_port()
-    broker = Broker(make_config(tmp_path, ris_port))
+    broker = Broker(make_config(ris_port, database_url=database_url))
     broker.start()
     try:
         for n in range(1, 6):

@@ -64,11 +64,19 @@ def test_hl7_refusal_does_not_leak_unexpected_error_text_style_anti_pattern_4() 
         (ILLEGAL, DimseRefusal(PROCESSING_FAILURE, "Performed Procedure Step may no longer be updated", 0xA710)),
         (
             InvalidInput("PerformedProcedureStepStatus", "is required", Problem.MISSING),
-            DimseRefusal(MISSING_ATTRIBUTE, "PerformedProcedureStepStatus is required"),
+            DimseRefusal(MISSING_ATTRIBUTE, "PerformedProcedureStepStatus: is required"),
         ),
         (
             InvalidInput("PerformedProcedureStepStatus", "'DONE' is not a defined term"),
             DimseRefusal(INVALID_ATTRIBUTE_VALUE, "PerformedProcedureStepStatus: 'DONE' is not a defined term"),
+        ),
+        (
+            InvalidInput("PerformedProcedureStepID", "must have a value", Problem.EMPTY),
+            DimseRefusal(0x0121, "PerformedProcedureStepID: must have a value"),
+        ),
+        (
+            InvalidInput("PatientName", "may not be set by N-SET", Problem.NOT_ALLOWED),
+            DimseRefusal(0x0105, "PatientName: may not be set by N-SET"),
         ),
         (
             DuplicateRecord("performed procedure step"),

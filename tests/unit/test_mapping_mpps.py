@@ -14,9 +14,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from broker.domain.errors import InvalidInput
+from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import PpsStatus, StepReference
 from broker.mapping.mpps import merge, performed_step_from
+from broker.mapping.profile import load_profile
+
+RULES = load_profile("ihe-swf").mpps
 
 # PS3.5 H.3.1 name as ISO 2022 IR 87 bytes, the way pynetdicom hands a decoded-on-demand dataset over.
 YAMADA_IR87 = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B"
@@ -44,6 +47,7 @@ def _n_create(status: str = "IN PROGRESS", *, ir87: bool = False) -> Dataset:
     ds.PerformedStationAETitle = "CT01"
     ds.PerformedProcedureStepID = "PPS1"
     ds.PerformedProcedureStepStartDate = "20261123"
+    ds.PerformedProcedureStepStartTime = "100500"
     ds.PerformedProcedureStepStatus = status
     ds.ScheduledStepAttributesSequence = Sequence(
         [_item("SPS1", "RP1", "ACC1", "1.2.392.1"), _item("SPS2", "RP2", "ACC1", "1.2.392.2")]
@@ -57,7 +61,7 @@ def _record(json_text: str) -> dict[str, Any]:
 
 
 def test_performed_step_reads_status_station_and_references_ps3_4_F_7_2_1() -> None:
-    pps = performed_step_from(_n_create(), "1.2.392.9.1")
+    pps = performed_step_from(_n_create(), "1.2.392.9.1", RULES)
     assert pps.sop_instance_uid == "1.2.392.9.1"
     assert pps.status is PpsStatus.IN_PROGRESS
     assert pps.performed_station_ae == "CT01"
@@ -74,18 +78,20 @@ def test_unscheduled_mpps_has_empty_reference_fields_ps3_17_J() -> None:
     ds = _n_create()
     ds.ScheduledStepAttributesSequence = Sequence([_item("", "", "", "1.2.392.7")])
     ds.ScheduledStepAttributesSequence[0].ScheduledProcedureStepID = None
-    assert performed_step_from(ds, "1.2").references == [StepReference("", "", "", "1.2.392.7")]
+    assert performed_step_from(ds, "1.2", RULES).references == [StepReference("", "", "", "1.2.392.7")]
 
 
-def test_no_scheduled_step_sequence_gives_no_references_ps3_4_F_7_2_1() -> None:
+def test_n_create_without_scheduled_step_sequence_is_missing_attribute_ps3_4_F_7_2_1() -> None:
     ds = _n_create()
     del ds.ScheduledStepAttributesSequence
-    assert performed_step_from(ds, "1.2").references == []
+    with pytest.raises(InvalidInput) as info:
+        performed_step_from(ds, "1.2", RULES)
+    assert (info.value.location, info.value.problem) == ("ScheduledStepAttributesSequence", Problem.MISSING)
 
 
 @pytest.mark.parametrize("status", ["COMPLETED", "DISCONTINUED"])
 def test_defined_terms_are_read_ps3_3_C_4_14(status: str) -> None:
-    assert performed_step_from(_n_create(status), "1.2").status == PpsStatus(status)
+    assert performed_step_from(_n_create(status), "1.2", RULES).status == PpsStatus(status)
 
 
 @pytest.mark.parametrize("status", ["IN_PROGRESS", "in progress", "DONE", "CANCELED"])
@@ -94,7 +100,7 @@ def test_status_other_than_defined_terms_is_invalid_input_ps3_3_C_4_14(status: s
         warnings.simplefilter("ignore")  # pydicom warns on a CS value a peer may still send
         ds = _n_create(status)
     with pytest.raises(InvalidInput) as info:
-        performed_step_from(ds, "1.2")
+        performed_step_from(ds, "1.2", RULES)
     assert info.value.location == "PerformedProcedureStepStatus"
     assert status in info.value.reason
 
@@ -103,12 +109,12 @@ def test_missing_status_is_invalid_input_required_ps3_4_F_7_2_1() -> None:
     ds = _n_create()
     del ds.PerformedProcedureStepStatus
     with pytest.raises(InvalidInput) as info:
-        performed_step_from(ds, "1.2")
+        performed_step_from(ds, "1.2", RULES)
     assert (info.value.location, info.value.reason) == ("PerformedProcedureStepStatus", "is required")
 
 
 def test_iso_2022_ir87_n_create_is_stored_as_utf8_json_ps3_18_F_2() -> None:
-    pps = performed_step_from(_n_create(ir87=True), "1.2")
+    pps = performed_step_from(_n_create(ir87=True), "1.2", RULES)
     record = _record(pps.attributes)
     assert record["00080005"]["Value"] == ["ISO_IR 192"]
     assert record["00100010"] == {"vr": "PN", "Value": [YAMADA]}
@@ -116,7 +122,7 @@ def test_iso_2022_ir87_n_create_is_stored_as_utf8_json_ps3_18_F_2() -> None:
 
 
 def test_merge_applies_n_set_modification_list_ps3_4_F_7_2_2() -> None:
-    stored = performed_step_from(_n_create(), "1.2").attributes
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
     modification = Dataset()
     modification.PerformedProcedureStepStatus = "COMPLETED"
     modification.PerformedProcedureStepEndDate = "20261123"
@@ -125,7 +131,7 @@ def test_merge_applies_n_set_modification_list_ps3_4_F_7_2_2() -> None:
     series.SeriesInstanceUID = "1.2.392.5"
     series.RetrieveAETitle = "PACS"
     modification.PerformedSeriesSequence = Sequence([series])
-    status, merged = merge(stored, modification)
+    status, merged = merge(stored, modification, RULES)
     assert status is PpsStatus.COMPLETED
     record = _record(merged)
     assert record["00400252"]["Value"] == ["COMPLETED"]
@@ -137,47 +143,81 @@ def test_merge_applies_n_set_modification_list_ps3_4_F_7_2_2() -> None:
 
 
 def test_merge_replaces_attribute_values_and_clears_with_empty_ps3_4_F_7_2_2() -> None:
-    stored = performed_step_from(_n_create(), "1.2").attributes
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
     modification = Dataset()
-    modification.PerformedProcedureStepStatus = "DISCONTINUED"
-    modification.Modality = ""
-    status, merged = merge(stored, modification)
-    assert status is PpsStatus.DISCONTINUED
-    assert "Value" not in _record(merged)["00080060"]
+    modification.PerformedProcedureStepStatus = "IN PROGRESS"
+    modification.PerformedProcedureStepDescription = ""
+    status, merged = merge(stored, modification, RULES)
+    assert status is PpsStatus.IN_PROGRESS
+    assert "Value" not in _record(merged)["00400254"]
 
 
 def test_merge_keeps_the_record_utf8_when_n_set_declares_another_charset_ps3_5_6_1() -> None:
-    stored = performed_step_from(_n_create(), "1.2").attributes
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
     modification = Dataset()
     modification.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
-    modification.PerformedProcedureStepStatus = "COMPLETED"
+    modification.PerformedProcedureStepStatus = "IN PROGRESS"
     modification.PerformedProcedureStepDescription = b"\x1b$B;3ED\x1b(B"  # LO 山田
-    _, merged = merge(stored, modification)
+    _, merged = merge(stored, modification, RULES)
     record = _record(merged)
     assert record["00080005"]["Value"] == ["ISO_IR 192"]
     assert record["00400254"]["Value"] == ["山田"]
 
 
 def test_merge_keeps_non_latin_names_of_the_stored_record_ps3_4_F_7_2_2() -> None:
-    stored = performed_step_from(_n_create(ir87=True), "1.2").attributes
+    stored = performed_step_from(_n_create(ir87=True), "1.2", RULES).attributes
     assert _record(stored)["00100010"]["Value"] == [YAMADA]
     modification = Dataset()
-    modification.PerformedProcedureStepStatus = "COMPLETED"
+    modification.PerformedProcedureStepStatus = "IN PROGRESS"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, merged = merge(stored, modification)
+        _, merged = merge(stored, modification, RULES)
     assert _record(merged)["00100010"]["Value"] == [YAMADA]
     assert [str(w.message) for w in caught] == []
 
 
 def test_merge_decodes_pn_sent_in_iso_2022_ir87_ps3_5_6_1() -> None:
-    stored = performed_step_from(_n_create(), "1.2").attributes
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
     modification = Dataset()
     modification.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
-    modification.PerformedProcedureStepStatus = "COMPLETED"
+    modification.PerformedProcedureStepStatus = "IN PROGRESS"
     modification.PerformingPhysicianName = YAMADA_IR87
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, merged = merge(stored, modification)
+        _, merged = merge(stored, modification, RULES)
     assert _record(merged)["00081050"]["Value"] == [YAMADA]
     assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("keyword", ["PatientName", "PerformedStationAETitle", "Modality", "StudyID"])
+def test_n_set_of_not_allowed_attribute_is_no_such_attribute_ps3_4_F_7_2_1(keyword: str) -> None:
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
+    modification = Dataset()
+    setattr(modification, keyword, "X")
+    with pytest.raises(InvalidInput) as info:
+        merge(stored, modification, RULES)
+    assert (info.value.location, info.value.problem) == (keyword, Problem.NOT_ALLOWED)
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "DISCONTINUED"])
+def test_final_status_needs_end_date_and_time_ps3_4_F_7_2_2(status: str) -> None:
+    stored = performed_step_from(_n_create(), "1.2", RULES).attributes
+    modification = Dataset()
+    modification.PerformedProcedureStepStatus = status
+    with pytest.raises(InvalidInput) as info:
+        merge(stored, modification, RULES)
+    assert (info.value.location, info.value.problem) == ("PerformedProcedureStepEndDate", Problem.MISSING)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "problem"), [("PerformedStationAETitle", Problem.MISSING), ("PerformedProcedureStepID", Problem.EMPTY)]
+)
+def test_n_create_type_1_attributes_ps3_4_F_7_2_1(keyword: str, problem: Problem) -> None:
+    ds = _n_create()
+    if problem is Problem.MISSING:
+        delattr(ds, keyword)
+    else:
+        setattr(ds, keyword, "")
+    with pytest.raises(InvalidInput) as info:
+        performed_step_from(ds, "1.2", RULES)
+    assert (info.value.location, info.value.problem) == (keyword, problem)
