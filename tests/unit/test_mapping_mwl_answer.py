@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime
 
 import pytest
 from pydicom.dataset import Dataset
@@ -11,10 +10,10 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
-from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
-from broker.domain.worklist import WorklistEntry
+from broker.domain.model import PersonName
 from broker.mapping.mwl import answer_for
 from broker.mapping.profile import Profile, load_profile
+from support.entries import worklist_entry
 
 SWF = load_profile("ihe-swf")
 JAHIS = load_profile("jahis")
@@ -24,33 +23,6 @@ JAHIS = load_profile("jahis")
 # appear in DCMTK's tests (ofstd tests, "example taken from DICOM PS 3.5 Annex H.3.1") and
 # pydicom's PersonName tests ("Example name from PS3.5-2008 section H p. 98").
 H31_BYTES = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B"
-
-
-YAMADA = PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう")
-
-
-def _entry(name: PersonName = YAMADA) -> WorklistEntry:
-    step = ScheduledStep(
-        "SPS1001",
-        "CT",
-        station_ae="CT01",
-        station_name="CT ROOM 1",
-        start=datetime(2026, 11, 23, 10, 0),
-        description="CT Chest",
-        protocol_codes=[Code("CTCHEST", "LOCAL", "CT Chest")],
-    )
-    rp = RequestedProcedure(
-        "RP1001",
-        "1.2.392.1",
-        description="CT Chest",
-        code=Code("CTCHEST", "LOCAL", "CT Chest"),
-        priority="R",
-        steps=[step],
-    )
-    patient = Patient("PAT001", "HOSPITAL", name, "19700101", "M")
-    return WorklistEntry(
-        Order("PO1001", "FO1001", "ACC1001", patient, referring_physician="WELBY^MARCUS", procedures=[rp]), rp, step
-    )
 
 
 def _element_bytes(ds: Dataset, tag: bytes) -> bytes:
@@ -77,7 +49,7 @@ def test_answer_has_exactly_the_requested_keys_ps3_4_C_4_1_1_3_2() -> None:
     request.ScheduledProcedureStepSequence[0].Modality = ""
     request.ScheduledProcedureStepSequence[0].ScheduledStationAETitle = ""
     request.ScheduledProcedureStepSequence[0].ScheduledProcedureStepLocation = ""
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert [e.keyword for e in answer] == [
         "PatientName",
         "PatientID",
@@ -94,7 +66,7 @@ def test_answer_has_exactly_the_requested_keys_ps3_4_C_4_1_1_3_2() -> None:
 def test_empty_requested_sequence_returns_whole_item_ps3_4_C_2_2_2_6() -> None:
     request = Dataset()
     request.ScheduledProcedureStepSequence = Sequence()
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     [item] = answer.ScheduledProcedureStepSequence
     assert {e.keyword for e in item} >= {
         "ScheduledStationAETitle",
@@ -116,7 +88,7 @@ def test_requested_sequence_not_held_comes_back_empty_ps3_4_C_4_1_1_3_2() -> Non
     request.ReferencedStudySequence = Sequence()
     request.ReferencedPatientSequence = Sequence()
     request.ReferencedPatientAliasSequence = Sequence([Dataset()])
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert [e.keyword for e in answer] == [
         "ReferencedStudySequence",
         "ReferencedPatientSequence",
@@ -129,16 +101,18 @@ def test_ascii_answer_echoes_empty_specific_character_set_ps3_4_C_4_1_1_3_2() ->
     request = Dataset()
     request.SpecificCharacterSet = "ISO_IR 100"
     request.PatientName = ""
-    answer = answer_for(_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
     assert answer.SpecificCharacterSet == ""
-    assert "SpecificCharacterSet" not in answer_for(_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_sets)
+    assert "SpecificCharacterSet" not in answer_for(
+        worklist_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_sets
+    )
 
 
 @pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
 def test_non_ascii_answer_carries_profile_character_set_ps3_3_C_12_1_1_2(profile: Profile) -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, profile.dicom.character_sets)
+    answer = answer_for(worklist_entry(), request, profile.dicom.character_sets)
     value = answer.SpecificCharacterSet
     assert ([value] if isinstance(value, str) else list(value)) == profile.dicom.character_sets[0].split("\\")
     assert str(answer.PatientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう"
@@ -147,7 +121,7 @@ def test_non_ascii_answer_carries_profile_character_set_ps3_3_C_12_1_1_2(profile
 def test_utf8_answer_writes_utf8_bytes_ps3_5_6_1_2_3() -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, SWF.dicom.character_sets)
+    answer = answer_for(worklist_entry(), request, SWF.dicom.character_sets)
     assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
 
 
@@ -155,7 +129,7 @@ def test_iso2022_ir87_with_empty_value_1_writes_annex_h_bytes_ps3_5_H_3_1() -> N
     """The character set PS3.5 H.3.1 uses (`\\ISO 2022 IR 87`) gives the Annex H bytes."""
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, ["\\ISO 2022 IR 87"])
+    answer = answer_for(worklist_entry(), request, ["\\ISO 2022 IR 87"])
     assert list(answer.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
     assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H31_BYTES
 
@@ -164,7 +138,7 @@ def test_jahis_answer_patient_name_bytes_are_annex_h_bytes_ps3_5_H_3_1() -> None
     """The jahis profile's character set writes PS3.5 H.3.1 bytes, with no pydicom warning."""
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(), request, JAHIS.dicom.character_sets)
+    answer = answer_for(worklist_entry(), request, JAHIS.dicom.character_sets)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = _element_bytes(answer, b"\x10\x00\x10\x00")
@@ -180,7 +154,7 @@ H32_BYTES = b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J=\x
 def test_half_width_katakana_answer_is_ir13_ir87_annex_h_bytes_ps3_5_H_3_2() -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(PersonName.parse(H32_NAME)), request, JAHIS.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName.parse(H32_NAME)), request, JAHIS.dicom.character_sets)
     assert list(answer.SpecificCharacterSet) == ["ISO 2022 IR 13", "ISO 2022 IR 87"]
     assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H32_BYTES
 
@@ -188,5 +162,5 @@ def test_half_width_katakana_answer_is_ir13_ir87_annex_h_bytes_ps3_5_H_3_2() -> 
 def test_text_outside_jis_falls_back_to_the_next_candidate_ps3_3_C_12_1_1_2() -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets)
+    answer = answer_for(worklist_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets)
     assert answer.SpecificCharacterSet == "ISO_IR 192"

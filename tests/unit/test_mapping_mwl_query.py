@@ -10,37 +10,11 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from broker.domain.errors import InvalidInput
-from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
-from broker.domain.worklist import Key, Pattern, Period, WorklistEntry, matches
+from broker.domain.worklist import Key, Pattern, Period, matches
 from broker.mapping.mwl import query_from_identifier
+from support.entries import worklist_entry
 
 END_OF_DAY = time(23, 59, 59, 999999)
-
-YAMADA = PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう")
-
-
-def _entry(name: PersonName = YAMADA) -> WorklistEntry:
-    step = ScheduledStep(
-        "SPS1001",
-        "CT",
-        station_ae="CT01",
-        station_name="CT ROOM 1",
-        start=datetime(2026, 11, 23, 10, 0),
-        description="CT Chest",
-        protocol_codes=[Code("CTCHEST", "LOCAL", "CT Chest")],
-    )
-    rp = RequestedProcedure(
-        "RP1001",
-        "1.2.392.1",
-        description="CT Chest",
-        code=Code("CTCHEST", "LOCAL", "CT Chest"),
-        priority="R",
-        steps=[step],
-    )
-    patient = Patient("PAT001", "HOSPITAL", name, "19700101", "M")
-    return WorklistEntry(
-        Order("PO1001", "FO1001", "ACC1001", patient, referring_physician="WELBY^MARCUS", procedures=[rp]), rp, step
-    )
 
 
 def _identifier(**step_keys: object) -> Dataset:
@@ -127,7 +101,7 @@ def test_patient_keys_uid_list_and_fold_case_ps3_4_K_6_1_2() -> None:
     assert query.uid_lists == {Key.STUDY_INSTANCE_UID: frozenset({"1.2.392.1", "1.2.392.2"})}
     assert query.period is None
     assert query.fold_case_names is True
-    assert matches(_entry(), query) is True
+    assert matches(worklist_entry(), query) is True
 
 
 def test_query_from_identifier_selects_entries_ps3_4_K_4_1_2() -> None:
@@ -137,6 +111,6 @@ def test_query_from_identifier_selects_entries_ps3_4_K_4_1_2() -> None:
         ),
         fold_case_names=False,
     )
-    assert matches(_entry(), query) is True
+    assert matches(worklist_entry(), query) is True
     other_day = query_from_identifier(_identifier(ScheduledProcedureStepStartDate="20261124"), fold_case_names=False)
-    assert matches(_entry(), other_day) is False
+    assert matches(worklist_entry(), other_day) is False
