@@ -38,8 +38,8 @@ class Hl7Intake:
         """The encoded ACK for one framed message; never raises."""
         header = MessageHeader.read(raw)
         record = InboundRecord(
-            sender=header.sender,
-            control_id=header.control_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40],
+            sender=header.sender[:200],  # bounded like their columns: hostile input is
+            control_id=(header.control_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40])[:199],  # stored too
             message_type=f"{header.message_type}^{header.trigger_event}"[:16],
             raw=raw,
         )

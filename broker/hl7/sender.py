@@ -89,8 +89,11 @@ class OutboxSender:
         self._lock = threading.Lock()
 
     def drain(self) -> int:
-        """Send what is due; return how many were delivered. One drain at a time."""
-        with self._lock:
+        """Send what is due; return how many were delivered. One drain at a time, in
+        this process and across brokers sharing the database."""
+        with self._lock, self._queue.lease() as mine:
+            if not mine:
+                return 0
             delivered = 0
             for message in self._queue.due(self._clock()):
                 if self._paused(message.destination):

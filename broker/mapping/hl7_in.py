@@ -186,13 +186,22 @@ def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetim
 
 def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
     fields = profile.hl7_in.patient
-    return Patient(
+    patient = Patient(
         patient_id=group.required(fields.patient_id, "patient ID"),
         issuer=group.first(fields.issuer),
         name=_first_name(group, fields.name, XPN, profile),
         birth_date=group.first(fields.birth_date)[:8],
         sex=group.first(fields.sex),
     )
+    for value, limit, paths in [
+        (patient.patient_id, LO, fields.patient_id),
+        (patient.issuer, LO, fields.issuer),
+        (patient.sex, SH, fields.sex),
+    ]:
+        _fit(value, limit, paths[0])
+    for group_text in patient.name.groups():
+        _fit(group_text, PN_GROUP, fields.name[0])
+    return patient
 
 
 def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code | None:
@@ -271,7 +280,49 @@ def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> l
     return list(procedures.values())
 
 
+#: DICOM maximum lengths (PS3.5 Table 6.2-1) of what the worklist carries: SH/CS/AE 16,
+#: LO/UI 64, PN 64 per component group. Longer values are refused at intake (AE, field
+#: named) rather than cut, or left for the database to refuse.
+SH, LO, PN_GROUP = 16, 64, 64
+
+
+def _fit(value: str, limit: int, location: str) -> None:
+    if len(value) > limit:
+        raise InvalidInput(location, f"longer than {limit} characters", Problem.MALFORMED)
+
+
+def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
+    """The order's own values (the patient's are checked by read_patient)."""
+    f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
+    where = ipc if from_ipc else f
+    accession_paths = f.accession_number or ipc.accession_number
+    for value, limit, paths in [
+        (order.placer_order_number, LO, f.placer_order_number),
+        (order.placer_application, LO, f.placer_application),
+        (order.filler_order_number, LO, f.filler_order_number),
+        (order.accession_number, SH, accession_paths),
+    ]:
+        _fit(value, limit, paths[0])
+    for group in PersonName.parse(order.referring_physician).groups():
+        _fit(group, PN_GROUP, f.referring_physician[0])
+    for procedure in order.procedures:
+        _fit(procedure.requested_procedure_id, SH, where.requested_procedure_id[0])
+        _fit(procedure.study_instance_uid, LO, where.study_instance_uid[0])
+        for step in procedure.steps:
+            _fit(step.sps_id, SH, where.sps_id[0])
+            _fit(step.modality, SH, where.modality[0])
+            _fit(step.station_ae, SH, (where.station_ae or ["OBR"])[0])
+            _fit(step.station_name, SH, ipc.station_name[0])
+            _fit(step.location, SH, ipc.location[0])
+
+
 def read_order(group: SegmentGroup, profile: Profile) -> Order:
+    order = _read_order(group, profile)
+    _check_lengths(order, profile, from_ipc=bool(group.own("IPC")))
+    return order
+
+
+def _read_order(group: SegmentGroup, profile: Profile) -> Order:
     f: OrderFields = profile.hl7_in.order
     start_text, start_path = group.required_located(f.start, "scheduled start")
     start = parse_dtm(start_text, start_path, ZoneInfo(profile.time_zone) if profile.time_zone else None)

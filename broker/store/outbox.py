@@ -7,12 +7,17 @@ to the dead letters and stops blocking the ones behind it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, select, text, update
 
 from broker.store import tables as t
+
+#: Advisory lock key of the outbox sender (distinct from the writers' lock in db.py).
+SENDER_LOCK_KEY = 0x5357_4F42  # "SWOB"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,25 @@ class PendingMessage:
 class SqlOutboxQueue:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    @contextmanager
+    def lease(self) -> Iterator[bool]:
+        """Whether this broker may drain now. Several brokers on one PostgreSQL take
+        turns on a session advisory lock, so each message is sent by one of them, in
+        order; the lock goes with the session if a broker dies. A SQLite database has
+        one broker process, which always may."""
+        if self._engine.dialect.name != "postgresql":
+            yield True
+            return
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": SENDER_LOCK_KEY}).scalar())
+            conn.commit()  # the session-level lock outlives this short transaction
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SENDER_LOCK_KEY})
+                    conn.commit()
 
     def due(self, now: datetime, limit: int = 100) -> list[PendingMessage]:
         o, earlier = t.outbox, t.outbox.alias("earlier")

@@ -189,7 +189,7 @@ inbound_messages = Table(
     metadata,
     _pk(),
     Column("sender", String(200), nullable=False),
-    Column("control_id", String(64), nullable=False),
+    Column("control_id", String(199), nullable=False),  # MSH-10 is ST 199 from v2.5
     Column("message_type", String(16), nullable=False),
     Column("received_at", DateTime, nullable=False),
     Column("raw", LargeBinary, nullable=False),

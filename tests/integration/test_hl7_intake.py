@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from broker.app import Broker
@@ -171,3 +172,27 @@ def test_omg_answered_with_org_o20_swf_b(broker: Broker) -> None:
 def test_adt_still_answered_with_general_ack(broker: Broker) -> None:
     [reply] = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
     assert segment(reply, "MSH")[9] == "ACK^A04"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "location"),
+    [
+        ("ACC1001", "A" * 17, "OBR^1^18"),
+        ("SPS1001", "S" * 17, "OBR^1^20"),
+        ("|CT|", "|" + "M" * 17 + "|", "OBR^1^24"),
+        ("PAT001", "P" * 65, "PID^1^3"),
+    ],
+)
+def test_value_longer_than_dicom_allows_is_AE_naming_the_field(
+    broker: Broker, old: str, new: str, location: str
+) -> None:
+    """Refused (AE, not AR): resending it could never succeed (PS3.5 Table 6.2-1)."""
+    [reply] = send(broker.hl7.port, sample(NW, **{old: new}))
+    assert ack_code(reply) == "AE"
+    assert segment(reply, "ERR")[1].startswith(f"{location}^102&Data type error")
+    assert _count(broker, t.orders) == 0
+
+
+def test_control_id_of_199_characters_is_kept_v2_5(broker: Broker) -> None:
+    [reply] = send(broker.hl7.port, sample(NW, ORM0001="C" * 199))
+    assert (ack_code(reply), segment(reply, "MSA")[2]) == ("AA", "C" * 199)

@@ -22,7 +22,7 @@ def upgrade() -> None:
         "inbound_messages",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("sender", sa.String(length=200), nullable=False),
-        sa.Column("control_id", sa.String(length=64), nullable=False),
+        sa.Column("control_id", sa.String(length=199), nullable=False),
         sa.Column("message_type", sa.String(length=16), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=False),
