@@ -102,3 +102,19 @@ def test_omi_o23_one_step_per_ipc_swf_b(broker: Broker, tmp_path: Path) -> None:
         ("ACC4001", "RP4001", "1.2.392.200036.9999.1.4001", "SPS4001A", "CT01", "CTSTATION1", "ROOM1", "CT Chest"),
         ("ACC4001", "RP4002", "1.2.392.200036.9999.1.4002", "SPS4002A", "CT02", "CTSTATION2", "ROOM2", "CT Abdomen"),
     ]
+
+
+def test_one_requested_procedure_with_two_steps_two_items_with_protocol_codes(broker: Broker, tmp_path: Path) -> None:
+    _apply(broker, "rad-4-procedure-scheduled/omi_o23_one_procedure_two_steps.hl7")
+    keys = [*KEYS, f"{SPS}ScheduledProtocolCodeSequence", "RequestedProcedureCodeSequence"]
+    items = sorted(
+        findscu(broker.dicom.port, keys, tmp_path),
+        key=lambda i: i.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID,
+    )
+    assert [(i.RequestedProcedureID, i.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID) for i in items] == [
+        ("RP5001", "SPS5001A"),
+        ("RP5001", "SPS5001B"),
+    ]
+    protocols = [i.ScheduledProcedureStepSequence[0].ScheduledProtocolCodeSequence[0].CodeValue for i in items]
+    assert protocols == ["CTNC", "CTCE"]
+    assert {i.RequestedProcedureCodeSequence[0].CodeValue for i in items} == {"CTCAP"}

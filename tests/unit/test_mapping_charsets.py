@@ -121,3 +121,14 @@ def test_undecodable_bytes_are_invalid_input_at_msh_18(charsets: dict[str, str],
         decode(raw, charsets)
     assert info.value.location == "MSH-18"
     assert "byte" in info.value.reason
+
+
+def test_jis_x_0212_kanji_decoded_with_iso_ir159_jahis() -> None:
+    """鷗 is in JIS X 0212 only (ESC $ ( D): MSH-18 `~ISO IR87~ISO IR159` must read it."""
+    raw = _raw(
+        "~ISO IR87~ISO IR159", "PID|1||PAT001||MORI^OUGAI^^^^^L^A~森^鷗外^^^^^L^I||19620117|M", encoding="iso2022_jp_2"
+    )
+    assert b"\x1b$(D" in raw
+    [command] = interpret(hl7.parse(decode(raw, JAHIS).rstrip("\r")), JAHIS_PROFILE)
+    assert isinstance(command, RegisterPatient)
+    assert command.patient.name.ideographic == "森^鷗外"
