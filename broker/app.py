@@ -55,7 +55,9 @@ class Services:
         )
         procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
         self.order_filler = OrderFiller(uow, policy, procedures)
-        self.pps_manager = PpsManager(uow, Hl7StatusNotifier(self.profile, RIS))
+        self.pps_manager = PpsManager(
+            uow, Hl7StatusNotifier(self.profile, RIS), link_by_accession=self.profile.mpps.link_by_accession
+        )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
         self.intake = Hl7Intake(self.order_filler, self.profile)

@@ -119,6 +119,34 @@ def _messages_replay(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _mpps_exceptions(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.mpps_log import exceptions
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'SOP Instance UID':64}  {'status':12}  {'station':16}  started")
+    for step in exceptions(engine):
+        print(f"{step.sop_instance_uid:64}  {step.status:12}  {step.performed_station_ae:16}  {step.started}")
+    engine.dispose()
+    return 0
+
+
+def _mpps_reconcile(args: argparse.Namespace) -> int:
+    """Link an unscheduled MPPS to an order; its steps then follow the MPPS."""
+    from broker.app import Services
+
+    services = Services(_config(args.config))
+    try:
+        services.pps_manager.reconcile(args.uid, args.accession, args.requested_procedure_id)
+    except DomainError as exc:
+        print(f"not reconciled: {exc}")
+        return 1
+    finally:
+        services.close()
+    print(f"{args.uid}: linked to accession {args.accession}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +172,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.add_argument("--config", help="YAML configuration file")
     replay.set_defaults(run=_messages_replay)
+
+    pps = commands.add_parser("mpps", help="performed procedure steps: exceptions, reconcile")
+    pps_commands = pps.add_subparsers(dest="mpps_command", required=True)
+    unlinked = pps_commands.add_parser("exceptions", help="MPPS linked to no scheduled step (unscheduled)")
+    unlinked.add_argument("--config", help="YAML configuration file")
+    unlinked.set_defaults(run=_mpps_exceptions)
+    reconcile = pps_commands.add_parser("reconcile", help="link an unscheduled MPPS to an order by accession")
+    reconcile.add_argument("uid", help="the MPPS SOP Instance UID (from 'exceptions')")
+    reconcile.add_argument("accession", help="the order's Accession Number")
+    reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
+    reconcile.add_argument("--config", help="YAML configuration file")
+    reconcile.set_defaults(run=_mpps_reconcile)
 
     send = commands.add_parser("send", help="send HL7 message files over MLLP and print the ACKs")
     send.add_argument("files", nargs="+", help="files holding one HL7 message each")

@@ -11,7 +11,7 @@ from datetime import datetime
 from broker.domain.errors import DuplicateRecord, InvalidInput, Problem, UnknownRecord
 from broker.domain.model import PerformedStep, PpsStatus, ScheduledStep, StatusChange, StepReference
 from broker.domain.ports import StatusNotifier, UnitOfWork, UnitOfWorkFactory
-from broker.domain.states import check_pps_updatable, check_pps_update, step_follows_pps
+from broker.domain.states import ON_WORKLIST, check_pps_updatable, check_pps_update, step_follows_pps
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,13 @@ class PpsManager:
         self,
         uow: UnitOfWorkFactory,
         notifier: StatusNotifier,
+        *,
+        link_by_accession: bool,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         self._uow = uow
         self._notifier = notifier
+        self._link_by_accession = link_by_accession
         self._clock = clock
 
     def rad6_modality_pps_in_progress(self, pps: PerformedStep) -> None:
@@ -39,11 +42,9 @@ class PpsManager:
             if uow.performed.get(pps.sop_instance_uid) is not None:
                 raise DuplicateRecord("SOP Instance UID")
             for ref in pps.references:
-                step = self._scheduled_step(uow, ref)
-                if step is not None and step not in pps.linked_steps:
-                    pps.linked_steps.append(step)
+                self._link(pps, self._scheduled_steps(uow, ref))
             if not pps.linked_steps:
-                log.info("MPPS %s is unscheduled (no known scheduled step)", pps.sop_instance_uid)
+                log.info("MPPS %s is unscheduled: kept as an exception to reconcile", pps.sop_instance_uid)
             uow.performed.add(pps)
             self._follow(uow, pps)
             uow.commit()
@@ -62,14 +63,47 @@ class PpsManager:
             uow.commit()
             return pps
 
+    def reconcile(
+        self, sop_instance_uid: str, accession_number: str, requested_procedure_id: str = ""
+    ) -> PerformedStep:
+        """Link an unscheduled MPPS (e.g. trauma) to the order it turned out to serve;
+        the order's steps then follow it as if it had quoted them (PS3.17 Annex J)."""
+        with self._uow() as uow:
+            pps = uow.performed.get(sop_instance_uid)
+            if pps is None:
+                raise UnknownRecord("performed procedure step")
+            ref = StepReference(accession_number=accession_number, requested_procedure_id=requested_procedure_id)
+            steps = self._accession_steps(uow, ref)
+            if not steps:
+                raise UnknownRecord("order with steps on the worklist")
+            self._link(pps, steps)
+            self._follow(uow, pps)
+            uow.commit()
+            return pps
+
     @staticmethod
-    def _scheduled_step(uow: UnitOfWork, ref: StepReference) -> ScheduledStep | None:
+    def _link(pps: PerformedStep, steps: list[ScheduledStep]) -> None:
+        pps.linked_steps.extend(s for s in steps if s not in pps.linked_steps)
+
+    def _scheduled_steps(self, uow: UnitOfWork, ref: StepReference) -> list[ScheduledStep]:
+        """The steps an N-CREATE item names: by SPS ID, else by accession if allowed."""
         if not ref.sps_id:
-            return None
+            return self._accession_steps(uow, ref) if self._link_by_accession and ref.accession_number else []
         order = uow.orders.with_step(ref)
+        return [s for s in order.steps() if s.sps_id == ref.sps_id] if order else []
+
+    @staticmethod
+    def _accession_steps(uow: UnitOfWork, ref: StepReference) -> list[ScheduledStep]:
+        order = uow.orders.by_accession(ref.accession_number)
         if order is None:
-            return None
-        return next((s for s in order.steps() if s.sps_id == ref.sps_id), None)
+            return []
+        return [
+            step
+            for procedure in order.procedures
+            if not ref.requested_procedure_id or procedure.requested_procedure_id == ref.requested_procedure_id
+            for step in procedure.steps
+            if step.status in ON_WORKLIST
+        ]
 
     def _follow(self, uow: UnitOfWork, pps: PerformedStep) -> None:
         """Move the linked steps to the status the MPPS implies; notify each change."""

@@ -145,6 +145,9 @@ class MppsRules(_Strict):
     set_not_allowed: list[str]
     #: Must hold values once the status is COMPLETED or DISCONTINUED.
     final_required: list[str]
+    #: A modality that quotes no SPS ID is linked by its Accession Number (and the
+    #: Requested Procedure ID, if given) to the order's steps still on the worklist.
+    link_by_accession: bool = True
 
 
 class Codes(_Strict):

@@ -65,6 +65,9 @@ class OrderRepository:
             stmt = stmt.where(t.orders.c.accession_number == ref.accession_number)
         return self._session.scalars(stmt).first()
 
+    def by_accession(self, accession_number: str) -> Order | None:
+        return self._session.scalars(select(Order).where(t.orders.c.accession_number == accession_number)).first()
+
     def for_patient(self, patient: Patient) -> list[Order]:
         p = t.patients.c
         patient_pk = select(p.id).where(p.patient_id == patient.patient_id, p.issuer == patient.issuer)
