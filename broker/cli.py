@@ -147,6 +147,34 @@ def _mpps_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_list(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'id':>7}  {'created':19}  {'destination':12}  {'order':24}  {'state':7}  {'tries':>5}  last error")
+    for e in SqlOutboxQueue(engine).listing(args.state, args.limit):
+        print(
+            f"{e.id:>7}  {e.created_at:%Y-%m-%d %H:%M:%S}  {e.destination[:12]:12}  {e.ordering_key[:24]:24}  "
+            f"{e.state:7}  {e.attempts:>5}  {e.last_error[:60]}"
+        )
+    engine.dispose()
+    return 0
+
+
+def _outbox_requeue(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    count = SqlOutboxQueue(engine).requeue(args.ids, datetime.now())
+    engine.dispose()
+    print(f"requeued {count} of {len(args.ids)}")
+    return 0 if count == len(args.ids) else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +212,18 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
     reconcile.add_argument("--config", help="YAML configuration file")
     reconcile.set_defaults(run=_mpps_reconcile)
+
+    outbox = commands.add_parser("outbox", help="outbound HL7: list (dead letters too), requeue")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_list = outbox_commands.add_parser("list", help="messages in one state, oldest first")
+    outbox_list.add_argument("--state", choices=["pending", "dead", "sent"], default="dead")
+    outbox_list.add_argument("--limit", type=int, default=50)
+    outbox_list.add_argument("--config", help="YAML configuration file")
+    outbox_list.set_defaults(run=_outbox_list)
+    requeue = outbox_commands.add_parser("requeue", help="send dead letters again (by id from 'list')")
+    requeue.add_argument("ids", nargs="+", type=int)
+    requeue.add_argument("--config", help="YAML configuration file")
+    requeue.set_defaults(run=_outbox_requeue)
 
     send = commands.add_parser("send", help="send HL7 message files over MLLP and print the ACKs")
     send.add_argument("files", nargs="+", help="files holding one HL7 message each")

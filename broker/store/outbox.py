@@ -21,6 +21,17 @@ SENDER_LOCK_KEY = 0x5357_4F42  # "SWOB"
 
 
 @dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    destination: str
+    ordering_key: str
+    state: str
+    attempts: int
+    created_at: datetime
+    last_error: str
+
+
+@dataclass(frozen=True)
 class PendingMessage:
     id: int
     destination: str
@@ -87,6 +98,25 @@ class SqlOutboxQueue:
 
     def defer(self, message_id: int, until: datetime, reason: str) -> None:
         self._set(message_id, next_attempt_at=until, last_error=reason, attempts=t.outbox.c.attempts + 1)
+
+    def listing(self, state: str, limit: int) -> list[OutboxEntry]:
+        o = t.outbox.c
+        stmt = select(o.id, o.destination, o.ordering_key, o.state, o.attempts, o.created_at, o.last_error)
+        stmt = stmt.where(o.state == state).order_by(o.id.desc()).limit(limit)
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            return [OutboxEntry(*row) for row in conn.execute(stmt)][::-1]
+
+    def requeue(self, message_ids: list[int], now: datetime) -> int:
+        """Dead letters back to pending (after the cause is fixed at the peer); they go
+        in their original order among their order's messages. Returns how many."""
+        o = t.outbox
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(o)
+                .where(o.c.id.in_(message_ids), o.c.state == "dead")
+                .values(state="pending", next_attempt_at=now, last_error="")
+            )
+        return int(result.rowcount)
 
     def depth(self) -> int:
         with self._engine.connect().execution_options(readonly=True) as conn:

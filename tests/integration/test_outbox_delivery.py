@@ -4,6 +4,11 @@ without blocking the messages behind it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
 from sqlalchemy import select
 
 from broker.app import Broker
@@ -74,3 +79,24 @@ def test_refused_message_is_dead_lettered_and_does_not_block(broker: Broker, ris
     assert [s for s, _ in states] == ["dead", "dead"]
     assert states[0][1].startswith("AE")
     assert len(ris.received) == 2
+
+
+def test_dead_letter_listed_and_requeued_by_operator(broker: Broker, ris: RisListener, tmp_path: Path) -> None:
+    ris.answer = "AR"
+    _order(broker, 1)
+    _perform(broker, 1)
+    ris.wait_for(2)
+    config = tmp_path / "cli.yaml"
+    config.write_text(yaml.safe_dump(broker.config.model_dump(mode="json")))
+    cli = [sys.executable, "-m", "broker", "outbox"]
+    listing = subprocess.run([*cli, "list", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    dead = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert len(dead) == 2 and "AR:" in listing.stdout
+
+    ris.answer = "AA"
+    requeued = subprocess.run(
+        [*cli, "requeue", *dead, "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert requeued.stdout.strip() == "requeued 2 of 2"
+    resent = ris.wait_for(4)[2:]
+    assert [segment(m, "ORC")[5] for m in resent] == ["IP", "CM"]
