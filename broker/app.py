@@ -14,15 +14,18 @@ from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import CallerPolicy, WorklistProvider
 from broker.config import BrokerConfig
 from broker.dicom.ae import DicomListener
+from broker.dicom.forwarder import DicomDestination, MppsTransport
 from broker.dicom.mpps_scp import handle_n_create, handle_n_set
 from broker.dicom.mwl_scp import handle_find
 from broker.domain.identifiers import AssignmentPolicy
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
-from broker.hl7.sender import Backoff, Destination, OutboxSender
+from broker.hl7.sender import Destination, MllpTransport
+from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
 from broker.mapping.hl7_out import Hl7StatusNotifier
 from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
+from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
@@ -56,7 +59,10 @@ class Services:
         procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
         self.order_filler = OrderFiller(uow, policy, procedures)
         self.pps_manager = PpsManager(
-            uow, Hl7StatusNotifier(self.profile, RIS), link_by_accession=self.profile.mpps.link_by_accession
+            uow,
+            Hl7StatusNotifier(self.profile, RIS),
+            MppsForwarding([scp.name for scp in config.mpps_forward]),
+            link_by_accession=self.profile.mpps.link_by_accession,
         )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
@@ -92,17 +98,10 @@ class Broker:
         )
         self.sender = OutboxSender(
             SqlOutboxQueue(self.engine),
-            self._destinations(),
+            _transports(config),
             Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
         )
         self.jobs = Jobs(self.sender.drain, config.outbox.poll_seconds)
-
-    def _destinations(self) -> dict[str, Destination]:
-        ris, managers = self.config.ris, self.config.image_managers
-        destinations = {im.name: Destination(im.host, im.port, im.timeout_seconds) for im in managers}
-        if ris:
-            destinations[RIS] = Destination(ris.host, ris.port, ris.timeout_seconds)
-        return destinations
 
     def start(self) -> None:
         self.hl7.start()
@@ -123,6 +122,20 @@ class Broker:
         self.sender.close()
         self.services.close()
         log.info("broker stopped")
+
+
+def _transports(config: BrokerConfig) -> dict[str, Transport]:
+    """Each outbox destination's way out: MLLP to the RIS and Image Managers, DIMSE to
+    the MPPS forwarding targets."""
+    transports: dict[str, Transport] = {
+        im.name: MllpTransport(Destination(im.host, im.port, im.timeout_seconds)) for im in config.image_managers
+    }
+    for scp in config.mpps_forward:
+        destination = DicomDestination(config.dicom.ae_title, scp.ae_title, scp.host, scp.port, scp.timeout_seconds)
+        transports[scp.name] = MppsTransport(destination)
+    if config.ris:
+        transports[RIS] = MllpTransport(Destination(config.ris.host, config.ris.port, config.ris.timeout_seconds))
+    return transports
 
 
 def _echo(event: evt.Event) -> int:

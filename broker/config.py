@@ -65,6 +65,13 @@ class ImageManagerConfig(DestinationConfig):
     name: str = Field(min_length=1, max_length=64)
 
 
+class MppsForwardConfig(DestinationConfig):
+    """An SCP that receives every MPPS N-CREATE / N-SET (e.g. an Image Manager)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    ae_title: str = Field(min_length=1, max_length=16)
+
+
 class OutboxConfig(_Section):
     poll_seconds: float = Field(0.2, gt=0)
     retry_initial_seconds: float = Field(1, gt=0)
@@ -82,6 +89,8 @@ class BrokerConfig(_Section):
     ris: DestinationConfig | None = None
     #: Image Managers that receive RAD-4/RAD-13 procedure messages.
     image_managers: list[ImageManagerConfig] = []
+    #: SCPs the PPS Manager forwards MPPS to, through the outbox.
+    mpps_forward: list[MppsForwardConfig] = []
     outbox: OutboxConfig = OutboxConfig()
 
 

@@ -10,13 +10,14 @@ from datetime import datetime
 
 from broker.domain.errors import DuplicateRecord, InvalidInput, Problem, UnknownRecord
 from broker.domain.model import PerformedStep, PpsStatus, ScheduledStep, StatusChange, StepReference
-from broker.domain.ports import StatusNotifier, UnitOfWork, UnitOfWorkFactory
+from broker.domain.ports import MppsForwarder, StatusNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import ON_WORKLIST, check_pps_updatable, check_pps_update, step_follows_pps
 
 log = logging.getLogger(__name__)
 
-#: Given the stored attributes, the N-SET's new status and merged attributes.
-Merge = Callable[[str], tuple[PpsStatus, str]]
+#: Given the stored attributes: the N-SET's new status, the merged attributes, and the
+#: change list as received (what is forwarded).
+Merge = Callable[[str], tuple[PpsStatus, str, str]]
 
 
 class PpsManager:
@@ -24,12 +25,14 @@ class PpsManager:
         self,
         uow: UnitOfWorkFactory,
         notifier: StatusNotifier,
+        forwarder: MppsForwarder,
         *,
         link_by_accession: bool,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         self._uow = uow
         self._notifier = notifier
+        self._forwarder = forwarder
         self._link_by_accession = link_by_accession
         self._clock = clock
 
@@ -47,6 +50,7 @@ class PpsManager:
                 log.info("MPPS %s is unscheduled: kept as an exception to reconcile", pps.sop_instance_uid)
             uow.performed.add(pps)
             self._follow(uow, pps)
+            uow.outbox.add(self._forwarder.messages_for("create", pps.sop_instance_uid, pps.attributes))
             uow.commit()
 
     def rad7_modality_pps_update(self, sop_instance_uid: str, merge: Merge) -> PerformedStep:
@@ -56,10 +60,11 @@ class PpsManager:
             if pps is None:
                 raise UnknownRecord("SOP Instance")
             check_pps_updatable(pps.status)
-            new_status, attributes = merge(pps.attributes)
+            new_status, attributes, changes = merge(pps.attributes)
             check_pps_update(pps.status, new_status)
             pps.status, pps.attributes = new_status, attributes
             self._follow(uow, pps)
+            uow.outbox.add(self._forwarder.messages_for("set", sop_instance_uid, changes))
             uow.commit()
             return pps
 

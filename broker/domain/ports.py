@@ -128,6 +128,12 @@ class ProcedureNotifier(Protocol):
     def messages_for(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]: ...
 
 
+class MppsForwarder(Protocol):
+    """The MPPS operations a PPS Manager passes on to other SCPs (e.g. Image Managers)."""
+
+    def messages_for(self, operation: str, sop_instance_uid: str, dataset_json: str) -> list[OutboundMessage]: ...
+
+
 class StatusNotifier(Protocol):
     """Renders a procedure status change as the messages peers must receive (RAD-3)."""
 

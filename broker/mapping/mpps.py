@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 
 from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import PerformedStep, PpsStatus, StepReference
+from broker.domain.ports import OutboundMessage
 from broker.mapping.profile import MppsRules
 
 
@@ -90,7 +91,7 @@ def performed_step_from(ds: Dataset, sop_instance_uid: str, rules: MppsRules) ->
     )
 
 
-def merge(stored: str, modification: Dataset, rules: MppsRules) -> tuple[PpsStatus, str]:
+def merge(stored: str, modification: Dataset, rules: MppsRules) -> tuple[PpsStatus, str, str]:
     """The stored record with an N-SET's modification list applied (PS3.4 F.7.2.2); a
     final status needs what `rules.final_required` names in the merged record."""
     check_set(modification, rules)
@@ -102,4 +103,21 @@ def merge(stored: str, modification: Dataset, rules: MppsRules) -> tuple[PpsStat
     status = _status(record)
     if status is not PpsStatus.IN_PROGRESS:
         _require(record, rules.final_required)
-    return status, _to_json(record)
+    changes = Dataset()
+    changes.update(modification)
+    changes.SpecificCharacterSet = "ISO_IR 192"
+    return status, _to_json(record), _to_json(changes)
+
+
+class MppsForwarding:
+    """Each N-CREATE / N-SET received, for every configured SCP, as outbox messages
+    ordered per MPPS instance (the N-SETs of one MPPS must follow its N-CREATE)."""
+
+    def __init__(self, destinations: list[str]) -> None:
+        self._destinations = destinations
+
+    def messages_for(self, operation: str, sop_instance_uid: str, dataset_json: str) -> list[OutboundMessage]:
+        payload = json.dumps(
+            {"op": operation, "uid": sop_instance_uid, "dataset": json.loads(dataset_json)}, ensure_ascii=False
+        ).encode("utf-8")
+        return [OutboundMessage(name, f"mpps|{sop_instance_uid}", payload) for name in self._destinations]

@@ -131,7 +131,7 @@ def test_merge_applies_n_set_modification_list_ps3_4_F_7_2_2() -> None:
     series.SeriesInstanceUID = "1.2.392.5"
     series.RetrieveAETitle = "PACS"
     modification.PerformedSeriesSequence = Sequence([series])
-    status, merged = merge(stored, modification, RULES)
+    status, merged, _ = merge(stored, modification, RULES)
     assert status is PpsStatus.COMPLETED
     record = _record(merged)
     assert record["00400252"]["Value"] == ["COMPLETED"]
@@ -147,7 +147,7 @@ def test_merge_replaces_attribute_values_and_clears_with_empty_ps3_4_F_7_2_2() -
     modification = Dataset()
     modification.PerformedProcedureStepStatus = "IN PROGRESS"
     modification.PerformedProcedureStepDescription = ""
-    status, merged = merge(stored, modification, RULES)
+    status, merged, _ = merge(stored, modification, RULES)
     assert status is PpsStatus.IN_PROGRESS
     assert "Value" not in _record(merged)["00400254"]
 
@@ -158,7 +158,7 @@ def test_merge_keeps_the_record_utf8_when_n_set_declares_another_charset_ps3_5_6
     modification.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
     modification.PerformedProcedureStepStatus = "IN PROGRESS"
     modification.PerformedProcedureStepDescription = b"\x1b$B;3ED\x1b(B"  # LO 山田
-    _, merged = merge(stored, modification, RULES)
+    _, merged, _ = merge(stored, modification, RULES)
     record = _record(merged)
     assert record["00080005"]["Value"] == ["ISO_IR 192"]
     assert record["00400254"]["Value"] == ["山田"]
@@ -171,7 +171,7 @@ def test_merge_keeps_non_latin_names_of_the_stored_record_ps3_4_F_7_2_2() -> Non
     modification.PerformedProcedureStepStatus = "IN PROGRESS"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, merged = merge(stored, modification, RULES)
+        _, merged, _ = merge(stored, modification, RULES)
     assert _record(merged)["00100010"]["Value"] == [YAMADA]
     assert [str(w.message) for w in caught] == []
 
@@ -184,7 +184,7 @@ def test_merge_decodes_pn_sent_in_iso_2022_ir87_ps3_5_6_1() -> None:
     modification.PerformingPhysicianName = YAMADA_IR87
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, merged = merge(stored, modification, RULES)
+        _, merged, _ = merge(stored, modification, RULES)
     assert _record(merged)["00081050"]["Value"] == [YAMADA]
     assert [str(w.message) for w in caught] == []
 

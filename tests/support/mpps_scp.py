@@ -1,0 +1,51 @@
+"""An MPPS SCP standing in for an Image Manager that receives forwarded MPPS: it
+records each N-CREATE / N-SET (operation, instance UID, status) in arrival order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[attr-defined]
+
+
+class MppsReceiver:
+    def __init__(self, port: int, ae_title: str = "IMAGEMGR") -> None:
+        self.port = port
+        self.received: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+        self._ae = AE(ae_title=ae_title)
+        self._ae.add_supported_context(ModalityPerformedProcedureStep)
+        self._server: Any = None
+
+    def _create(self, event: evt.Event) -> tuple[int, Dataset]:
+        self._record("create", str(event.request.AffectedSOPInstanceUID), event.attribute_list)
+        return 0x0000, Dataset()
+
+    def _set(self, event: evt.Event) -> tuple[int, Dataset]:
+        self._record("set", str(event.request.RequestedSOPInstanceUID), event.modification_list)
+        return 0x0000, Dataset()
+
+    def _record(self, operation: str, uid: str, ds: Dataset) -> None:
+        with self._lock:
+            self.received.append((operation, uid, str(ds.get("PerformedProcedureStepStatus", ""))))
+
+    def start(self) -> MppsReceiver:
+        handlers = [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set)]
+        self._server = self._ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[tuple[str, str, str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"received {len(self.received)} of {count} MPPS operations")
