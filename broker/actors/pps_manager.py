@@ -114,5 +114,5 @@ class PpsManager:
         """Move the linked steps to the status the MPPS implies; notify each change."""
         for step in pps.linked_steps:
             if step_follows_pps(step, pps.status):
-                change = StatusChange(uow.orders.of_step(step), step, step.status, self._clock())
+                change = StatusChange(uow.orders.of_step(step), step, step.status, self._clock(), pps)
                 uow.outbox.add(self._notifier.messages_for(change))

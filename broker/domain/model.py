@@ -147,3 +147,5 @@ class StatusChange:
     step: ScheduledStep
     status: StepStatus
     at: datetime
+    #: The MPPS that caused it: where and when the procedure was performed.
+    performed: PerformedStep | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -68,6 +69,20 @@ def msh(
         charset_handling,
     ]
     return "|".join(fields).rstrip("|")
+
+
+def _performed(change: StatusChange) -> tuple[str, str, str]:
+    """PPS start, end (HL7 DTM) and performed station AE from the MPPS record."""
+    if change.performed is None:
+        return "", "", ""
+    record = json.loads(change.performed.attributes)
+
+    def value(tag: str) -> str:
+        return str(record.get(tag, {}).get("Value", [""])[0]).split(".")[0]
+
+    started = value("00400244") + value("00400245")  # PPS Start Date + Time
+    ended = value("00400250") + value("00400251")  # PPS End Date + Time
+    return started, ended, change.performed.performed_station_ae
 
 
 def message_structure(message_type: str, version: str) -> str:
@@ -162,19 +177,15 @@ class Hl7StatusNotifier:
                 "",
                 order_status,
             ),
-            segment(
-                "OBR",
-                "1",
-                [order.placer_order_number, order.placer_application],
-                order.filler_order_number,
-                universal_service(procedure),
-                *[""] * 13,
-                order.accession_number,
-                procedure.requested_procedure_id,
-                step.sps_id,
-                "",
-                "",
-                "",
-                step.modality,
-            ),
+            self._obr(change, procedure),
         ]
+
+    def _obr(self, change: StatusChange, procedure: RequestedProcedure) -> str:
+        order, step = change.order, change.step
+        started, ended, station = _performed(change) if self._profile.status_out.performed_details else ("", "", "")
+        placer = [order.placer_order_number, order.placer_application]
+        return segment(
+            "OBR", "1", placer, order.filler_order_number, universal_service(procedure), "", "", started, ended,
+            *[""] * 9, order.accession_number, procedure.requested_procedure_id, step.sps_id, station, "", "",
+            step.modality,
+        )  # fmt: skip

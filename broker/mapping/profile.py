@@ -94,9 +94,12 @@ class Hl7In(_Strict):
 
 
 class StatusOut(_Strict):
-    """The RAD-3 status message sent back to the RIS (ORM^O01, ORC-1 `SC` by default)."""
+    """The RAD-3 status message sent back to the RIS (ORM^O01, ORC-1 `SC` by default;
+    OMG^O19 for SWF.b; OMI^O23 or ORU^R01 for RIS that expect those forms)."""
 
-    message_type: str
+    message_type: Literal["ORM^O01", "OMG^O19", "OMI^O23", "ORU^R01"]
+    #: OBR-7/OBR-8 = PPS start/end, OBR-21 = performed station AE (from the MPPS).
+    performed_details: bool = True
     version: str
     order_control: str
     #: Scheduled step status → ORC-5 order status.
