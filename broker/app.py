@@ -21,6 +21,7 @@ from broker.domain.identifiers import AssignmentPolicy
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
 from broker.hl7.sender import Destination, MllpTransport
+from broker.jobs.housekeeping import Housekeeper
 from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
 from broker.mapping.hl7_out import Hl7StatusNotifier
@@ -101,7 +102,10 @@ class Broker:
             _transports(config),
             Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
         )
-        self.jobs = Jobs(self.sender.drain, config.outbox.poll_seconds)
+        self.housekeeper = Housekeeper(self.engine, config.housekeeping)
+        self.jobs = Jobs(
+            self.sender.drain, config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
+        )
 
     def start(self) -> None:
         self.hl7.start()

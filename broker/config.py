@@ -78,6 +78,15 @@ class OutboxConfig(_Section):
     retry_max_seconds: float = Field(300, gt=0)
 
 
+class HousekeepingConfig(_Section):
+    interval_minutes: float = Field(10, gt=0)
+    #: An MPPS still IN PROGRESS after this long is flagged (logged, `broker mpps stale`).
+    stale_after_hours: float = Field(12, gt=0)
+    #: Finished orders, sent messages and accepted inbound messages older than this
+    #: leave the working tables (orders into archived_orders).
+    retention_days: float = Field(90, gt=0)
+
+
 class BrokerConfig(_Section):
     profile: str = "ihe-swf"
     #: Root for the UIDs the broker makes (Study Instance UID); none: UUID-derived 2.25.
@@ -92,6 +101,7 @@ class BrokerConfig(_Section):
     #: SCPs the PPS Manager forwards MPPS to, through the outbox.
     mpps_forward: list[MppsForwardConfig] = []
     outbox: OutboxConfig = OutboxConfig()
+    housekeeping: HousekeepingConfig = HousekeepingConfig()
 
 
 class ConfigError(Exception):

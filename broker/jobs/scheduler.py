@@ -13,24 +13,28 @@ log = logging.getLogger(__name__)
 
 
 class Jobs:
-    def __init__(self, drain: Callable[[], int], poll_seconds: float) -> None:
+    """The broker's recurring work. Jobs are re-created at each start (they keep no
+    state of their own: the database holds it), so they survive restarts."""
+
+    def __init__(
+        self, drain: Callable[[], int], poll_seconds: float, housekeeping: Callable[[], int], every_minutes: float
+    ) -> None:
         self._scheduler = BackgroundScheduler(daemon=True)
-        self._scheduler.add_job(
-            self._guarded(drain),
-            "interval",
-            seconds=poll_seconds,
-            id="outbox-drain",
-            max_instances=1,
-            coalesce=True,
-        )
+        for job, seconds, name in (
+            (drain, poll_seconds, "outbox-drain"),
+            (housekeeping, every_minutes * 60, "housekeeping"),
+        ):
+            self._scheduler.add_job(
+                self._guarded(job, name), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
+            )
 
     @staticmethod
-    def _guarded(job: Callable[[], int]) -> Callable[[], None]:
+    def _guarded(job: Callable[[], int], name: str) -> Callable[[], None]:
         def run() -> None:
             try:
                 job()
             except Exception:  # a failed run is retried at the next interval
-                log.exception("outbox drain failed")
+                log.exception("%s failed", name)
 
         return run
 

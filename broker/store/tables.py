@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
@@ -175,6 +176,19 @@ performed_steps = Table(
     Column("references", ReferenceList, nullable=False, default="[]"),
     Column("attributes", Text, nullable=False),
     Column("performed_station_ae", String(16), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=True, default=datetime.now),
+    Column("flagged_at", DateTime, nullable=True),  # left IN PROGRESS too long
+)
+
+archived_orders = Table(
+    "archived_orders",
+    metadata,
+    _pk(),
+    Column("placer_application", String(64), nullable=False),
+    Column("placer_order_number", String(64), nullable=False),
+    Column("accession_number", String(16), nullable=False, index=True),
+    Column("archived_at", DateTime, nullable=False),
+    Column("record", Text, nullable=False),  # the order, its steps and MPPS as JSON
 )
 
 performed_step_links = Table(
