@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -64,3 +65,35 @@ def test_unscheduled_kept_as_exception_then_reconciled(
     [status] = ris.wait_for(1)
     assert segment(status, "ORC")[5] == "CM"
     assert uid not in _cli(config, tmp_path, "mpps", "exceptions").stdout
+
+
+def test_discontinued_with_reason_cid_9300(broker: Broker, ris: RisListener, tmp_path: Path) -> None:
+    send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    uid = str(mpps(broker.dicom.port, "create", tmp_path, dataset=n_create("SPS1001", "ACC1001", "RP1001", STUDY))[
+        "affectedSopInstanceUid"
+    ])  # fmt: skip
+    reason = {
+        "CodeValue": "110514",
+        "CodingSchemeDesignator": "DCM",
+        "CodeMeaning": "Incorrect worklist entry selected",
+    }
+    stop = {**n_set_final("DISCONTINUED"), "PerformedProcedureStepDiscontinuationReasonCodeSequence": [reason]}
+    assert mpps(broker.dicom.port, "set", tmp_path, uid=uid, dataset=stop)["status"] == 0
+    assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "DC"]
+    assert findscu(broker.dicom.port, ["AccessionNumber=ACC1001"], tmp_path) == []
+
+
+def test_append_case_second_mpps_for_a_completed_step(broker: Broker, ris: RisListener, tmp_path: Path) -> None:
+    """IHE SWF append: more images after completion come as a new MPPS quoting the same
+    step; accepted and linked, while the step stays COMPLETED and the RIS is not told
+    again."""
+    send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    for _ in range(2):
+        create = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
+        uid = str(mpps(broker.dicom.port, "create", tmp_path, dataset=create)["affectedSopInstanceUid"])
+        assert mpps(broker.dicom.port, "set", tmp_path, uid=uid, dataset=n_set_final())["status"] == 0
+    assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "CM"]
+    listing = _cli(broker.config, tmp_path, "mpps", "exceptions")
+    assert uid not in listing.stdout  # linked, not an exception
+    time.sleep(1)  # several outbox drains: nothing more may arrive
+    assert len(ris.received) == 2

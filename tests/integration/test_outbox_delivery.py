@@ -17,6 +17,7 @@ from broker.store import tables as t
 from support.brokers import make_config
 from support.hl7peer import RisListener, sample, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
+from support.mpps_scp import MppsReceiver
 from support.net import free_port
 
 
@@ -50,23 +51,35 @@ def _statuses(messages: list[bytes]) -> dict[str, list[str]]:
     return by_order
 
 
-def test_ris_outage_then_every_status_once_in_order(database_url: str) -> None:
-    ris_port = free_port()
-    broker = Broker(make_config(ris_port, database_url=database_url))
+PROCEDURES = 100
+
+
+def test_outage_of_ris_and_image_manager_every_message_once_in_order(database_url: str) -> None:
+    """Issue 'Done when': 100 procedures complete while the RIS and the MPPS forwarding
+    target are down; once they are back each gets every message exactly once, in order
+    per order (RIS) and per MPPS (Image Manager)."""
+    ris_port, scp_port = free_port(), free_port()
+    target = {"name": "pacs-mpps", "ae_title": "IMAGEMGR", "host": "127.0.0.1", "port": scp_port}
+    broker = Broker(make_config(ris_port, database_url=database_url, mpps_forward=[target]))
     broker.start()
     try:
-        for n in range(1, 6):
+        for n in range(1, PROCEDURES + 1):
             _order(broker, n)
             _perform(broker, n, "COMPLETED" if n % 2 else "DISCONTINUED")
-        ris = RisListener(ris_port).start()
+        ris, scp = RisListener(ris_port).start(), MppsReceiver(scp_port).start()
         try:
-            received = ris.wait_for(10)
+            received, forwarded = ris.wait_for(2 * PROCEDURES, timeout=120), scp.wait_for(2 * PROCEDURES, timeout=120)
         finally:
             ris.stop()
+            scp.stop()
     finally:
         broker.stop()
-    assert len(received) == 10
-    assert _statuses(received) == {f"PO{n:04d}^RIS": ["IP", "CM" if n % 2 else "DC"] for n in range(1, 6)}
+    assert len(received) == len(forwarded) == 2 * PROCEDURES
+    assert _statuses(received) == {f"PO{n:04d}^RIS": ["IP", "CM" if n % 2 else "DC"] for n in range(1, PROCEDURES + 1)}
+    per_mpps: dict[str, list[str]] = {}
+    for operation, uid, _ in forwarded:
+        per_mpps.setdefault(uid, []).append(operation)
+    assert per_mpps == {f"1.2.3.{n}": ["create", "set"] for n in range(1, PROCEDURES + 1)}
 
 
 def test_refused_message_is_dead_lettered_and_does_not_block(broker: Broker, ris: RisListener) -> None:
