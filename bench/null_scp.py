@@ -1,0 +1,96 @@
+"""A do-nothing Modality Worklist SCP: answers every C-FIND with N copies of one
+canned identifier, without looking anything up.
+
+Timed with the same client as the real SCPs, it shows what the client (pynetdicom
+receiving and decoding N answers) and pynetdicom's own answer path cost on their own,
+so a real SCP's time can be read as "floor + its own work". Run as
+`python -m bench.null_scp --port P --canned item.wl --filtered 10 --universal 1000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
+
+from bench.dicom_client import set_nodelay
+
+AE_TITLE = "NULLSCP"
+
+
+def select(full: Dataset, request: Dataset) -> Dataset:
+    """The keys `request` asks for, with the values `full` holds (empty if none), as
+    an MWL SCP answers: the canned answer has the size of a real one."""
+    answer = Dataset()
+    for element in request:
+        held = full.get(element.tag)
+        if element.VR == "SQ":
+            if held is None:
+                answer.add(DataElement(element.tag, "SQ", Sequence()))
+            elif element.value:
+                items = [select(item, element.value[0]) for item in held.value]
+                answer.add(DataElement(element.tag, "SQ", Sequence(items)))
+            else:
+                answer.add(held)
+        else:
+            answer.add(held if held is not None else DataElement(element.tag, element.VR, None))
+    return answer
+
+
+def _is_filtered(request: Dataset) -> bool:
+    steps = request.get("ScheduledProcedureStepSequence")
+    return bool(steps and str(steps[0].get("ScheduledStationAETitle", "") or "").strip())
+
+
+def handle_find(
+    event: evt.Event, canned: Dataset, filtered: int, universal: int
+) -> Iterator[tuple[int, Dataset | None]]:
+    request = event.identifier
+    answer = select(canned, request)
+    for _ in range(filtered if _is_filtered(request) else universal):
+        yield 0xFF00, answer
+    yield 0x0000, None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--canned", type=Path, required=True, help="a .wl file: the one answer repeated")
+    parser.add_argument("--filtered", type=int, required=True, help="answers to a query naming a station")
+    parser.add_argument("--universal", type=int, required=True, help="answers to any other query")
+    args = parser.parse_args()
+
+    canned = pydicom.dcmread(args.canned)
+    ae = AE(ae_title=AE_TITLE)
+    ae.add_supported_context(ModalityWorklistInformationFind, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    ae.maximum_associations = 10
+    ae.dimse_timeout = ae.network_timeout = 3600
+    server = ae.start_server(
+        ("127.0.0.1", args.port),
+        block=False,
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, set_nodelay),
+            (evt.EVT_C_FIND, handle_find, [canned, args.filtered, args.universal]),
+        ],
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    if server is not None:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

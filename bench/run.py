@@ -1,0 +1,166 @@
+"""`make bench`: measure the broker next to DCMTK wlmscpfs, Orthanc and do-nothing floors.
+
+    .venv/bin/python -m bench.run [--sizes 1000,10000,100000] [--messages 2000] ...
+
+Writes bench/results/<timestamp>-<hostname>.md and prints the same Markdown. Every
+server runs as its own process on free ports in a temp dir, and every one is stopped
+on the way out, whether the run ends, fails or is interrupted (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from bench import ingest_bench, report, worklist_bench
+from bench.procs import Peers
+from bench.servers import orthanc_binary
+from bench.stats import Repetitions
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    if not sizes or sizes[0] < 200:
+        raise argparse.ArgumentTypeError("sizes are item counts of at least 200 (one day of the layout)")
+    return sizes
+
+
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=_sizes, default=[1000, 10000], help="worklist sizes (default 1000,10000)")
+    parser.add_argument("--reps", type=int, default=7, help="timed runs per cell (default 7)")
+    parser.add_argument("--min-reps", type=int, default=2, help="runs made even past the budget (default 2)")
+    parser.add_argument(
+        "--budget", type=float, default=10, help="seconds per series after which it stops at --min-reps (default 10)"
+    )
+    parser.add_argument("--messages", type=int, default=2000, help="HL7 messages per ingest run (default 2000)")
+    parser.add_argument("--connections", type=_counts, default=[1, 4], help="ingest connection counts (default 1,4)")
+    parser.add_argument("--warmup-messages", type=int, default=50)
+    parser.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    parser.add_argument("--skip-worklist", action="store_true", help="run part B only")
+    parser.add_argument("--skip-ingest", action="store_true", help="run part A only")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the Markdown file")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, databases)")
+    return parser
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "?"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def environment(args: argparse.Namespace) -> list[str]:
+    commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    changed = subprocess.run(
+        ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "broker", "profiles", "pyproject.toml"],
+        capture_output=True,
+        check=False,
+    )
+    if changed.returncode == 1:
+        commit += " + uncommitted changes in broker/"
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}" for name in ("pynetdicom", "pydicom", "SQLAlchemy")
+    )
+    return [
+        f"- host: {socket.gethostname()}, {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()}",
+        f"- broker: commit {commit}, Python {platform.python_version()}, {versions}",
+        f"- DCMTK: {_first_line(['wlmscpfs', '--version'])}; Orthanc: {_first_line([orthanc_binary(), '--version'])}",
+        f"- sizes {', '.join(f'{s:,}' for s in args.sizes)}; runs per cell {args.reps} (at least {args.min_reps}, "
+        f"budget {args.budget:g} s); ingest {args.messages:,} messages over {', '.join(map(str, args.connections))} "
+        f"connection(s); SQLite synchronous={args.sqlite_synchronous}",
+        "- every server in its own process; client: pynetdicom / asyncio in the benchmark process; "
+        "TCP_NODELAY on every socket (TCP_NODELAY=1 for the DCMTK-based peers)",
+    ]
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT end the run through the `finally` blocks that stop every peer
+    (SIGINT too when started in the background, where the shell had it ignored)."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    _stop_on_signals()
+    started = datetime.now()
+    clock = time.monotonic()
+    reps = Repetitions(args.reps, min(args.min_reps, args.reps), args.budget)
+    workdir = Path(tempfile.mkdtemp(prefix="swf-bench-"))
+    sections: list[str] = []
+    try:
+        with Peers().session() as peers:
+            if not args.skip_ingest:
+                ingest = ingest_bench.run(
+                    workdir, peers, args.messages, args.connections, args.warmup_messages, args.sqlite_synchronous
+                )
+                sections += ["", *report.ingest_section(ingest)]
+            if not args.skip_worklist:
+                worklist = worklist_bench.run(workdir, peers, args.sizes, reps, args.sqlite_synchronous)
+                sections = ["", *report.worklist_section(worklist, args.reps), *sections]
+    finally:
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    minutes = (time.monotonic() - clock) / 60
+    lines = [
+        f"# swf broker benchmark — {started:%Y-%m-%d %H:%M} on {socket.gethostname()}",
+        "",
+        *environment(args),
+        f"- run time: {minutes:.1f} min",
+        *sections,
+        "",
+    ]
+    text = "\n".join(lines)
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"{started:%Y%m%d-%H%M%S}-{socket.gethostname()}.md"
+    path.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
