@@ -16,12 +16,14 @@ from datetime import datetime
 
 from broker.domain.changes import change_order
 from broker.domain.commands import (
+    ORDER_CONTROL,
     CancelOrder,
     CancelRegistration,
     ChangeOrder,
     Command,
     DiscontinueOrder,
     MergePatient,
+    OrderOutcome,
     PlaceOrder,
     RegisterPatient,
     UpdatePatient,
@@ -40,6 +42,13 @@ log = logging.getLogger(__name__)
 class Receipt:
     record: InboundRecord
     duplicate: bool = False
+    #: The orders the message placed, changed or ended (empty when refused or repeated).
+    orders: tuple[OrderOutcome, ...] = ()
+
+
+def _outcome(command: Command, order: Order) -> OrderOutcome:
+    control = ORDER_CONTROL[type(command)]
+    return OrderOutcome(control, order.placer_order_number, order.placer_application, order.filler_order_number)
 
 
 class OrderFiller:
@@ -68,10 +77,14 @@ class OrderFiller:
                 return Receipt(prior, duplicate=True)
             if prior is not None:
                 return self._conflict(uow, record)
+            outcomes: list[OrderOutcome] = []
             try:
                 for command in interpret():
-                    self._apply(uow, command)
+                    order = self._apply(uow, command)
+                    if order is not None:
+                        outcomes.append(_outcome(command, order))
             except (DomainError, UnsupportedMessage) as exc:
+                outcomes = []
                 uow.rollback()
                 record = self._refused(record, exc)
             except Exception as exc:  # a defect: keep the message for replay, answer AE
@@ -80,7 +93,7 @@ class OrderFiller:
                 record = self._refused(record, exc)
             uow.inbound.add(record)
             uow.commit()
-        return Receipt(record)
+        return Receipt(record, orders=tuple(outcomes))
 
     def filler_order_number(self, placer_order_number: str, placer_application: str) -> str:
         """What the Order Filler calls this order (reported back to the placer)."""
@@ -131,7 +144,8 @@ class OrderFiller:
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )
 
-    def _apply(self, uow: UnitOfWork, command: Command) -> None:
+    def _apply(self, uow: UnitOfWork, command: Command) -> Order | None:
+        """Apply one command; the order it concerned, if any."""
         match command:
             case RegisterPatient():
                 self.rad1_patient_registration(uow, command)
@@ -142,13 +156,14 @@ class OrderFiller:
             case CancelRegistration():
                 self.rad12_cancel_registration(uow, command)
             case PlaceOrder():
-                self.rad2_new_order(uow, command)
+                return self.rad2_new_order(uow, command)
             case CancelOrder():
-                self.rad2_cancel_order(uow, command)
+                return self.rad2_cancel_order(uow, command)
             case ChangeOrder():
-                self.rad2_change_order(uow, command)
+                return self.rad2_change_order(uow, command)
             case DiscontinueOrder():
-                self.rad2_discontinue_order(uow, command)
+                return self.rad2_discontinue_order(uow, command)
+        return None
 
     def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
         self._upsert_patient(uow, command.patient)
@@ -193,7 +208,7 @@ class OrderFiller:
         patient.sex = incoming.sex or patient.sex
         return patient
 
-    def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> None:
+    def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> Order:
         order = command.order
         if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
             raise DuplicateRecord("placer order number", "ORC-2")
@@ -201,23 +216,27 @@ class OrderFiller:
         self._assign_identifiers(uow, order)
         uow.orders.add(order)
         self._rad4_procedure_scheduled(uow, order)
+        return order
 
-    def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> None:
+    def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> Order:
         order = self._existing(uow, command.placer_order_number, command.placer_application)
         cancel_order(order)
         self._rad13_procedure_update(uow, order, "CA")
+        return order
 
-    def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> None:
+    def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> Order:
         order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
         for step in change_order(order, command.order):
             procedure = next(rp for rp in order.procedures if step in rp.steps)
             step.station_ae = self._policy.station_for(procedure.code.value if procedure.code else "", step.modality)
         self._rad13_procedure_update(uow, order, "XO")
+        return order
 
-    def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> None:
+    def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> Order:
         order = self._existing(uow, command.placer_order_number, command.placer_application)
         discontinue_order(order)
         self._rad13_procedure_update(uow, order, "DC")
+        return order
 
     def _rad4_procedure_scheduled(self, uow: UnitOfWork, order: Order) -> None:
         uow.outbox.add(self._procedures.messages_for(order, "NW", self._clock()))

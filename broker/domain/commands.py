@@ -68,6 +68,19 @@ class DiscontinueOrder:
     placer_application: str
 
 
+@dataclass(frozen=True)
+class OrderOutcome:
+    """What became of one order of an order message, for the placer's answer."""
+
+    control: str  # the order control code received (NW, XO, CA, DC)
+    placer_order_number: str
+    placer_application: str
+    filler_order_number: str = ""
+
+
+#: Order control code of each order command.
+ORDER_CONTROL = {PlaceOrder: "NW", ChangeOrder: "XO", CancelOrder: "CA", DiscontinueOrder: "DC"}
+
 Command = (
     RegisterPatient
     | UpdatePatient

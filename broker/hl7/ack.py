@@ -7,9 +7,9 @@ The ERR segment changed shape in v2.5: v2.3.1 carries everything in ERR-1
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
+from broker.domain.commands import OrderOutcome
 from broker.domain.ports import InboundRecord
 from broker.hl7.header import MessageHeader
 from broker.mapping.hl7_out import escape, msh, segment
@@ -65,22 +65,12 @@ def _err(header: MessageHeader, record: InboundRecord) -> str:
 RESPONSE_CONTROL = {"NW": ("OK", "UA"), "CA": ("CR", "UC"), "XO": ("XR", "UX"), "DC": ("DR", "UD")}
 
 
-@dataclass(frozen=True)
-class OrderAnswer:
-    """One order of an order message, as its application response reports it."""
-
-    control: str
-    placer_order_number: str
-    placer_application: str
-    filler_order_number: str = ""
-
-
 def render_ack(
     header: MessageHeader,
     record: InboundRecord,
     now: datetime,
     response_type: str | None = None,
-    orders: Sequence[OrderAnswer] = (),
+    orders: Sequence[OrderOutcome] = (),
 ) -> str:
     """The acknowledgement for `record` (its answer decided), addressed back to its
     sender: a general ACK, or the application response `response_type` (ORR^O02,
@@ -106,7 +96,7 @@ def render_ack(
     return "\r".join(lines) + "\r"
 
 
-def _orc(order: OrderAnswer, *, accepted: bool) -> str:
+def _orc(order: OrderOutcome, *, accepted: bool) -> str:
     done, refused = RESPONSE_CONTROL.get(order.control, ("OK", "UA"))
     placer = [order.placer_order_number, order.placer_application]
     return segment("ORC", done if accepted else refused, placer, order.filler_order_number)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 import hl7
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker.actors.order_filler import OrderFiller
-from broker.domain.commands import Command
+from broker.actors.order_filler import OrderFiller, Receipt
+from broker.domain.commands import Command, OrderOutcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import InboundRecord
 from broker.errors import StoreUnavailable, hl7_refusal
-from broker.hl7.ack import OrderAnswer, render_ack
+from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
 from broker.mapping.charsets import codec_for, decode
 from broker.mapping.hl7_in import interpret, order_references
@@ -43,6 +44,7 @@ class Hl7Intake:
             message_type=f"{header.message_type}^{header.trigger_event}"[:16],
             raw=raw,
         )
+        receipt: Receipt | None = None
         try:
             receipt = self._order_filler.receive(record, lambda: self._commands(raw))
             answered = receipt.record
@@ -61,19 +63,21 @@ class Hl7Intake:
                 refusal.location,
                 refusal.text,
             )
-        return self._encode(self._answer(header, answered), header)
+        return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
 
-    def _answer(self, header: MessageHeader, answered: InboundRecord) -> str:
+    def _answer(self, header: MessageHeader, answered: InboundRecord, applied: Sequence[OrderOutcome]) -> str:
         """The application response the profile names for this message type, else a
-        general ACK (also when the message cannot be read to list its orders)."""
+        general ACK (also when the message cannot be read to list its orders). A fresh,
+        accepted message reports the orders as applied; a refused or repeated one is
+        read again to name them."""
         response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
-        orders = self._orders(answered) if response else None
+        orders = (applied or self._orders(answered)) if response else None
         if response is None or orders is None:
             return render_ack(header, answered, datetime.now())
         response_type = message_structure(response, header.version)
         return render_ack(header, answered, datetime.now(), response_type, orders)
 
-    def _orders(self, answered: InboundRecord) -> list[OrderAnswer] | None:
+    def _orders(self, answered: InboundRecord) -> list[OrderOutcome] | None:
         try:
             message = hl7.parse(decode(answered.raw, self._profile.hl7_in.charsets).replace("\n", "\r"))
             references = order_references(message, self._profile)
@@ -81,7 +85,7 @@ class Hl7Intake:
             return None
         filler = self._order_filler.filler_order_number if answered.answer == "AA" else (lambda *_: "")
         return [
-            OrderAnswer(
+            OrderOutcome(
                 r.control,
                 r.placer_order_number,
                 r.placer_application,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -21,11 +23,17 @@ from broker.store.repositories import (
 class SqlUnitOfWork:
     """Opened per request (per HL7 message, per DIMSE request): never shared by threads."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], writers: AbstractContextManager[object]) -> None:
         self._sessions = sessions
+        self._writers = writers
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.session = self._sessions()
+        self._writers.__enter__()
+        try:
+            self.session = self._sessions()
+        except BaseException:
+            self._writers.__exit__(None, None, None)
+            raise
         self.patients = PatientRepository(self.session)
         self.orders = OrderRepository(self.session)
         self.performed = PerformedStepRepository(self.session)
@@ -40,8 +48,11 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.rollback()
+            self.session.close()
+        finally:
+            self._writers.__exit__(exc_type, exc, tb)
 
     def commit(self) -> None:
         self.session.commit()
@@ -51,8 +62,16 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
+    """On SQLite, the units of work of one process queue on a lock before they begin:
+    SQLite takes one writer at a time anyway, and its busy handler makes a waiting
+    writer sleep in steps of up to 100 ms (measured: p99 ACK latency 640 ms over four
+    HL7 connections). PostgreSQL queues its writers itself (see db.py)."""
+
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writers: AbstractContextManager[object] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions)
+        return SqlUnitOfWork(self._sessions, self._writers)
