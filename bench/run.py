@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import ingest_bench, report, worklist_bench
+from bench import ingest_bench, report, status_bench, worklist_bench
 from bench.procs import Peers
 from bench.servers import orthanc_binary
 from bench.stats import Repetitions
@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup-messages", type=int, default=50)
     parser.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
     parser.add_argument("--skip-worklist", action="store_true", help="run part B only")
-    parser.add_argument("--skip-ingest", action="store_true", help="run part A only")
+    parser.add_argument("--skip-ingest", action="store_true", help="skip part B")
+    parser.add_argument("--skip-status", action="store_true", help="skip part C")
+    parser.add_argument("--procedures", type=int, default=100, help="MPPS completions timed in part C (default 100)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the Markdown file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, databases)")
     return parser
@@ -135,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                     workdir, peers, args.messages, args.connections, args.warmup_messages, args.sqlite_synchronous
                 )
                 sections += ["", *report.ingest_section(ingest)]
+            if not args.skip_status:
+                status = status_bench.run(workdir, peers, args.procedures, args.sqlite_synchronous)
+                sections += ["", *report.status_section(status)]
             if not args.skip_worklist:
                 worklist = worklist_bench.run(workdir, peers, args.sizes, reps, args.sqlite_synchronous)
                 sections = ["", *report.worklist_section(worklist, args.reps), *sections]

@@ -32,7 +32,9 @@ class BrokerServer:
     profile, and room for the whole worklist in one answer (max_worklist_matches).
     DIMSE/idle timeouts are raised so a 100k-answer query never runs into them."""
 
-    def __init__(self, workdir: Path, *, max_matches: int, sqlite_synchronous: str) -> None:
+    def __init__(
+        self, workdir: Path, *, max_matches: int, sqlite_synchronous: str, ris_port: int | None = None
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.hl7_port, self.dicom_port = free_port(), free_port()
         self.database = workdir / "broker.db"
@@ -51,6 +53,9 @@ class BrokerServer:
                 "network_timeout_seconds": 3600,
             },
         }
+        if ris_port is not None:
+            config["ris"] = {"host": "127.0.0.1", "port": ris_port}
+            config["outbox"] = {"poll_seconds": 0.2}  # the default; stated, as part C measures it
         self.config = workdir / "broker.yaml"
         self.config.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.peer = Peer(

@@ -67,11 +67,15 @@ class OutboxSender:
             if not mine:
                 return 0
             delivered = 0
-            for message in self._queue.due(self._clock()):
-                if self._paused(message.destination):
-                    continue
-                delivered += self._deliver(message)
-            return delivered
+            while True:  # again while it delivers: the next message of an order is due now
+                progress = sum(
+                    self._deliver(message)
+                    for message in self._queue.due(self._clock())
+                    if not self._paused(message.destination)
+                )
+                delivered += progress
+                if not progress:
+                    return delivered
 
     def _paused(self, destination: str) -> bool:
         until = self._paused_until.get(destination)
