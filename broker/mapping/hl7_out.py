@@ -178,6 +178,20 @@ class Hl7StatusNotifier:
                 order_status,
             ),
             self._obr(change, procedure),
+            *(self._series(change) if self._profile.status_out.performed_series else []),
+        ]
+
+    @staticmethod
+    def _series(change: StatusChange) -> list[str]:
+        """The performed series the MPPS reports (PPS Performed Series Sequence)."""
+        if change.performed is None:
+            return []
+        record = json.loads(change.performed.attributes)
+        items = record.get("00400340", {}).get("Value", [])
+        uids = [uid for item in items for uid in item.get("0020000E", {}).get("Value", [])]
+        return [
+            segment("OBX", str(n), "ST", ["113014", "DICOM Series", "DCM"], "", uid, *[""] * 5, "F")
+            for n, uid in enumerate(uids, start=1)
         ]
 
     def _obr(self, change: StatusChange, procedure: RequestedProcedure) -> str:

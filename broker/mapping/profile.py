@@ -100,6 +100,8 @@ class StatusOut(_Strict):
     message_type: Literal["ORM^O01", "OMG^O19", "OMI^O23", "ORU^R01"]
     #: OBR-7/OBR-8 = PPS start/end, OBR-21 = performed station AE (from the MPPS).
     performed_details: bool = True
+    #: One OBX per performed series (OBX-3 `113014^DICOM Series^DCM`, OBX-5 its UID).
+    performed_series: bool = False
     version: str
     order_control: str
     #: Scheduled step status → ORC-5 order status.

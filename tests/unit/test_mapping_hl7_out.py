@@ -3,6 +3,8 @@ status message (ORM^O01, ORC-1 SC, ORC-5 order status) for both profiles."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -11,14 +13,16 @@ from broker.domain.model import (
     Code,
     Order,
     Patient,
+    PerformedStep,
     PersonName,
+    PpsStatus,
     RequestedProcedure,
     ScheduledStep,
     StatusChange,
     StepStatus,
 )
 from broker.mapping.hl7_out import Hl7StatusNotifier, escape, name_repetitions, segment
-from broker.mapping.profile import load_profile
+from broker.mapping.profile import Profile, load_profile
 
 SWF = load_profile("ihe-swf")
 JAHIS = load_profile("jahis")
@@ -151,3 +155,21 @@ def test_status_message_without_procedure_code_uses_description_rad_3() -> None:
     change.order.procedures[0].code = None
     obr = _fields(Hl7StatusNotifier(SWF, "ris").messages_for(change)[0].payload.decode())["OBR"]
     assert obr[4] == "CT Chest"
+
+
+def test_performed_series_as_obx_when_the_profile_asks_issue_6() -> None:
+    series = [{"0020000E": {"vr": "UI", "Value": [uid]}} for uid in ("1.2.3.4", "1.2.3.5")]
+    record = {"00400340": {"vr": "SQ", "Value": series}}
+    pps = PerformedStep("1.2.9", PpsStatus.COMPLETED, [], json.dumps(record), "CT01")
+    asking = Profile.model_validate(
+        {**SWF.model_dump(), "status_out": {**SWF.status_out.model_dump(), "performed_series": True}}
+    )
+    change = replace(_change(StepStatus.COMPLETED), performed=pps)
+    [message] = Hl7StatusNotifier(asking, "ris").messages_for(change)
+    obx = [line for line in message.payload.decode().split("\r") if line.startswith("OBX")]
+    assert obx == [
+        "OBX|1|ST|113014^DICOM Series^DCM||1.2.3.4||||||F",
+        "OBX|2|ST|113014^DICOM Series^DCM||1.2.3.5||||||F",
+    ]
+    [plain] = Hl7StatusNotifier(SWF, "ris").messages_for(change)
+    assert b"OBX" not in plain.payload
