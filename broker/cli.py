@@ -8,7 +8,9 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from broker.config import BrokerConfig, ConfigError, load_config
 from broker.domain.errors import DomainError
@@ -175,62 +177,54 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
     return 0 if count == len(args.ids) else 1
 
 
+Run = Callable[[argparse.Namespace], int]
+
+
+def _command(group: Any, name: str, help_text: str, run: Run, *, config: bool = True) -> argparse.ArgumentParser:
+    """One sub-command; those that read the configuration take --config."""
+    command: argparse.ArgumentParser = group.add_parser(name, help=help_text)
+    if config:
+        command.add_argument("--config", help="YAML configuration file (see config.example.yaml)")
+    command.set_defaults(run=run)
+    return command
+
+
+def _group(commands: Any, name: str, help_text: str) -> Any:
+    return commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
     commands = parser.add_subparsers(dest="command", required=True)
+    _command(commands, "serve", "start the HL7, DICOM and outbound services", _serve)
+    _command(_group(commands, "db", "database maintenance"), "upgrade", "apply the schema migrations", _db_upgrade)
 
-    serve = commands.add_parser("serve", help="start the HL7, DICOM and outbound services")
-    serve.add_argument("--config", help="YAML configuration file (see config.example.yaml)")
-    serve.set_defaults(run=_serve)
-
-    db = commands.add_parser("db", help="database maintenance")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
-    db_upgrade.add_argument("--config", help="YAML configuration file")
-    db_upgrade.set_defaults(run=_db_upgrade)
-
-    messages = commands.add_parser("messages", help="the inbound HL7 log: list, replay")
-    message_commands = messages.add_subparsers(dest="messages_command", required=True)
-    listing = message_commands.add_parser("list", help="recent inbound messages with their answers")
-    listing.add_argument("--config", help="YAML configuration file")
+    messages = _group(commands, "messages", "the inbound HL7 log: list, replay")
+    listing = _command(messages, "list", "recent inbound messages with their answers", _messages_list)
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--refused", action="store_true", help="only messages answered AE/AR")
-    listing.set_defaults(run=_messages_list)
-    replay = message_commands.add_parser("replay", help="apply refused messages again (by id from 'list')")
+    replay = _command(messages, "replay", "apply refused messages again (by id from 'list')", _messages_replay)
     replay.add_argument("ids", nargs="+", type=int)
-    replay.add_argument("--config", help="YAML configuration file")
-    replay.set_defaults(run=_messages_replay)
 
-    pps = commands.add_parser("mpps", help="performed procedure steps: exceptions, reconcile")
-    pps_commands = pps.add_subparsers(dest="mpps_command", required=True)
-    unlinked = pps_commands.add_parser("exceptions", help="MPPS linked to no scheduled step (unscheduled)")
-    unlinked.add_argument("--config", help="YAML configuration file")
-    unlinked.set_defaults(run=_mpps_exceptions)
-    reconcile = pps_commands.add_parser("reconcile", help="link an unscheduled MPPS to an order by accession")
+    pps = _group(commands, "mpps", "performed procedure steps: exceptions, reconcile")
+    _command(pps, "exceptions", "MPPS linked to no scheduled step (unscheduled)", _mpps_exceptions)
+    reconcile = _command(pps, "reconcile", "link an unscheduled MPPS to an order by accession", _mpps_reconcile)
     reconcile.add_argument("uid", help="the MPPS SOP Instance UID (from 'exceptions')")
     reconcile.add_argument("accession", help="the order's Accession Number")
     reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
-    reconcile.add_argument("--config", help="YAML configuration file")
-    reconcile.set_defaults(run=_mpps_reconcile)
 
-    outbox = commands.add_parser("outbox", help="outbound HL7: list (dead letters too), requeue")
-    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
-    outbox_list = outbox_commands.add_parser("list", help="messages in one state, oldest first")
+    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue")
+    outbox_list = _command(outbox, "list", "messages in one state, oldest first", _outbox_list)
     outbox_list.add_argument("--state", choices=["pending", "dead", "sent"], default="dead")
     outbox_list.add_argument("--limit", type=int, default=50)
-    outbox_list.add_argument("--config", help="YAML configuration file")
-    outbox_list.set_defaults(run=_outbox_list)
-    requeue = outbox_commands.add_parser("requeue", help="send dead letters again (by id from 'list')")
+    requeue = _command(outbox, "requeue", "send dead letters again (by id from 'list')", _outbox_requeue)
     requeue.add_argument("ids", nargs="+", type=int)
-    requeue.add_argument("--config", help="YAML configuration file")
-    requeue.set_defaults(run=_outbox_requeue)
 
-    send = commands.add_parser("send", help="send HL7 message files over MLLP and print the ACKs")
+    send = _command(commands, "send", "send HL7 message files over MLLP and print the ACKs", _send, config=False)
     send.add_argument("files", nargs="+", help="files holding one HL7 message each")
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=2575)
     send.add_argument("--timeout", type=float, default=30)
-    send.set_defaults(run=_send)
     return parser
 
 

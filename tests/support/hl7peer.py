@@ -6,11 +6,11 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
-import time
 from pathlib import Path
 
 from broker.hl7.mllp import END, exchange
 from broker.hl7.sender import acknowledgement_code
+from support.recorder import Recorder
 
 CATALOG = Path(__file__).resolve().parents[2] / "hl7"
 
@@ -45,15 +45,14 @@ def segment(message: bytes, name: str, encoding: str = "utf-8") -> list[str]:
     raise AssertionError(f"no {name} segment in {message!r}")
 
 
-class RisListener:
+class RisListener(Recorder[bytes]):
     """A real MLLP server on a free port. Answers each message with `answer`
     (AA by default) and keeps every message it received, in order."""
 
     def __init__(self, port: int, answer: str = "AA") -> None:
+        super().__init__("HL7 messages")
         self.port = port
         self.answer = answer
-        self.received: list[bytes] = []
-        self._lock = threading.Lock()
         listener = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -71,8 +70,7 @@ class RisListener:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _reply(self, message: bytes) -> bytes:
-        with self._lock:
-            self.received.append(message)
+        self.record(message)
         control_id = segment(message, "MSH", "latin-1")[10]
         ack = (
             f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\r"
@@ -87,12 +85,3 @@ class RisListener:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"RIS received {len(self.received)} of {count} messages")

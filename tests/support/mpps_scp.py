@@ -3,20 +3,19 @@ records each N-CREATE / N-SET (operation, instance UID, status) in arrival order
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[attr-defined]
 
+from support.recorder import Recorder
 
-class MppsReceiver:
+
+class MppsReceiver(Recorder[tuple[str, str, str]]):
     def __init__(self, port: int, ae_title: str = "IMAGEMGR") -> None:
         self.port = port
-        self.received: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
+        super().__init__("MPPS operations")
         self._ae = AE(ae_title=ae_title)
         self._ae.add_supported_context(ModalityPerformedProcedureStep)
         self._server: Any = None
@@ -30,8 +29,7 @@ class MppsReceiver:
         return 0x0000, Dataset()
 
     def _record(self, operation: str, uid: str, ds: Dataset) -> None:
-        with self._lock:
-            self.received.append((operation, uid, str(ds.get("PerformedProcedureStepStatus", ""))))
+        self.record((operation, uid, str(ds.get("PerformedProcedureStepStatus", ""))))
 
     def start(self) -> MppsReceiver:
         handlers = [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set)]
@@ -40,12 +38,3 @@ class MppsReceiver:
 
     def stop(self) -> None:
         self._server.shutdown()
-
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[tuple[str, str, str]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"received {len(self.received)} of {count} MPPS operations")

@@ -1,0 +1,30 @@
+"""What a stand-in peer received, in arrival order, and a wait for the n-th arrival."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Recorder(Generic[T]):
+    def __init__(self, what: str) -> None:
+        self.received: list[T] = []
+        self._what = what
+        self._lock = threading.Lock()
+
+    def record(self, item: T) -> None:
+        with self._lock:
+            self.received.append(item)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[T]:
+        """The first `count` arrivals (and any after them), or AssertionError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"received {len(self.received)} of {count} {self._what}")
