@@ -28,10 +28,13 @@ WRITER_LOCK_KEY = int.from_bytes(b"swfbrokr", "big")
 
 
 def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """`hide_parameters`: a database error that reaches the log must not carry the
+    bound values (patient names, IDs); no patient data in logs above DEBUG."""
     backend = make_url(url).get_backend_name()
     if backend == "postgresql":
         engine = create_engine(
             url,
+            hide_parameters=True,
             pool_pre_ping=True,
             pool_size=10,
             max_overflow=20,
@@ -40,8 +43,8 @@ def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         _queue_postgresql_writers(engine)
         return engine
     if backend != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
     _tune_sqlite(engine, sqlite_synchronous)
     return engine
 

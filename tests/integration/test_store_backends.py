@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from broker.domain.model import Order, Patient, RequestedProcedure, ScheduledStep
 from broker.domain.worklist import WorklistQuery
@@ -92,3 +92,17 @@ def test_worklist_order_is_by_start_with_unscheduled_steps_first(engine: Engine)
         work.commit()
     found = SqlWorklistReader(engine).find(WorklistQuery(), limit=10)
     assert [entry.step.sps_id for entry in found] == ["SPS-NONE", "SPS-EARLY", "SPS-LATE"]
+
+
+def test_database_errors_carry_no_bound_values(database_url: str) -> None:
+    """An error that reaches the log must not show patient data (RELIABILITY S6)."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "YAMADA^TAROU"})
+    except Exception as exc:
+        message = str(exc)
+    finally:
+        engine.dispose()
+    assert "YAMADA" not in message
+    assert "parameters hidden" in message
