@@ -1,4 +1,8 @@
-"""Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider."""
+"""Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider.
+
+Answers are written straight to bytes (`AnswerPlan`) and onto the socket
+(`PendingResponses`); pynetdicom sends the final status.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,20 @@ import logging
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import evt
 
 from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
+from broker.dicom.pending import PendingResponses
 from broker.dicom.status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
     OUT_OF_RESOURCES,
-    PENDING,
     SUCCESS,
     UNABLE_TO_PROCESS,
 )
 from broker.domain.errors import InvalidInput
-from broker.mapping.mwl import answer_for, query_from_identifier
+from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.mapping.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -50,15 +55,19 @@ def handle_find(
         yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
         return
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
+    plan = AnswerPlan(request, profile.dicom.character_sets)
+    implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
+    pending = PendingResponses(event)
     for entry in entries:
         if event.is_cancelled:
             yield CANCEL, None
             return
         try:
-            answer = answer_for(entry, request, profile.dicom.character_sets)
+            answer = plan.encode(entry, implicit=implicit)
         except Exception:
             log.exception("worklist answer could not be built")
             yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
             return
-        yield PENDING, answer
+        if not pending.send(answer):
+            return
     yield SUCCESS, None

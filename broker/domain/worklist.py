@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from broker.domain.model import Order, PersonName, RequestedProcedure, ScheduledStep
+from broker.domain.model import Code, Order, PersonName, RequestedProcedure, ScheduledStep, StepStatus
 
 
 class Key(enum.StrEnum):
@@ -75,26 +75,49 @@ class WorklistQuery:
     fold_case_names: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorklistEntry:
-    """One worklist item: a scheduled step with the procedure and order it belongs to."""
+    """One worklist item, flat: a scheduled step with what its requested procedure,
+    order and patient say about it. A read model: the worklist answers thousands of
+    these per query, so it is built straight from one row, not from the aggregate."""
 
-    order: Order
-    procedure: RequestedProcedure
-    step: ScheduledStep
+    patient_id: str
+    issuer: str
+    patient_name: PersonName
+    birth_date: str
+    sex: str
+    accession_number: str
+    referring_physician: str
+    study_instance_uid: str
+    requested_procedure_id: str
+    procedure_description: str
+    procedure_code: Code | None
+    priority: str
+    sps_id: str
+    modality: str
+    station_ae: str
+    station_name: str
+    start: datetime | None
+    step_description: str
+    protocol_codes: list[Code]
+    performing_physician: str
+    location: str
+    status: StepStatus
+
+    @classmethod
+    def of(cls, order: Order, procedure: RequestedProcedure, step: ScheduledStep) -> WorklistEntry:
+        patient = order.patient
+        return cls(
+            patient.patient_id, patient.issuer, patient.name, patient.birth_date, patient.sex,
+            order.accession_number, order.referring_physician,
+            procedure.study_instance_uid, procedure.requested_procedure_id, procedure.description,
+            procedure.code, procedure.priority,
+            step.sps_id, step.modality, step.station_ae, step.station_name, step.start, step.description,
+            step.protocol_codes, step.performing_physician, step.location, step.status,
+        )  # fmt: skip
 
     def value(self, key: Key) -> str:
-        match key:
-            case Key.PATIENT_ID:
-                return self.order.patient.patient_id
-            case Key.PATIENT_NAME:
-                return str(self.order.patient.name)
-            case Key.ACCESSION_NUMBER:
-                return self.order.accession_number
-            case Key.REQUESTED_PROCEDURE_ID | Key.STUDY_INSTANCE_UID:
-                return str(getattr(self.procedure, key.value))
-            case _:
-                return str(getattr(self.step, key.value))
+        return str(getattr(self, key.value))
 
 
 def name_matches(pattern: Pattern, name: PersonName, *, fold_case: bool) -> bool:
@@ -114,11 +137,11 @@ def matches(entry: WorklistEntry, query: WorklistQuery) -> bool:
         if not pattern.text or pattern.text == "*":
             continue
         if key is Key.PATIENT_NAME:
-            if not name_matches(pattern, entry.order.patient.name, fold_case=query.fold_case_names):
+            if not name_matches(pattern, entry.patient_name, fold_case=query.fold_case_names):
                 return False
         elif not pattern.matches(entry.value(key)):
             return False
     for key, uids in query.uid_lists.items():
         if uids and entry.value(key) not in uids:
             return False
-    return query.period is None or query.period.contains(entry.step.start)
+    return query.period is None or query.period.contains(entry.start)

@@ -7,16 +7,19 @@ item gets that item's keys, an empty sequence gets the whole item.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Sequence as Strings
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 
 from broker.domain.errors import InvalidInput
-from broker.domain.model import Code
 from broker.domain.worklist import Key, Pattern, Period, WorklistEntry, WorklistQuery
+from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
 from broker.mapping.dicom_charsets import choose
 
 _TOP_KEYS = {
@@ -110,88 +113,175 @@ def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> Work
     return WorklistQuery(patterns=patterns, uid_lists=uid_lists, period=period, fold_case_names=fold_case_names)
 
 
-def _code_sequence(codes: list[Code]) -> Sequence:
-    items = []
-    for code in codes:
-        item = Dataset()
-        item.CodeValue = code.value
-        item.CodingSchemeDesignator = code.scheme
-        item.CodeMeaning = code.meaning
-        items.append(item)
-    return Sequence(items)
+# --- answers -----------------------------------------------------------------------
+
+Getter = Callable[[Any], str]
+Items = Callable[[Any], list[Any]]
 
 
-def full_item(entry: WorklistEntry) -> Dataset:
-    """Every MWL attribute the broker holds for one scheduled step."""
-    order, procedure, step = entry.order, entry.procedure, entry.step
-    sps = Dataset()
-    sps.ScheduledStationAETitle = step.station_ae
-    sps.ScheduledProcedureStepStartDate = step.start.strftime("%Y%m%d") if step.start else ""
-    sps.ScheduledProcedureStepStartTime = step.start.strftime("%H%M%S") if step.start else ""
-    sps.Modality = step.modality
-    sps.ScheduledPerformingPhysicianName = step.performing_physician
-    sps.ScheduledProcedureStepDescription = step.description
-    sps.ScheduledProtocolCodeSequence = _code_sequence(step.protocol_codes)
-    sps.ScheduledProcedureStepID = step.sps_id
-    sps.ScheduledStationName = step.station_name
-    sps.ScheduledProcedureStepLocation = step.location
-    sps.ScheduledProcedureStepStatus = step.status.value
+@dataclass(frozen=True)
+class _Held:
+    """What the broker holds for one dataset level: values by keyword, and sequences
+    by keyword with the level their items hold."""
 
-    ds = Dataset()
-    ds.AccessionNumber = order.accession_number
-    ds.ReferringPhysicianName = order.referring_physician
-    ds.ReferencedStudySequence = Sequence()
-    ds.ReferencedPatientSequence = Sequence()
-    ds.PatientName = str(order.patient.name)
-    ds.PatientID = order.patient.patient_id
-    ds.IssuerOfPatientID = order.patient.issuer
-    ds.PatientBirthDate = order.patient.birth_date
-    ds.PatientSex = order.patient.sex
-    ds.StudyInstanceUID = procedure.study_instance_uid
-    ds.RequestedProcedureDescription = procedure.description
-    ds.RequestedProcedureCodeSequence = _code_sequence([procedure.code] if procedure.code else [])
-    ds.RequestedProcedureID = procedure.requested_procedure_id
-    ds.RequestedProcedurePriority = procedure.priority
-    ds.ScheduledProcedureStepSequence = Sequence([sps])
-    return ds
+    values: Mapping[str, Getter]
+    sequences: Mapping[str, tuple[Items, _Held]] = field(default_factory=dict)
 
 
-def select_keys(full: Dataset, request: Dataset) -> Dataset:
-    """The part of `full` the request asked for, in the request's shape."""
-    answer = Dataset()
-    for element in request:
-        if element.keyword == "SpecificCharacterSet":
+@dataclass(frozen=True)
+class _Field:
+    """One requested element: a held value (or None: returned empty), or a sequence
+    whose items come from `items` and carry `item_fields`."""
+
+    tag: int
+    vr: str
+    value: Getter | None = None
+    items: Items | None = None
+    item_fields: tuple[_Field, ...] = ()
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%Y%m%d") if moment else ""
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.strftime("%H%M%S") if moment else ""
+
+
+_CODE = _Held(
+    {"CodeValue": lambda c: c.value, "CodingSchemeDesignator": lambda c: c.scheme, "CodeMeaning": lambda c: c.meaning}
+)
+_NOTHING = _Held({})
+_STEP = _Held(
+    {
+        "ScheduledStationAETitle": lambda e: e.station_ae,
+        "ScheduledProcedureStepStartDate": lambda e: _date(e.start),
+        "ScheduledProcedureStepStartTime": lambda e: _time(e.start),
+        "Modality": lambda e: e.modality,
+        "ScheduledPerformingPhysicianName": lambda e: e.performing_physician,
+        "ScheduledProcedureStepDescription": lambda e: e.step_description,
+        "ScheduledProcedureStepID": lambda e: e.sps_id,
+        "ScheduledStationName": lambda e: e.station_name,
+        "ScheduledProcedureStepLocation": lambda e: e.location,
+        "ScheduledProcedureStepStatus": lambda e: e.status.value,
+    },
+    {"ScheduledProtocolCodeSequence": (lambda e: e.protocol_codes, _CODE)},
+)
+_ENTRY = _Held(
+    {
+        "AccessionNumber": lambda e: e.accession_number,
+        "ReferringPhysicianName": lambda e: e.referring_physician,
+        "PatientName": lambda e: str(e.patient_name),
+        "PatientID": lambda e: e.patient_id,
+        "IssuerOfPatientID": lambda e: e.issuer,
+        "PatientBirthDate": lambda e: e.birth_date,
+        "PatientSex": lambda e: e.sex,
+        "StudyInstanceUID": lambda e: e.study_instance_uid,
+        "RequestedProcedureDescription": lambda e: e.procedure_description,
+        "RequestedProcedureID": lambda e: e.requested_procedure_id,
+        "RequestedProcedurePriority": lambda e: e.priority,
+    },
+    {
+        "ReferencedStudySequence": (lambda e: [], _NOTHING),
+        "ReferencedPatientSequence": (lambda e: [], _NOTHING),
+        "RequestedProcedureCodeSequence": (lambda e: [e.procedure_code] if e.procedure_code else [], _CODE),
+        "ScheduledProcedureStepSequence": (lambda e: [e], _STEP),
+    },
+)
+
+
+def _held_field(keyword: str, held: _Held, template: Dataset | None) -> _Field:
+    """The field for a held keyword; `template` (a sequence's requested item, None for
+    an empty sequence: the whole item) narrows what its items carry."""
+    tag, vr = int(Tag(keyword)), dictionary_VR(keyword)
+    if keyword in held.values:
+        return _Field(tag, vr, value=held.values[keyword])
+    items, level = held.sequences[keyword]
+    fields = _fields(template, level) if template is not None else _whole(level)
+    return _Field(tag, vr, items=items, item_fields=fields)
+
+
+def _whole(held: _Held) -> tuple[_Field, ...]:
+    """Every element `held` holds, in tag order (C.2.2.2.6: an empty sequence asks for
+    the whole item)."""
+    fields = [_held_field(kw, held, None) for kw in [*held.values, *held.sequences]]
+    return tuple(sorted(fields, key=lambda f: f.tag))
+
+
+def _fields(request: Dataset, held: _Held) -> tuple[_Field, ...]:
+    """The requested elements in the request's shape (PS3.4 C.4.1.1.3.2: exactly the
+    keys asked for; those the broker does not hold come back empty)."""
+    fields = []
+    for asked in request:
+        if asked.keyword == "SpecificCharacterSet":
             continue
-        held = full.get(element.tag)
-        if element.VR == "SQ":
-            answer.add(_select_sequence(held, element))
-        elif held is not None:
-            answer.add(held)
+        if asked.keyword in held.values or asked.keyword in held.sequences:
+            template = asked.value[0] if asked.VR == "SQ" and asked.value else None
+            fields.append(_held_field(asked.keyword, held, template))
         else:
-            answer.add(DataElement(element.tag, element.VR, None))
-    return answer
+            fields.append(_Field(asked.tag, asked.VR))
+    return tuple(fields)
 
 
-def _select_sequence(held: DataElement | None, asked: DataElement) -> DataElement:
-    if held is None:
-        return DataElement(asked.tag, "SQ", Sequence())
-    if not asked.value:
-        return held
-    template = asked.value[0]
-    return DataElement(asked.tag, "SQ", Sequence([select_keys(item, template) for item in held.value]))
+# One resolved element: (tag, VR, text) or (tag, "SQ", items of resolved elements).
+Resolved = tuple[int, str, "str | list[list[Resolved]]"]
+_CHARSET_TAG = 0x00080005
 
 
-_TEXT_VRS = ("PN", "LO", "SH", "ST", "LT", "UT", "UC")
+def _resolve(fields: tuple[_Field, ...], subject: Any) -> list[Resolved]:
+    resolved: list[Resolved] = []
+    for f in fields:
+        if f.vr != "SQ":
+            resolved.append((f.tag, f.vr, f.value(subject) if f.value else ""))
+        else:
+            items = f.items(subject) if f.items else []
+            resolved.append((f.tag, "SQ", [_resolve(f.item_fields, item) for item in items]))
+    return resolved
 
 
-def answer_for(entry: WorklistEntry, request: Dataset, character_sets: Strings[str]) -> Dataset:
-    """The identifier to return for one entry, in the first of `character_sets` that
-    holds its text (none for plain ASCII)."""
-    answer = select_keys(full_item(entry), request)
-    text = [str(e.value) for e in answer.iterall() if e.VR in _TEXT_VRS and e.value]
-    chosen = choose(text, character_sets)
-    if chosen is not None:
-        answer.SpecificCharacterSet = chosen
-    elif "SpecificCharacterSet" in request:
-        answer.SpecificCharacterSet = ""
-    return answer
+def _texts(resolved: list[Resolved]) -> Iterator[str]:
+    for _, vr, value in resolved:
+        if isinstance(value, list):
+            for item in value:
+                yield from _texts(item)
+        elif value and vr in TEXT_VRS:
+            yield value
+
+
+def _write(resolved: list[Resolved], encoder: ValueEncoder, implicit: bool) -> bytes:
+    parts = []
+    for tag, vr, value in resolved:
+        if isinstance(value, list):
+            parts.append(sequence(tag, [_write(item, encoder, implicit) for item in value], implicit=implicit))
+        else:
+            parts.append(element(tag, vr, encoder.encode(vr, value), implicit=implicit))
+    return b"".join(parts)
+
+
+class AnswerPlan:
+    """How every answer to one C-FIND request is written: compiled once per query from
+    the request's keys, then applied to each matching entry straight to bytes."""
+
+    def __init__(self, request: Dataset, character_sets: Strings[str]) -> None:
+        self._fields = _fields(request, _ENTRY)
+        self._echo_charset = "SpecificCharacterSet" in request
+        self._candidates = character_sets
+        self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
+
+    def encode(self, entry: WorklistEntry, *, implicit: bool) -> bytes:
+        """The answer identifier for `entry`, in the first of the profile's character
+        sets that holds its text (none for plain ASCII)."""
+        resolved = _resolve(self._fields, entry)
+        chosen = choose(list(_texts(resolved)), self._candidates)
+        if chosen is not None or self._echo_charset:
+            terms = "\\".join(chosen) if chosen else ""
+            resolved.append((_CHARSET_TAG, "CS", terms))
+            resolved.sort(key=lambda r: r[0])
+        return _write(resolved, self._encoder(chosen), implicit)
+
+    def _encoder(self, chosen: list[str] | None) -> ValueEncoder:
+        key = tuple(chosen) if chosen else None
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = ValueEncoder(chosen)
+        return encoder

@@ -8,10 +8,11 @@ PN matching works per component group.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Engine, select
-from sqlalchemy.orm import Session
+from typing import Any
 
-from broker.domain.model import Order, RequestedProcedure, ScheduledStep
+from sqlalchemy import ColumnElement, Engine, select
+
+from broker.domain.model import PersonName
 from broker.domain.states import ON_WORKLIST
 from broker.domain.worklist import Key, Pattern, WorklistEntry, WorklistQuery, matches
 from broker.store import tables as t
@@ -55,26 +56,43 @@ def _conditions(query: WorklistQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+_P, _O, _R, _S = t.patients.c, t.orders.c, t.requested_procedures.c, t.scheduled_steps.c
+#: WorklistEntry's fields in order, the patient's name as its three groups.
+_ENTRY_COLUMNS = (
+    _P.patient_id, _P.issuer, _P.name_alphabetic, _P.name_ideographic, _P.name_phonetic, _P.birth_date, _P.sex,
+    _O.accession_number, _O.referring_physician,
+    _R.study_instance_uid, _R.requested_procedure_id, _R.description, _R.code, _R.priority,
+    _S.sps_id, _S.modality, _S.station_ae, _S.station_name, _S.start, _S.description, _S.protocol_codes,
+    _S.performing_physician, _S.location, _S.status,
+)  # fmt: skip
+
+
+def _entry(row: Any) -> WorklistEntry:
+    patient_id, issuer, alphabetic, ideographic, phonetic, *rest = row
+    return WorklistEntry(patient_id, issuer, PersonName(alphabetic, ideographic, phonetic), *rest)
+
+
 class SqlWorklistReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
-        """At most `limit` entries, in scheduled start order."""
+        """At most `limit` entries, in scheduled start order. Core rows, not ORM
+        objects: one flat row per step is all an answer needs."""
         stmt = (
-            select(ScheduledStep, RequestedProcedure, Order)
-            .join(t.requested_procedures, t.scheduled_steps.c.procedure_pk == t.requested_procedures.c.id)
-            .join(t.orders, t.requested_procedures.c.order_pk == t.orders.c.id)
-            .join(t.patients, t.orders.c.patient_pk == t.patients.c.id)
+            select(*_ENTRY_COLUMNS)
+            .join_from(t.scheduled_steps, t.requested_procedures, _S.procedure_pk == _R.id)
+            .join(t.orders, _R.order_pk == _O.id)
+            .join(t.patients, _O.patient_pk == _P.id)
             .where(*_conditions(query))
             # Steps without a start time first on every backend: SQLite's default, where
             # PostgreSQL would put them last and so answer a capped query differently.
-            .order_by(t.scheduled_steps.c.start.nulls_first(), t.scheduled_steps.c.id)
+            .order_by(_S.start.nulls_first(), _S.id)
         )
         entries: list[WorklistEntry] = []
-        with self._engine.connect().execution_options(readonly=True) as conn, Session(bind=conn) as session:
-            for step, procedure, order in session.execute(stmt).unique():
-                entry = WorklistEntry(order, procedure, step)
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            for row in conn.execute(stmt):
+                entry = _entry(row)
                 if matches(entry, query):
                     entries.append(entry)
                     if len(entries) >= limit:

@@ -91,7 +91,7 @@ def test_worklist_order_is_by_start_with_unscheduled_steps_first(engine: Engine)
         work.orders.add(order)
         work.commit()
     found = SqlWorklistReader(engine).find(WorklistQuery(), limit=10)
-    assert [entry.step.sps_id for entry in found] == ["SPS-NONE", "SPS-EARLY", "SPS-LATE"]
+    assert [entry.sps_id for entry in found] == ["SPS-NONE", "SPS-EARLY", "SPS-LATE"]
 
 
 def test_database_errors_carry_no_bound_values(database_url: str) -> None:

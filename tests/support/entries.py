@@ -31,4 +31,4 @@ def worklist_entry(name: PersonName = YAMADA) -> WorklistEntry:
     )
     patient = Patient("PAT001", "HOSPITAL", name, "19700101", "M")
     order = Order("PO1001", "FO1001", "ACC1001", patient, referring_physician="WELBY^MARCUS", procedures=[rp])
-    return WorklistEntry(order, rp, step)
+    return WorklistEntry.of(order, rp, step)

@@ -31,7 +31,7 @@ def _entry(
     step = ScheduledStep("SPS1", modality, station_ae=station_ae, start=start)
     rp = RequestedProcedure("RP1", study_uid, steps=[step])
     order = Order("PO1", "FO1", "ACC1", Patient("PAT1", name=name), procedures=[rp])
-    return WorklistEntry(order, rp, step)
+    return WorklistEntry.of(order, rp, step)
 
 
 # --- Pattern: single value and wildcards (C.2.2.2.1, C.2.2.2.4) -----------------------
@@ -143,7 +143,7 @@ def test_pn_matching_per_component_group_ps3_4_C_2_2_2_1(query: str, expected: b
 
 def test_pn_kanji_wildcard_selects_entry_via_matches_ps3_4_C_2_2_2_4() -> None:
     query = WorklistQuery(patterns={Key.PATIENT_NAME: Pattern("山田*")})
-    assert str(_entry().order.patient.name) == "YAMADA^TAROU=山田^太郎=ヤマダ^タロウ"
+    assert str(_entry().patient_name) == "YAMADA^TAROU=山田^太郎=ヤマダ^タロウ"
     assert matches(_entry(), query) is True
     assert matches(_entry(PersonName("SATO^HANAKO", "佐藤^花子")), query) is False
 

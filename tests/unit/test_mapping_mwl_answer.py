@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence as Strings
+from io import BytesIO
 
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
+from pydicom.filereader import read_dataset
 from pydicom.sequence import Sequence
 
 from broker.domain.model import PersonName
-from broker.mapping.mwl import answer_for
+from broker.domain.worklist import WorklistEntry
+from broker.mapping.mwl import AnswerPlan
 from broker.mapping.profile import Profile, load_profile
 from support.entries import worklist_entry
 
@@ -25,13 +27,22 @@ JAHIS = load_profile("jahis")
 H31_BYTES = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B"
 
 
-def _element_bytes(ds: Dataset, tag: bytes) -> bytes:
-    """The value bytes of one top-level element, as pydicom writes them (implicit VR LE)."""
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = True
-    write_dataset(fp, ds)
-    data = fp.getvalue()
+def _encoded(entry: WorklistEntry, request: Dataset, character_sets: Strings[str], *, implicit: bool = True) -> bytes:
+    return AnswerPlan(request, character_sets).encode(entry, implicit=implicit)
+
+
+def answer_for(entry: WorklistEntry, request: Dataset, character_sets: Strings[str]) -> Dataset:
+    """The answer as an independent decoder (pydicom) reads it, in both transfer syntaxes."""
+    implicit, explicit = (
+        read_dataset(BytesIO(_encoded(entry, request, character_sets, implicit=i)), i, True) for i in (True, False)
+    )
+    assert implicit == explicit
+    return implicit
+
+
+def _element_bytes(entry: WorklistEntry, request: Dataset, character_sets: Strings[str], tag: bytes) -> bytes:
+    """The value bytes of one top-level element as the broker writes it (implicit VR LE)."""
+    data = _encoded(entry, request, character_sets)
     at = data.index(tag)
     length = int.from_bytes(data[at + 4 : at + 8], "little")
     return data[at + 8 : at + 8 + length]
@@ -121,8 +132,8 @@ def test_non_ascii_answer_carries_profile_character_set_ps3_3_C_12_1_1_2(profile
 def test_utf8_answer_writes_utf8_bytes_ps3_5_6_1_2_3() -> None:
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(worklist_entry(), request, SWF.dicom.character_sets)
-    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
+    written = _element_bytes(worklist_entry(), request, SWF.dicom.character_sets, b"\x10\x00\x10\x00")
+    assert written.rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
 
 
 def test_iso2022_ir87_with_empty_value_1_writes_annex_h_bytes_ps3_5_H_3_1() -> None:
@@ -131,17 +142,17 @@ def test_iso2022_ir87_with_empty_value_1_writes_annex_h_bytes_ps3_5_H_3_1() -> N
     request.PatientName = ""
     answer = answer_for(worklist_entry(), request, ["\\ISO 2022 IR 87"])
     assert list(answer.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
-    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H31_BYTES
+    written = _element_bytes(worklist_entry(), request, ["\\ISO 2022 IR 87"], b"\x10\x00\x10\x00")
+    assert written.rstrip(b" ") == H31_BYTES
 
 
 def test_jahis_answer_patient_name_bytes_are_annex_h_bytes_ps3_5_H_3_1() -> None:
     """The jahis profile's character set writes PS3.5 H.3.1 bytes, with no pydicom warning."""
     request = Dataset()
     request.PatientName = ""
-    answer = answer_for(worklist_entry(), request, JAHIS.dicom.character_sets)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = _element_bytes(answer, b"\x10\x00\x10\x00")
+        written = _element_bytes(worklist_entry(), request, JAHIS.dicom.character_sets, b"\x10\x00\x10\x00")
     assert written.rstrip(b" ") == H31_BYTES
     assert [str(w.message) for w in caught] == []
 
@@ -156,7 +167,9 @@ def test_half_width_katakana_answer_is_ir13_ir87_annex_h_bytes_ps3_5_H_3_2() -> 
     request.PatientName = ""
     answer = answer_for(worklist_entry(PersonName.parse(H32_NAME)), request, JAHIS.dicom.character_sets)
     assert list(answer.SpecificCharacterSet) == ["ISO 2022 IR 13", "ISO 2022 IR 87"]
-    assert _element_bytes(answer, b"\x10\x00\x10\x00").rstrip(b" ") == H32_BYTES
+    entry = worklist_entry(PersonName.parse(H32_NAME))
+    written = _element_bytes(entry, request, JAHIS.dicom.character_sets, b"\x10\x00\x10\x00")
+    assert written.rstrip(b" ") == H32_BYTES
 
 
 def test_text_outside_jis_falls_back_to_the_next_candidate_ps3_3_C_12_1_1_2() -> None:
