@@ -101,6 +101,9 @@ class MllpListener:
         server.close()
         for writer in list(self._writers):
             writer.close()
+        for task in list(self._pending):  # TLS connections still handshaking (or serving)
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
         await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
