@@ -33,7 +33,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def listener_tls(pki: Pki, handshake_timeout: float = 2) -> TlsConfig:
+def listener_tls(pki: Pki, handshake_timeout: float = 1) -> TlsConfig:
     return TlsConfig(
         cert=pki.server.cert,
         key=pki.server.key,
