@@ -6,13 +6,14 @@ The CLI (`broker serve`) and the tests start the broker the same way.
 from __future__ import annotations
 
 import logging
+import ssl
 
 from pynetdicom import evt
 
 from broker.actors.order_filler import OrderFiller
 from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import CallerPolicy, WorklistProvider
-from broker.config import BrokerConfig
+from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
 from broker.dicom.mpps_scp import handle_n_create, handle_n_set
@@ -21,6 +22,7 @@ from broker.domain.identifiers import AssignmentPolicy
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
 from broker.hl7.sender import Destination, MllpTransport
+from broker.hl7.senders import SenderPolicy
 from broker.jobs.housekeeping import Housekeeper
 from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
@@ -28,11 +30,13 @@ from broker.mapping.hl7_out import Hl7StatusNotifier
 from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
+from broker.security import LoggedAlerts, SecurityAlerts
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
 from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.worklist import SqlWorklistReader
+from broker.tls import optional_client_context
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,10 @@ class Services:
     """The broker without its network side: store, profile and the IHE actors. The
     CLI's maintenance commands (replay, ...) use this alone; `Broker` adds listeners."""
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, alerts: SecurityAlerts | None = None) -> None:
         self.config = config
+        #: Where every refused peer is reported (ATNA Security Alert); logged by default.
+        self.alerts = alerts or LoggedAlerts()
         self.profile = load_profile(config.profile)
         upgrade(config.database.url)
         self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
@@ -67,7 +73,7 @@ class Services:
         )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
-        self.intake = Hl7Intake(self.order_filler, self.profile)
+        self.intake = Hl7Intake(self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -76,9 +82,9 @@ class Services:
 class Broker:
     """Every listener and job of one broker process, started and stopped together."""
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, alerts: SecurityAlerts | None = None) -> None:
         self.config = config
-        self.services = services = Services(config)
+        self.services = services = Services(config, alerts)
         self.profile, self.engine = services.profile, services.engine
         self.order_filler, self.pps_manager = services.order_filler, services.pps_manager
         self.hl7 = MllpListener(
@@ -87,6 +93,8 @@ class Broker:
             services.intake.handle,
             max_frame_bytes=config.hl7.max_frame_bytes,
             idle_timeout=config.hl7.idle_timeout_seconds,
+            tls=config.hl7.tls,
+            alerts=services.alerts,
         )
         self.dicom = DicomListener(
             config.dicom,
@@ -96,6 +104,7 @@ class Broker:
                 (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, self.profile.mpps, config.uid_root]),
                 (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps]),
             ],
+            services.alerts,
         )
         self.sender = OutboxSender(
             SqlOutboxQueue(self.engine),
@@ -131,15 +140,25 @@ class Broker:
 def _transports(config: BrokerConfig) -> dict[str, Transport]:
     """Each outbox destination's way out: MLLP to the RIS and Image Managers, DIMSE to
     the MPPS forwarding targets."""
-    transports: dict[str, Transport] = {
-        im.name: MllpTransport(Destination(im.host, im.port, im.timeout_seconds)) for im in config.image_managers
-    }
+    transports: dict[str, Transport] = {im.name: MllpTransport(_mllp(im)) for im in config.image_managers}
     for scp in config.mpps_forward:
-        destination = DicomDestination(config.dicom.ae_title, scp.ae_title, scp.host, scp.port, scp.timeout_seconds)
+        destination = DicomDestination(
+            config.dicom.ae_title, scp.ae_title, scp.host, scp.port, scp.timeout_seconds, *_tls_to(scp)
+        )
         transports[scp.name] = MppsTransport(destination)
     if config.ris:
-        transports[RIS] = MllpTransport(Destination(config.ris.host, config.ris.port, config.ris.timeout_seconds))
+        transports[RIS] = MllpTransport(_mllp(config.ris))
     return transports
+
+
+def _mllp(destination: DestinationConfig) -> Destination:
+    return Destination(destination.host, destination.port, destination.timeout_seconds, *_tls_to(destination))
+
+
+def _tls_to(destination: DestinationConfig) -> tuple[ssl.SSLContext | None, str | None]:
+    """The TLS context and expected server name of an outbound connection."""
+    tls = destination.tls
+    return optional_client_context(tls), tls.server_name if tls else None
 
 
 def _echo(event: evt.Event) -> int:

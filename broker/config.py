@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 
 from broker.yaml_models import read_mapping, validate
 
@@ -24,11 +24,51 @@ class DatabaseConfig(_Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
+class TlsConfig(_Section):
+    """TLS on one listener or destination (PS3.15 B.12, BCP 195: TLS 1.2+, AEAD ciphers)."""
+
+    #: PEM certificate chain and private key: required on a listener, the client
+    #: certificate on a destination (optional there).
+    cert: Path | None = None
+    key: Path | None = None
+    #: PEM trust anchors. Listener: verifies client certificates (without it none are
+    #: asked for). Destination: verifies the server (without it: the system's store).
+    ca: Path | None = None
+    #: Listener: refuse clients without a certificate signed by `ca`.
+    require_client_cert: bool = False
+    #: Destination: the name the server's certificate must carry (default: its host).
+    server_name: str | None = None
+    #: Listener: a peer that has not completed its handshake by then is closed.
+    handshake_timeout_seconds: float = Field(5, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("tls.cert and tls.key go together")
+        if self.require_client_cert and self.ca is None:
+            raise ValueError("tls.require_client_cert needs tls.ca to verify them against")
+        return self
+
+
+class Hl7SenderConfig(_Section):
+    application: str = Field(min_length=1)
+    #: None: from any facility.
+    facility: str | None = None
+
+
 class Hl7ListenerConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(2575, ge=0, le=65535)
     max_frame_bytes: int = Field(1 << 20, ge=1024)
     idle_timeout_seconds: float = Field(600, gt=0)
+    tls: TlsConfig | None = None
+    #: Sending application/facility (MSH-3/MSH-4) allowed to send; empty: anyone.
+    #: Others are answered AR and their message is kept as refused, not applied.
+    allowed_senders: list[Hl7SenderConfig] = []
+
+
+Service = Literal["verification", "worklist", "mpps"]
+SERVICES: tuple[Service, ...] = ("verification", "worklist", "mpps")
 
 
 class CallerConfig(_Section):
@@ -36,6 +76,10 @@ class CallerConfig(_Section):
     station_only: bool = False
     #: Its station's AE title in the worklist, when it calls with another one.
     station_ae: str = Field("", max_length=16)
+    #: Addresses (IP or CIDR) it may call from; empty: any.
+    addresses: list[IPvAnyNetwork] = []
+    #: DICOM services it may use; others' presentation contexts are rejected.
+    services: list[Service] = list(SERVICES)
 
 
 class DicomConfig(_Section):
@@ -52,12 +96,14 @@ class DicomConfig(_Section):
     #: Accept associations from AE titles not listed in `callers` (rejected with
     #: A-ASSOCIATE-RJ 1/1/3 "calling AE title not recognized" when false).
     accept_unknown_callers: bool = True
+    tls: TlsConfig | None = None
 
 
 class DestinationConfig(_Section):
     host: str
     port: int = Field(ge=1, le=65535)
     timeout_seconds: float = Field(10, gt=0)
+    tls: TlsConfig | None = None
 
 
 class ImageManagerConfig(DestinationConfig):

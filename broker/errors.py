@@ -25,6 +25,15 @@ class UnsupportedMessage(Exception):
     """A message type or trigger event the broker does not accept (HL7 error 200)."""
 
 
+class SenderNotAllowed(UnsupportedMessage):
+    """MSH-3/MSH-4 names a sender not on the allow-list: not applied, kept as refused.
+    A kind of unsupported message, so every path that refuses those refuses this too."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
 class StoreUnavailable(Exception):
     """The database did not take the change: nothing was stored, the sender must retry."""
 
@@ -66,6 +75,8 @@ def hl7_refusal(exc: Exception) -> Hl7Refusal:
             return Hl7Refusal("AE", "205", exc.location, f"duplicate {exc.what}")
         case IllegalTransition():
             return Hl7Refusal("AE", "206", "", str(exc))
+        case SenderNotAllowed():  # table 0357 has no "unknown sender": the value is not in our table
+            return Hl7Refusal("AR", "103", exc.location, "sender not allowed")
         case UnsupportedMessage():
             return Hl7Refusal("AR", "200", "MSH-9", f"unsupported message type {exc}")
         case StoreUnavailable():

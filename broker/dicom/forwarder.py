@@ -9,6 +9,7 @@ unanswered association means try again later. A repeated N-CREATE answered 0x011
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -26,6 +27,9 @@ class DicomDestination:
     host: str
     port: int
     timeout: float = 10.0
+    #: TLS towards this SCP (broker.tls.client_context); None: plain TCP.
+    tls: ssl.SSLContext | None = None
+    server_name: str | None = None
 
 
 class MppsTransport:
@@ -38,7 +42,8 @@ class MppsTransport:
         ae = AE(ae_title=d.calling_ae)
         ae.add_requested_context(ModalityPerformedProcedureStep)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = d.timeout
-        assoc = ae.associate(d.host, d.port, ae_title=d.called_ae)
+        tls_args = (d.tls, d.server_name or d.host) if d.tls else None
+        assoc = ae.associate(d.host, d.port, ae_title=d.called_ae, tls_args=tls_args)
         if not assoc.is_established:
             raise ConnectionError(f"no association with {d.called_ae}")
         try:

@@ -19,21 +19,31 @@ from broker.actors.order_filler import OrderFiller, Receipt
 from broker.domain.commands import Command, OrderOutcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import InboundRecord
-from broker.errors import StoreUnavailable, hl7_refusal
+from broker.errors import SenderNotAllowed, StoreUnavailable, hl7_refusal
 from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
+from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
 from broker.mapping.hl7_in import interpret, order_references
 from broker.mapping.hl7_out import message_structure
 from broker.mapping.profile import Profile
+from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
 
 log = logging.getLogger(__name__)
 
 
 class Hl7Intake:
-    def __init__(self, order_filler: OrderFiller, profile: Profile) -> None:
+    def __init__(
+        self,
+        order_filler: OrderFiller,
+        profile: Profile,
+        senders: SenderPolicy | None = None,
+        alerts: SecurityAlerts | None = None,
+    ) -> None:
         self._order_filler = order_filler
         self._profile = profile
+        self._senders = senders or SenderPolicy([])
+        self._alerts = alerts or LoggedAlerts()
 
     def handle(self, raw: bytes) -> bytes:
         """The encoded ACK for one framed message; never raises."""
@@ -44,6 +54,7 @@ class Hl7Intake:
             message_type=f"{header.message_type}^{header.trigger_event}"[:16],
             raw=raw,
         )
+        self._report_refused_sender(header)
         receipt: Receipt | None = None
         try:
             receipt = self._order_filler.receive(record, lambda: self._commands(raw))
@@ -98,7 +109,16 @@ class Hl7Intake:
         """Apply a stored, refused message again; its stored answer is updated."""
         return self._order_filler.replay(sender, control_id, self._commands)
 
+    def _report_refused_sender(self, header: MessageHeader) -> None:
+        """Each message from a refused sender is reported, resends included; refusing it
+        is left to `_commands`, inside the Order Filler, so it is stored as refused."""
+        try:
+            self._senders.check(header)
+        except SenderNotAllowed as exc:
+            self._alerts.refused(HL7_SENDER, header.sender[:200], f"{exc.location} not on the allow-list")
+
     def _commands(self, raw: bytes) -> list[Command]:
+        self._senders.check(MessageHeader.read(raw))
         text = decode(raw, self._profile.hl7_in.charsets)
         try:
             message = hl7.parse(text.replace("\n", "\r"))

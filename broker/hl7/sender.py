@@ -6,6 +6,7 @@ Delivered means the peer answered AA or CA (HL7 original or enhanced mode).
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass
 
 from broker.hl7.mllp import exchange
@@ -17,6 +18,9 @@ class Destination:
     host: str
     port: int
     timeout: float = 10.0
+    #: TLS towards this destination (broker.tls.client_context); None: plain TCP.
+    tls: ssl.SSLContext | None = None
+    server_name: str | None = None
 
 
 def acknowledgement_code(reply: bytes) -> tuple[str, str]:
@@ -39,8 +43,9 @@ class MllpTransport:
     def send(self, payload: bytes) -> Outcome:
         if self._sock is None:
             d = self._destination
-            self._sock = socket.create_connection((d.host, d.port), timeout=d.timeout)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.create_connection((d.host, d.port), timeout=d.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock = d.tls.wrap_socket(sock, server_hostname=d.server_name or d.host) if d.tls else sock
         try:
             reply = exchange(self._sock, payload)
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 from pathlib import Path
 
@@ -26,9 +27,10 @@ def sample(name: str, **replace: str) -> bytes:
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r")
 
 
-def send(port: int, *payloads: bytes, timeout: float = 10.0) -> list[bytes]:
-    """Send messages on one connection; return each raw ACK."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+def send(port: int, *payloads: bytes, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> list[bytes]:
+    """Send messages on one connection (TLS when given a client context); return each raw ACK."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as plain:
+        sock = tls.wrap_socket(plain, server_hostname="localhost") if tls else plain
         return [exchange(sock, p) for p in payloads]
 
 
@@ -47,9 +49,10 @@ def segment(message: bytes, name: str, encoding: str = "utf-8") -> list[str]:
 
 class RisListener(Recorder[bytes]):
     """A real MLLP server on a free port. Answers each message with `answer`
-    (AA by default) and keeps every message it received, in order."""
+    (AA by default) and keeps every message it received, in order. With `tls` (a
+    server context) it speaks MLLP over TLS."""
 
-    def __init__(self, port: int, answer: str = "AA") -> None:
+    def __init__(self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None) -> None:
         super().__init__("HL7 messages")
         self.port = port
         self.answer = answer
@@ -66,6 +69,8 @@ class RisListener(Recorder[bytes]):
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -3,6 +3,7 @@ records each N-CREATE / N-SET (operation, instance UID, status) in arrival order
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -13,8 +14,9 @@ from support.recorder import Recorder
 
 
 class MppsReceiver(Recorder[tuple[str, str, str]]):
-    def __init__(self, port: int, ae_title: str = "IMAGEMGR") -> None:
+    def __init__(self, port: int, ae_title: str = "IMAGEMGR", ssl_context: ssl.SSLContext | None = None) -> None:
         self.port = port
+        self._ssl_context = ssl_context
         super().__init__("MPPS operations")
         self._ae = AE(ae_title=ae_title)
         self._ae.add_supported_context(ModalityPerformedProcedureStep)
@@ -33,7 +35,9 @@ class MppsReceiver(Recorder[tuple[str, str, str]]):
 
     def start(self) -> MppsReceiver:
         handlers = [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set)]
-        self._server = self._ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
+        self._server = self._ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=handlers, ssl_context=self._ssl_context
+        )
         return self
 
     def stop(self) -> None:

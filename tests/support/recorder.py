@@ -28,3 +28,16 @@ class Recorder(Generic[T]):
                     return list(self.received)
             time.sleep(0.05)
         raise AssertionError(f"received {len(self.received)} of {count} {self._what}")
+
+
+class AlertRecorder(Recorder[tuple[str, str, str]]):
+    """A SecurityAlerts implementation (broker.security) that keeps (kind, peer, detail)."""
+
+    def __init__(self) -> None:
+        super().__init__("security alerts")
+
+    def refused(self, kind: str, peer: str, detail: str) -> None:
+        self.record((kind, peer, detail))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _, _ in self.received]
