@@ -28,6 +28,15 @@ class DicomDestination:
     timeout: float = 10.0
 
 
+def forwarding_ae(calling_ae: str, timeout: float = 10.0) -> AE:
+    """The AE the PPS Manager forwards MPPS with (as SCU); the Conformance Statement
+    reads its proposed presentation contexts."""
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    return ae
+
+
 class MppsTransport:
     def __init__(self, destination: DicomDestination) -> None:
         self._destination = destination
@@ -35,10 +44,7 @@ class MppsTransport:
     def send(self, payload: bytes) -> Outcome:
         message = json.loads(payload)
         d = self._destination
-        ae = AE(ae_title=d.calling_ae)
-        ae.add_requested_context(ModalityPerformedProcedureStep)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = d.timeout
-        assoc = ae.associate(d.host, d.port, ae_title=d.called_ae)
+        assoc = forwarding_ae(d.calling_ae, d.timeout).associate(d.host, d.port, ae_title=d.called_ae)
         if not assoc.is_established:
             raise ConnectionError(f"no association with {d.called_ae}")
         try:
