@@ -17,6 +17,7 @@ from broker.domain.errors import DomainError
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
 from broker.mapping.profile import ProfileError
+from broker.simulate.scenario import ScenarioError
 
 
 def _config(path: str | None) -> BrokerConfig:
@@ -177,6 +178,18 @@ def _outbox_requeue(args: argparse.Namespace) -> int:
     return 0 if count == len(args.ids) else 1
 
 
+def _conformance(args: argparse.Namespace) -> int:
+    """Write the Conformance Statement for this configuration (stdout without --output)."""
+    from broker.conformance.statement import render
+
+    text = render(_config(args.config), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 Run = Callable[[argparse.Namespace], int]
 
 
@@ -191,6 +204,12 @@ def _command(group: Any, name: str, help_text: str, run: Run, *, config: bool = 
 
 def _group(commands: Any, name: str, help_text: str) -> Any:
     return commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _add_simulate(commands: Any) -> None:
+    from broker.simulate.commands import register
+
+    register(_group(commands, "simulate", "simulators: ris, modality, image-manager, scenario"), _command)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -220,6 +239,11 @@ def _parser() -> argparse.ArgumentParser:
     requeue = _command(outbox, "requeue", "send dead letters again (by id from 'list')", _outbox_requeue)
     requeue.add_argument("ids", nargs="+", type=int)
 
+    conformance = _command(commands, "conformance", "write the DICOM Conformance Statement", _conformance)
+    conformance.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    conformance.add_argument("--output", help="file to write (default: standard output)")
+    _add_simulate(commands)
+
     send = _command(commands, "send", "send HL7 message files over MLLP and print the ACKs", _send, config=False)
     send.add_argument("files", nargs="+", help="files holding one HL7 message each")
     send.add_argument("--host", default="127.0.0.1")
@@ -232,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ConfigError, ProfileError) as exc:
+    except (ConfigError, ProfileError, ScenarioError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

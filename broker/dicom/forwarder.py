@@ -32,6 +32,15 @@ class DicomDestination:
     server_name: str | None = None
 
 
+def forwarding_ae(calling_ae: str, timeout: float = 10.0) -> AE:
+    """The AE the PPS Manager forwards MPPS with (as SCU); the Conformance Statement
+    reads its proposed presentation contexts."""
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    return ae
+
+
 class MppsTransport:
     def __init__(self, destination: DicomDestination) -> None:
         self._destination = destination
@@ -39,10 +48,8 @@ class MppsTransport:
     def send(self, payload: bytes) -> Outcome:
         message = json.loads(payload)
         d = self._destination
-        ae = AE(ae_title=d.calling_ae)
-        ae.add_requested_context(ModalityPerformedProcedureStep)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = d.timeout
         tls_args = (d.tls, d.server_name or d.host) if d.tls else None
+        ae = forwarding_ae(d.calling_ae, d.timeout)
         assoc = ae.associate(d.host, d.port, ae_title=d.called_ae, tls_args=tls_args)
         if not assoc.is_established:
             raise ConnectionError(f"no association with {d.called_ae}")

@@ -435,3 +435,8 @@ def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
     if route is None:
         raise UnsupportedMessage(message_type(message))
     return route(message, profile)
+
+
+def accepted_message_types() -> list[str]:
+    """Every `TYPE^EVENT` the broker applies (others are answered AR 200)."""
+    return list(_ROUTES)

@@ -26,7 +26,7 @@ from broker.mapping.hl7_out import (
 from broker.mapping.profile import Profile
 
 #: ORC-5 order status written with each order control code.
-_ORDER_STATUS = {"NW": "SC", "XO": "SC", "CA": "CA", "DC": "DC"}
+ORDER_STATUS = {"NW": "SC", "XO": "SC", "CA": "CA", "DC": "DC"}
 
 
 def _when(step: ScheduledStep) -> str:
@@ -62,7 +62,7 @@ class Hl7ProcedureNotifier:
     @staticmethod
     def _orc(order: Order, control: str) -> str:
         placer = [order.placer_order_number, order.placer_application]
-        return segment("ORC", control, placer, order.filler_order_number, "", _ORDER_STATUS[control])
+        return segment("ORC", control, placer, order.filler_order_number, "", ORDER_STATUS[control])
 
     def _orm(self, order: Order, control: str) -> list[str]:
         lines: list[str] = []

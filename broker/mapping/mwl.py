@@ -22,13 +22,15 @@ from broker.domain.worklist import Key, Pattern, Period, WorklistEntry, Worklist
 from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
 from broker.mapping.dicom_charsets import choose
 
-_TOP_KEYS = {
+#: Query keys matched by single value, wildcard (`*`, `?`) or universal matching, at the
+#: top level and in the Scheduled Procedure Step Sequence item (the statement lists these).
+TOP_KEYS = {
     "PatientID": Key.PATIENT_ID,
     "PatientName": Key.PATIENT_NAME,
     "AccessionNumber": Key.ACCESSION_NUMBER,
     "RequestedProcedureID": Key.REQUESTED_PROCEDURE_ID,
 }
-_STEP_KEYS = {
+STEP_KEYS = {
     "ScheduledStationAETitle": Key.STATION_AE,
     "ScheduledStationName": Key.STATION_NAME,
     "Modality": Key.MODALITY,
@@ -44,6 +46,12 @@ def _text(ds: Dataset, keyword: str) -> str:
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         return "\\".join(str(v) for v in value)
     return str(value).strip()
+
+
+#: Matched as a list of UIDs.
+UID_LIST_KEYS = {"StudyInstanceUID": Key.STUDY_INSTANCE_UID}
+#: Matched together as one date-time range (PS3.4 C.2.2.2.5.1).
+RANGE_KEYS = ("ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime")
 
 
 def _range(text: str) -> tuple[str, str]:
@@ -75,8 +83,8 @@ def _clock(text: str, location: str, *, end: bool) -> time:
 
 def _period(step: Dataset) -> Period | None:
     """SPS Start Date and Time as one combined range (PS3.4 C.2.2.2.5.1)."""
-    day_text = _text(step, "ScheduledProcedureStepStartDate")
-    time_text = _text(step, "ScheduledProcedureStepStartTime")
+    day_keyword, time_keyword = RANGE_KEYS
+    day_text, time_text = _text(step, day_keyword), _text(step, time_keyword)
     if not day_text:
         return None
     day_lo, day_hi = _range(day_text)
@@ -101,14 +109,15 @@ def _period(step: Dataset) -> Period | None:
 
 
 def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> WorklistQuery:
-    patterns = {key: Pattern(_text(identifier, kw)) for kw, key in _TOP_KEYS.items() if kw in identifier}
-    uid_text = _text(identifier, "StudyInstanceUID")
-    uid_lists = {Key.STUDY_INSTANCE_UID: frozenset(uid_text.split("\\"))} if uid_text else {}
+    patterns = {key: Pattern(_text(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
+    uid_lists = {
+        key: frozenset(_text(identifier, kw).split("\\")) for kw, key in UID_LIST_KEYS.items() if _text(identifier, kw)
+    }
     period = None
     steps = identifier.get("ScheduledProcedureStepSequence")
     if steps:
         step = steps[0]
-        patterns |= {key: Pattern(_text(step, kw)) for kw, key in _STEP_KEYS.items() if kw in step}
+        patterns |= {key: Pattern(_text(step, kw)) for kw, key in STEP_KEYS.items() if kw in step}
         period = _period(step)
     return WorklistQuery(patterns=patterns, uid_lists=uid_lists, period=period, fold_case_names=fold_case_names)
 
@@ -262,9 +271,11 @@ class AnswerPlan:
     """How every answer to one C-FIND request is written: compiled once per query from
     the request's keys, then applied to each matching entry straight to bytes."""
 
-    def __init__(self, request: Dataset, character_sets: Strings[str]) -> None:
-        self._fields = _fields(request, _ENTRY)
-        self._echo_charset = "SpecificCharacterSet" in request
+    def __init__(self, request: Dataset | None, character_sets: Strings[str]) -> None:
+        """`request` None: every key the broker holds (the Conformance Statement's list
+        of return keys)."""
+        self._fields = _fields(request, _ENTRY) if request is not None else _whole(_ENTRY)
+        self._echo_charset = request is not None and "SpecificCharacterSet" in request
         self._candidates = character_sets
         self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
 
