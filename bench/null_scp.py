@@ -1,9 +1,10 @@
 """A do-nothing Modality Worklist SCP: answers every C-FIND with N copies of one
-canned identifier, without looking anything up.
+canned identifier, encoded once, without looking anything up.
 
-Timed with the same client as the real SCPs, it shows what the client (pynetdicom
-receiving and decoding N answers) and pynetdicom's own answer path cost on their own,
-so a real SCP's time can be read as "floor + its own work". Run as
+The copies go out through the broker's raw pending-response path
+(broker/dicom/pending.py), which costs a few µs each, so timed with the same client as
+the real SCPs its time is the client's own cost (pynetdicom receiving and decoding N
+answers): the floor under every SCP in the table. Run as
 `python -m bench.null_scp --port P --canned item.wl --filtered 10 --universal 1000`.
 """
 
@@ -21,9 +22,11 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
+from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from bench.dicom_client import set_nodelay
+from broker.dicom.pending import PendingResponses
 
 AE_TITLE = "NULLSCP"
 
@@ -56,9 +59,11 @@ def handle_find(
     event: evt.Event, canned: Dataset, filtered: int, universal: int
 ) -> Iterator[tuple[int, Dataset | None]]:
     request = event.identifier
-    answer = select(canned, request)
+    implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
+    answer = encode(select(canned, request), implicit, True) or b""
+    pending = PendingResponses(event)
     for _ in range(filtered if _is_filtered(request) else universal):
-        yield 0xFF00, answer
+        pending.send(answer)
     yield 0x0000, None
 
 
