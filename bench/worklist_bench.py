@@ -20,7 +20,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from bench import hl7_load, servers
-from bench.dicom_client import FindClient, FindResult, Scp
+from bench.dicom_client import FindClient, FindResult, FindscuClient, Scp
 from bench.procs import Peer, Peers
 from bench.stats import Repetitions, median
 from bench.wlfiles import WorklistFolder
@@ -38,7 +38,7 @@ from bench.worklist import (
 
 log = logging.getLogger(__name__)
 
-REUSED, FRESH = "reused", "fresh"
+REUSED, FRESH, FINDSCU = "reused", "fresh", "fresh, findscu"
 FILTERED, UNIVERSAL = "station+date", "universal"
 POPULATE_CONNECTIONS = 4
 
@@ -94,6 +94,23 @@ def expected_accessions(size: int, query: str) -> set[str]:
     return {item.accession for item in items if item.station == QUERY_STATION}
 
 
+def _measure_findscu(
+    client: FindscuClient, scp: Scp, query: Dataset, expected: set[str] | None, reps: Repetitions
+) -> Timing:
+    """Fresh associations from DCMTK findscu: the first run checked, then timed quietly."""
+    timing = Timing()
+    try:
+        check = client.find_fresh(scp, query, collect=True)
+        timing.answers, timing.status = check.answers, check.status
+        timing.counts.add(check.answers)
+        timing.content_ok = None if expected is None else set(check.accessions) == expected
+        timing.seconds = reps.run(_counted(lambda: client.find_fresh(scp, query), timing), first=[check.seconds])
+    except Exception as exc:  # a measurement, not a test: report and go on
+        log.exception("%s (findscu) failed", scp.name)
+        timing.error = f"{type(exc).__name__}: {exc}"[:120]
+    return timing
+
+
 def _measure(
     client: FindClient, scp: Scp, query: Dataset, expected: set[str] | None, reps: Repetitions, *, warm_up: bool
 ) -> dict[str, Timing]:
@@ -126,7 +143,8 @@ def _counted(find: Callable[[], FindResult], timing: Timing) -> Callable[[], flo
 
     def once() -> float:
         result = find()
-        timing.counts.add(result.answers)
+        if result.answers >= 0:  # findscu's quiet runs do not count
+            timing.counts.add(result.answers)
         return result.seconds
 
     return once
@@ -155,7 +173,7 @@ def run(workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite
             results.skipped[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
             _progress(f"  {name} not measured: {results.skipped[name]}")
     results.scps = [scp.name for scp in scps] + ["null SCP"]
-    client = FindClient()
+    client, findscu = FindClient(), FindscuClient()
 
     populated = 0
     for size in sorted(sizes):
@@ -177,12 +195,13 @@ def run(workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite
                 (FILTERED, filtered_query(size), expected_filtered(size)),
                 (UNIVERSAL, universal_query(), size),
             ):
-                rows = {mode: Row(size, query_name, mode, expected) for mode in (REUSED, FRESH)}
+                rows = {mode: Row(size, query_name, mode, expected) for mode in (REUSED, FRESH, FINDSCU)}
                 accessions = expected_accessions(size, query_name)
                 for scp in [*scps, null]:
                     _progress(f"[A] {size} items, {query_name} query: {scp.name} ...")
                     expected_items = None if scp is null else accessions
                     timings = _measure(client, scp, query, expected_items, reps, warm_up=query_name == FILTERED)
+                    timings[FINDSCU] = _measure_findscu(findscu, scp, query, expected_items, reps)
                     for mode, timing in timings.items():
                         rows[mode].timings[scp.name] = timing
                 results.rows.extend(rows.values())
