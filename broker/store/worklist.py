@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine, Select, select
 
 from broker.domain.model import PersonName
 from broker.domain.states import ON_WORKLIST
@@ -72,6 +72,20 @@ def _entry(row: Any) -> WorklistEntry:
     return WorklistEntry(patient_id, issuer, PersonName(alphabetic, ideographic, phonetic), *rest)
 
 
+def statement(query: WorklistQuery) -> Select[Any]:
+    """The SELECT for `query`: what SQL can narrow by index (the tests read its plan)."""
+    return (
+        select(*_ENTRY_COLUMNS)
+        .join_from(t.scheduled_steps, t.requested_procedures, _S.procedure_pk == _R.id)
+        .join(t.orders, _R.order_pk == _O.id)
+        .join(t.patients, _O.patient_pk == _P.id)
+        .where(*_conditions(query))
+        # Steps without a start time first on every backend: SQLite's default, where
+        # PostgreSQL would put them last and so answer a capped query differently.
+        .order_by(_S.start.nulls_first(), _S.id)
+    )
+
+
 class SqlWorklistReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -79,19 +93,9 @@ class SqlWorklistReader:
     def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
         """At most `limit` entries, in scheduled start order. Core rows, not ORM
         objects: one flat row per step is all an answer needs."""
-        stmt = (
-            select(*_ENTRY_COLUMNS)
-            .join_from(t.scheduled_steps, t.requested_procedures, _S.procedure_pk == _R.id)
-            .join(t.orders, _R.order_pk == _O.id)
-            .join(t.patients, _O.patient_pk == _P.id)
-            .where(*_conditions(query))
-            # Steps without a start time first on every backend: SQLite's default, where
-            # PostgreSQL would put them last and so answer a capped query differently.
-            .order_by(_S.start.nulls_first(), _S.id)
-        )
         entries: list[WorklistEntry] = []
         with self._engine.connect().execution_options(readonly=True) as conn:
-            for row in conn.execute(stmt):
+            for row in conn.execute(statement(query)):
                 entry = _entry(row)
                 if matches(entry, query):
                     entries.append(entry)
