@@ -48,6 +48,13 @@ def _counts(text: str) -> list[int]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=_sizes, default=[1000, 10000], help="worklist sizes (default 1000,10000)")
+    parser.add_argument(
+        "--universal-max",
+        type=int,
+        default=10000,
+        help="largest size the universal query is timed at (default 10000: a 100k-answer query per SCP and "
+        "association kind takes an hour; the 100k targets are for the filtered query)",
+    )
     parser.add_argument("--reps", type=int, default=7, help="timed runs per cell (default 7)")
     parser.add_argument("--min-reps", type=int, default=2, help="runs made even past the budget (default 2)")
     parser.add_argument(
@@ -101,10 +108,11 @@ def environment(args: argparse.Namespace) -> list[str]:
         f"- host: {socket.gethostname()}, {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()}",
         f"- broker: commit {commit}, Python {platform.python_version()}, {versions}",
         f"- DCMTK: {_first_line(['wlmscpfs', '--version'])}; Orthanc: {_first_line([orthanc_binary(), '--version'])}",
-        f"- sizes {', '.join(f'{s:,}' for s in args.sizes)}; runs per cell {args.reps} (at least {args.min_reps}, "
+        f"- sizes {', '.join(f'{s:,}' for s in args.sizes)} (universal query up to {args.universal_max:,}); "
+        f"runs per cell {args.reps} (at least {args.min_reps}, "
         f"budget {args.budget:g} s); ingest {args.messages:,} messages over {', '.join(map(str, args.connections))} "
         f"connection(s); SQLite synchronous={args.sqlite_synchronous}",
-        "- every server in its own process; client: pynetdicom / asyncio in the benchmark process; "
+        "- every server in its own process; clients: pynetdicom in the benchmark process, and DCMTK findscu; "
         "TCP_NODELAY on every socket (TCP_NODELAY=1 for the DCMTK-based peers)",
     ]
 
@@ -141,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 status = status_bench.run(workdir, peers, args.procedures, args.sqlite_synchronous)
                 sections += ["", *report.status_section(status)]
             if not args.skip_worklist:
-                worklist = worklist_bench.run(workdir, peers, args.sizes, reps, args.sqlite_synchronous)
+                worklist = worklist_bench.run(
+                    workdir, peers, args.sizes, reps, args.sqlite_synchronous, args.universal_max
+                )
                 sections = ["", *report.worklist_section(worklist, args.reps), *sections]
     finally:
         if args.keep:

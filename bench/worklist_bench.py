@@ -154,7 +154,9 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str) -> WorklistResults:
+def run(
+    workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
+) -> WorklistResults:
     results = WorklistResults()
     broker = servers.BrokerServer(workdir / "broker-a", max_matches=max(sizes), sqlite_synchronous=sqlite_synchronous)
     peers.start(broker.peer)
@@ -191,10 +193,10 @@ def run(workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite
         null_peer, null = servers.null_scp(workdir, folder.path(Item(0)), expected_filtered(size), size)
         peers.start(null_peer)
         try:
-            for query_name, query, expected in (
-                (FILTERED, filtered_query(size), expected_filtered(size)),
-                (UNIVERSAL, universal_query(), size),
-            ):
+            queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
+            if size <= universal_max:
+                queries.append((UNIVERSAL, universal_query(), size))
+            for query_name, query, expected in queries:
                 rows = {mode: Row(size, query_name, mode, expected) for mode in (REUSED, FRESH, FINDSCU)}
                 accessions = expected_accessions(size, query_name)
                 for scp in [*scps, null]:
