@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -21,7 +22,8 @@ from broker.simulate.scenario import ScenarioError
 
 
 def _config(path: str | None) -> BrokerConfig:
-    return load_config(Path(path)) if path else BrokerConfig()
+    """The file given (none: the defaults) with the BROKER__... environment over it."""
+    return load_config(Path(path) if path else None, os.environ)
 
 
 def _serve(args: argparse.Namespace) -> int:
