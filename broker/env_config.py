@@ -35,7 +35,7 @@ def environment_overrides(
             continue
         keys = _keys(model, name[len(PREFIX) :].split("__"))
         if not all(keys):
-            raise error(f"{name}: an empty key (three underscores, or a trailing '__')")
+            raise error(f"{name}: an empty key (a leading or trailing '__')")
         try:
             value = yaml.safe_load(environ[name])
         except yaml.YAMLError as exc:
