@@ -55,23 +55,22 @@ class Peer:
 
 def identifier(keys: WorklistKeys) -> Dataset:
     """The C-FIND identifier: matching keys where given, return keys everywhere else."""
-    step = Dataset()
-    step.ScheduledStationAETitle = keys.station_ae
-    step.Modality = keys.modality
-    step.ScheduledProcedureStepStartDate = keys.date
-    step.ScheduledProcedureStepStartTime = ""
-    step.ScheduledProcedureStepDescription = ""
-    step.ScheduledProcedureStepID = ""
-    query = Dataset()
-    query.SpecificCharacterSet = ""
-    query.PatientName = keys.patient_name
-    query.PatientID = keys.patient_id
-    query.AccessionNumber = keys.accession
-    query.RequestedProcedureDescription = ""
-    query.RequestedProcedureID = ""
-    query.StudyInstanceUID = ""
-    query.ScheduledProcedureStepSequence = [step]
-    return query
+    step = _dataset(
+        ScheduledStationAETitle=keys.station_ae, Modality=keys.modality, ScheduledProcedureStepStartDate=keys.date,
+        ScheduledProcedureStepStartTime="", ScheduledProcedureStepDescription="", ScheduledProcedureStepID="",
+    )  # fmt: skip
+    return _dataset(
+        SpecificCharacterSet="", PatientName=keys.patient_name, PatientID=keys.patient_id,
+        AccessionNumber=keys.accession, RequestedProcedureDescription="", RequestedProcedureID="",
+        StudyInstanceUID="", ScheduledProcedureStepSequence=[step],
+    )  # fmt: skip
+
+
+def _dataset(**elements: object) -> Dataset:
+    dataset = Dataset()
+    for keyword, value in elements.items():
+        setattr(dataset, keyword, value)
+    return dataset
 
 
 def date_key(text: str) -> str:
