@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from datetime import timedelta
 
 from pynetdicom import evt
 
@@ -110,6 +111,7 @@ class Broker:
             SqlOutboxQueue(self.engine),
             _transports(config),
             Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
+            lease=_outbox_lease(config),
         )
         self.housekeeper = Housekeeper(self.engine, config.housekeeping)
         self.jobs = Jobs(
@@ -159,6 +161,13 @@ def _tls_to(destination: DestinationConfig) -> tuple[ssl.SSLContext | None, str 
     """The TLS context and expected server name of an outbound connection."""
     tls = destination.tls
     return optional_client_context(tls), tls.server_name if tls else None
+
+
+def _outbox_lease(config: BrokerConfig) -> timedelta:
+    """Long enough for two sends to the slowest destination (connect + answer each)
+    plus a margin: see OutboxSender."""
+    timeouts = [d.timeout_seconds for d in (config.ris, *config.image_managers, *config.mpps_forward) if d]
+    return timedelta(seconds=4 * max(timeouts, default=10) + 30)
 
 
 def _echo(event: evt.Event) -> int:

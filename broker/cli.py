@@ -1,16 +1,20 @@
-"""`broker` command line: serve, db upgrade, send."""
+"""`broker` command line: serve, db upgrade, send, find, messages, mpps, outbox.
+
+Exit status: 0 done; 1 the operation ran and reports a failure (a refused message, no
+worklist answers); 2 bad configuration or usage; 3 network or system error."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from broker.config import BrokerConfig, ConfigError, load_config
 from broker.domain.errors import DomainError
@@ -19,9 +23,12 @@ from broker.hl7.sender import acknowledgement_code
 from broker.mapping.profile import ProfileError
 from broker.simulate.scenario import ScenarioError
 
+T = TypeVar("T")
+
 
 def _config(path: str | None) -> BrokerConfig:
-    return load_config(Path(path)) if path else BrokerConfig()
+    """The file given (none: the defaults) with the BROKER__... environment over it."""
+    return load_config(Path(path) if path else None, os.environ)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -70,7 +77,7 @@ def _send(args: argparse.Namespace) -> int:
     """Send HL7 files over MLLP and print each ACK; exit 1 if any was not AA/CA."""
     failures = 0
     with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
-        for name in args.files:
+        for name in _progress(args.files, "sent", args.progress):
             payload = Path(name).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
             reply = exchange(sock, payload)
             code, text = acknowledgement_code(reply)
@@ -103,7 +110,7 @@ def _messages_replay(args: argparse.Namespace) -> int:
     services = Services(_config(args.config))
     failures = 0
     try:
-        for message_id in args.ids:
+        for message_id in _progress(args.ids, "replayed", args.progress):
             key = key_of(services.engine, message_id)
             if key is None:
                 print(f"{message_id}: no such message")
@@ -190,6 +197,56 @@ def _conformance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_retry(args: argparse.Namespace) -> int:
+    """Waiting messages due now: after a peer's outage is over, skip the backoff."""
+    from datetime import datetime
+
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    count = SqlOutboxQueue(engine).retry_now(datetime.now(), args.destination)
+    engine.dispose()
+    print(f"{count} waiting message(s) due now")
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    """A worklist query as a modality makes it (RAD-5); exit 0 with answers, 1 with
+    none or a failure status, 3 when the SCP cannot be reached."""
+    from broker.dicom.mwl_scu import Peer, WorklistKeys, WorklistQueryError, find, identifier, row, table
+
+    keys = WorklistKeys(args.station, args.modality, args.date, args.patient_id, args.accession, args.patient_name)
+    try:
+        answers = find(Peer(args.host, args.port, args.aet, args.aec, args.timeout), identifier(keys))
+    except WorklistQueryError as exc:
+        print(f"broker find: {exc}", file=sys.stderr)
+        return 1
+    if not answers:
+        print("no matching worklist items", file=sys.stderr)
+        return 1
+    print(table([row(answer) for answer in answers]))
+    return 0
+
+
+def _date_key(text: str) -> str:
+    from broker.dicom.mwl_scu import date_key  # pynetdicom only for the commands that use it
+
+    return date_key(text)
+
+
+def _progress(items: Sequence[T], verb: str, forced: bool) -> Iterator[T]:
+    """Yield `items`, showing `3/120 sent` on stderr when it is a terminal (or when
+    asked with --progress), so stdout stays one line per item for scripts."""
+    if not (forced or sys.stderr.isatty()):
+        yield from items
+        return
+    for done, item in enumerate(items):
+        print(f"\r{done}/{len(items)} {verb}", end="", file=sys.stderr, flush=True)
+        yield item
+    print(f"\r{len(items)}/{len(items)} {verb}", file=sys.stderr, flush=True)
+
+
 Run = Callable[[argparse.Namespace], int]
 
 
@@ -224,6 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--refused", action="store_true", help="only messages answered AE/AR")
     replay = _command(messages, "replay", "apply refused messages again (by id from 'list')", _messages_replay)
     replay.add_argument("ids", nargs="+", type=int)
+    replay.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
 
     pps = _group(commands, "mpps", "performed procedure steps: exceptions, reconcile")
     _command(pps, "exceptions", "MPPS linked to no scheduled step (unscheduled)", _mpps_exceptions)
@@ -232,12 +290,14 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("accession", help="the order's Accession Number")
     reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
 
-    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue")
+    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue, retry")
     outbox_list = _command(outbox, "list", "messages in one state, oldest first", _outbox_list)
-    outbox_list.add_argument("--state", choices=["pending", "dead", "sent"], default="dead")
+    outbox_list.add_argument("--state", choices=["pending", "leased", "dead", "sent"], default="dead")
     outbox_list.add_argument("--limit", type=int, default=50)
     requeue = _command(outbox, "requeue", "send dead letters again (by id from 'list')", _outbox_requeue)
     requeue.add_argument("ids", nargs="+", type=int)
+    retry = _command(outbox, "retry", "waiting messages due now (the peer is back; skip the backoff)", _outbox_retry)
+    retry.add_argument("--destination", help="only this destination (ris, an image manager's name, ...)")
 
     conformance = _command(commands, "conformance", "write the DICOM Conformance Statement", _conformance)
     conformance.add_argument("--format", choices=["markdown", "html"], default="markdown")
@@ -249,7 +309,32 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=2575)
     send.add_argument("--timeout", type=float, default=30)
+    send.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    _find_options(_command(commands, "find", FIND_HELP, _find, config=False))
     return parser
+
+
+FIND_HELP = "query a Modality Worklist SCP (this broker or another) and print the answers as a table"
+
+
+def _find_options(find: argparse.ArgumentParser) -> None:
+    find.description = (
+        "Modality Worklist C-FIND, as a modality asks it. Exit status: 0 answers printed, "
+        "1 no answers or a failure status, 3 SCP unreachable (refused, rejected, aborted)."
+    )
+    find.add_argument("host", nargs="?", default="127.0.0.1", help="the worklist SCP (default 127.0.0.1)")
+    find.add_argument("port", nargs="?", type=int, default=11112, help="its port (default 11112)")
+    find.add_argument("--aet", default="BROKERFIND", help="our calling AE title (default BROKERFIND)")
+    find.add_argument("--aec", default="BROKER", help="the SCP's AE title (default BROKER)")
+    find.add_argument("--station", default="", help="Scheduled Station AE Title, e.g. CT01")
+    find.add_argument("--modality", default="", help="e.g. CT, MR")
+    find.add_argument(
+        "--date", default="", type=_date_key, help="SPS start date: YYYYMMDD, YYYYMMDD-YYYYMMDD, or 'today'"
+    )
+    find.add_argument("--patient-id", default="")
+    find.add_argument("--accession", default="")
+    find.add_argument("--patient-name", default="", help="wildcards * and ? allowed, e.g. 'DOE^*'")
+    find.add_argument("--timeout", type=float, default=30, help="seconds for each network step")
 
 
 def main(argv: list[str] | None = None) -> int:

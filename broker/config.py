@@ -6,11 +6,13 @@ process (the tests do).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 
+from broker.env_config import environment_overrides, merge
 from broker.yaml_models import read_mapping, validate
 
 
@@ -154,5 +156,10 @@ class ConfigError(Exception):
     """A configuration that cannot be used; names the key, the value and the reason."""
 
 
-def load_config(path: Path) -> BrokerConfig:
-    return validate(BrokerConfig, read_mapping(path, ConfigError), path, ConfigError)
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> BrokerConfig:
+    """The YAML file (none: the defaults), then the `BROKER__...` variables of `environ`
+    over it (see `broker.env_config`): containers and service units set a port or the
+    database URL without a file of their own."""
+    data = read_mapping(path, ConfigError) if path else {}
+    overrides, sources = environment_overrides(BrokerConfig, environ or {}, ConfigError)
+    return validate(BrokerConfig, merge(data, overrides), path or Path("(defaults)"), ConfigError, sources)

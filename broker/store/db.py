@@ -10,7 +10,10 @@ decides, then writes, and no other writer may slip in between): every write
 transaction first takes one transaction-scoped advisory lock, so writers queue as
 they do behind SQLite's BEGIN IMMEDIATE, also across broker instances sharing the
 database; transactions opened with `execution_options(readonly=True)` are READ ONLY
-and skip that lock, so worklist readers never wait for a writer. `lock_timeout` plays
+and skip that lock, so worklist readers never wait for a writer; transactions opened with
+`execution_options(row_locked=True)` (the outbox sender's) guard their rows with
+`SELECT ... FOR UPDATE SKIP LOCKED` themselves and skip it too, so brokers deliver in
+parallel without holding up HL7 intake. `lock_timeout` plays
 SQLite's `busy_timeout`: a writer stuck behind the lock for 30 s fails (the HL7 side
 answers AR) instead of hanging.
 """
@@ -72,7 +75,8 @@ def _queue_postgresql_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get("readonly", False):
+        options = connection.get_execution_options()
+        if options.get("readonly", False):
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-        else:
+        elif not options.get("row_locked", False):
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")

@@ -1,40 +1,42 @@
 """Housekeeping in SQL: flag steps left IN PROGRESS, archive old finished orders,
-prune old log rows. Run by the scheduler, once per database (see `lease`)."""
+prune old log rows. Run by the scheduler, once per database and interval (see `claim_round`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Select, and_, delete, func, select, text, update
+from sqlalchemy import Engine, Select, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from broker.domain.model import Order, PerformedStep
 from broker.domain.states import ON_WORKLIST
 from broker.store import tables as t
 
-#: Advisory lock key of the housekeeping jobs (see outbox.SENDER_LOCK_KEY, db.WRITER_LOCK_KEY).
-HOUSEKEEPING_LOCK_KEY = 0x5357_484B  # "SWHK"
+
+def claim_round(engine: Engine, job: str, now: datetime, interval: timedelta) -> bool:
+    """Whether this broker runs `job` now. The round is claimed in the database under
+    the writers' lock (store/db.py), so brokers sharing it run the job once per interval
+    between them whatever their schedulers' phases: a round is taken only when the last
+    one (by any broker) is at least 90% of an interval old (the slack absorbs scheduler
+    jitter), or when the clock went back by more than an interval."""
+    runs = t.job_runs
+    with engine.begin() as conn:
+        last = conn.execute(select(runs.c.last_run_at).where(runs.c.name == job).with_for_update()).scalar()
+        if last is None:
+            conn.execute(runs.insert().values(name=job, last_run_at=now, runs=1))
+            return True
+        if interval * 0.9 <= now - last or now - last < -interval:
+            conn.execute(update(runs).where(runs.c.name == job).values(last_run_at=now, runs=runs.c.runs + 1))
+            return True
+    return False
 
 
-@contextmanager
-def lease(engine: Engine) -> Iterator[bool]:
-    """Whether this broker runs the jobs now: one broker per PostgreSQL database."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
+def rounds_run(engine: Engine, job: str) -> int:
+    """How many rounds of `job` all brokers on the database have run."""
     with engine.connect().execution_options(readonly=True) as conn:
-        mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": HOUSEKEEPING_LOCK_KEY}).scalar())
-        conn.commit()
-        try:
-            yield mine
-        finally:
-            if mine:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": HOUSEKEEPING_LOCK_KEY})
-                conn.commit()
+        return int(conn.execute(select(t.job_runs.c.runs).where(t.job_runs.c.name == job)).scalar() or 0)
 
 
 def flag_stale(engine: Engine, started_before: datetime, now: datetime) -> list[str]:

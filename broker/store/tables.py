@@ -238,6 +238,16 @@ sequences = Table(
     Column("value", Integer, nullable=False),
 )
 
+#: When each once-per-database job last ran, and how often (housekeeping claims its
+#: round here, so brokers sharing the database run it once per interval between them).
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_run_at", DateTime, nullable=False),
+    Column("runs", Integer, nullable=False),
+)
+
 
 def _map(mapper: registry) -> None:
     mapper.map_imperatively(

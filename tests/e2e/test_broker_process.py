@@ -5,59 +5,18 @@ the process reaches the test PostgreSQL server over TCP like any deployment woul
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, segment, send
 from support.mpps import n_create
-from support.net import free_port, wait_for_port
+from support.net import free_port
+from support.processes import BrokerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-class BrokerProcess:
-    def __init__(self, tmp_path: Path, ris_port: int, database_url: str) -> None:
-        self.hl7_port, self.dicom_port = free_port(), free_port()
-        self.config = tmp_path / "broker.yaml"
-        self.config.write_text(
-            yaml.safe_dump(
-                {
-                    "database": {"url": database_url},
-                    "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
-                    "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
-                    "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
-                    "outbox": {"poll_seconds": 0.1, "retry_initial_seconds": 0.2, "retry_max_seconds": 1},
-                }
-            )
-        )
-        self.log = tmp_path / "broker.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> BrokerProcess:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "broker", "serve", "--config", str(self.config)], stdout=log, stderr=log
-            )
-        wait_for_port(self.hl7_port)
-        wait_for_port(self.dicom_port)
-        return self
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def terminate(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -69,8 +28,7 @@ def ris_port() -> int:
 def broker_process(tmp_path: Path, ris_port: int, database_url: str) -> Iterator[BrokerProcess]:
     process = BrokerProcess(tmp_path, ris_port, database_url).start()
     yield process
-    if process.process and process.process.poll() is None:
-        process.kill()
+    process.stop()
 
 
 REFERENCE = n_create("SPS1001", "ACC1001", "RP1001", "1.2.392.200036.9999.1.1001")

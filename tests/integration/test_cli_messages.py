@@ -4,22 +4,16 @@ and, once its cause is fixed, applied by replaying it — never twice."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
-
-import yaml
 
 from broker.app import Broker
 from broker.config import BrokerConfig
+from support.cli import run_cli
 from support.hl7peer import ack_code, sample, send
 
 
 def _cli(config: BrokerConfig, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "cli.yaml"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    return subprocess.run(
-        [sys.executable, "-m", "broker", *args, "--config", str(path)], capture_output=True, text=True, timeout=60
-    )
+    return run_cli(*args, config=config, workdir=tmp_path)
 
 
 def test_refused_update_replayed_after_registration(broker: Broker, config: BrokerConfig, tmp_path: Path) -> None:

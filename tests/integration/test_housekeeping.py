@@ -1,6 +1,6 @@
 """Housekeeping (clock mocked, the rest real): MPPS left IN PROGRESS are flagged once,
 finished orders past retention leave the worklist tables for the archive with their
-MPPS, and on one PostgreSQL only one broker runs the round."""
+MPPS, and brokers sharing a database run one round per interval between them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from broker.app import Broker
 from broker.config import HousekeepingConfig
 from broker.jobs.housekeeping import Housekeeper
 from broker.store import tables as t
-from broker.store.housekeeping import lease
+from broker.store.housekeeping import claim_round, rounds_run
 from support.dicompeer import mpps
 from support.hl7peer import sample, send
 from support.mpps import n_create, n_set_final
@@ -57,8 +57,11 @@ def test_finished_order_archived_with_its_mpps_after_retention(broker: Broker, t
     assert record["performed"][0]["uid"] == uid
 
 
-def test_one_broker_at_a_time_runs_housekeeping(broker: Broker) -> None:
-    with lease(broker.engine) as first:
-        assert first
-        if broker.engine.dialect.name == "postgresql":
-            assert _housekeeper(broker, datetime.now()).run() == 0  # held by "another broker"
+def test_one_round_per_interval_whichever_broker_asks(broker: Broker) -> None:
+    """Brokers sharing a database claim rounds in it: a second claim within the
+    interval (another broker's scheduler, another phase) is refused."""
+    start, interval = datetime(2026, 11, 23, 12, 0), timedelta(minutes=10)
+    claims = [claim_round(broker.engine, "test-job", start + timedelta(minutes=m), interval) for m in (0, 3, 9, 12, 20)]
+    assert claims == [True, False, True, False, True]
+    assert rounds_run(broker.engine, "test-job") == 3
+    assert claim_round(broker.engine, "test-job", start - timedelta(hours=1), interval)  # clock set back
