@@ -32,12 +32,15 @@ from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
 from broker.security import LoggedAlerts, SecurityAlerts
+from broker.metrics import Metrics
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
 from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.worklist import SqlWorklistReader
 from broker.tls import optional_client_context
+from broker.web.context import WebContext
+from broker.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,14 @@ class Services:
     """The broker without its network side: store, profile and the IHE actors. The
     CLI's maintenance commands (replay, ...) use this alone; `Broker` adds listeners."""
 
-    def __init__(self, config: BrokerConfig, alerts: SecurityAlerts | None = None) -> None:
+    def __init__(
+        self, config: BrokerConfig, alerts: SecurityAlerts | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         #: Where every refused peer is reported (ATNA Security Alert); logged by default.
         self.alerts = alerts or LoggedAlerts()
+        #: This broker's own instruments and registry (never the process-wide default).
+        self.metrics = metrics if metrics is not None else Metrics()
         self.profile = load_profile(config.profile)
         upgrade(config.database.url)
         self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
@@ -74,7 +81,9 @@ class Services:
         )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
-        self.intake = Hl7Intake(self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts)
+        self.intake = Hl7Intake(
+            self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts, self.metrics
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,9 +110,13 @@ class Broker:
             config.dicom,
             [
                 (evt.EVT_C_ECHO, _echo, []),
-                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile]),
-                (evt.EVT_N_CREATE, handle_n_create, [self.pps_manager, self.profile.mpps, config.uid_root]),
-                (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps]),
+                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile, services.metrics]),
+                (
+                    evt.EVT_N_CREATE,
+                    handle_n_create,
+                    [self.pps_manager, self.profile.mpps, config.uid_root, services.metrics],
+                ),
+                (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps, services.metrics]),
             ],
             services.alerts,
         )
@@ -117,11 +130,14 @@ class Broker:
         self.jobs = Jobs(
             self.sender.drain, config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
         )
+        self.web = _web(config, services)
 
     def start(self) -> None:
         self.hl7.start()
         self.dicom.start()
         self.jobs.start()
+        if self.web is not None:
+            self.web.start()
         log.info(
             "broker started: HL7 on %s, DICOM %s on %s, profile %s",
             self.hl7.port,
@@ -131,6 +147,8 @@ class Broker:
         )
 
     def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
         self.jobs.stop()
         self.dicom.stop()
         self.hl7.stop()
@@ -161,6 +179,14 @@ def _tls_to(destination: DestinationConfig) -> tuple[ssl.SSLContext | None, str 
     """The TLS context and expected server name of an outbound connection."""
     tls = destination.tls
     return optional_client_context(tls), tls.server_name if tls else None
+def _web(config: BrokerConfig, services: Services) -> WebServer | None:
+    """The REST API, page and /metrics, when `web.enabled`; outbox gauges read at scrape."""
+    if not config.web.enabled:
+        return None
+    outbox = SqlOutboxQueue(services.engine)
+    services.metrics.watch_outbox(outbox.health)
+    context = WebContext(services.engine, services.intake, services.pps_manager, outbox, services.metrics)
+    return WebServer(config.web, context)
 
 
 def _outbox_lease(config: BrokerConfig) -> timedelta:

@@ -6,11 +6,12 @@ process (the tests do).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 
 from broker.env_config import environment_overrides, merge
 from broker.yaml_models import read_mapping, validate
@@ -135,11 +136,50 @@ class HousekeepingConfig(_Section):
     retention_days: float = Field(90, gt=0)
 
 
+class WebToken(_Section):
+    """One API client: `read` may only GET; `admin` may also requeue, replay, reconcile."""
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["read", "admin"] = "read"
+    token: SecretStr = Field(min_length=16)
+
+
+class WebConfig(_Section):
+    """REST API, the page for the day and /metrics (off unless enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    #: Bearer tokens; with none, only a loopback address may be bound (and anyone on
+    #: this machine is admin).
+    tokens: list[WebToken] = []
+
+    @model_validator(mode="after")
+    def _tokens_off_loopback(self) -> WebConfig:
+        """RELIABILITY S5: no unauthenticated API reachable from the network."""
+        if self.enabled and not self.tokens and not _is_loopback(self.host):
+            raise ValueError(f"web.host {self.host} is reachable from the network: set web.tokens or bind 127.0.0.1")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
 class BrokerConfig(_Section):
     profile: str = "ihe-swf"
     #: Root for the UIDs the broker makes (Study Instance UID); none: UUID-derived 2.25.
     uid_root: str | None = Field(None, pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$", max_length=40)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: json: one JSON object per line (for log shippers); text: for people.
+    log_format: Literal["text", "json"] = "text"
     database: DatabaseConfig = DatabaseConfig()
     hl7: Hl7ListenerConfig = Hl7ListenerConfig()
     dicom: DicomConfig = DicomConfig()
@@ -150,6 +190,7 @@ class BrokerConfig(_Section):
     mpps_forward: list[MppsForwardConfig] = []
     outbox: OutboxConfig = OutboxConfig()
     housekeeping: HousekeepingConfig = HousekeepingConfig()
+    web: WebConfig = WebConfig()
 
 
 class ConfigError(Exception):

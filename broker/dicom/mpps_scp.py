@@ -21,6 +21,7 @@ from broker.domain.errors import DomainError
 from broker.errors import dimse_refusal
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.profile import MppsRules
+from broker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,37 +36,43 @@ def _refusal(exc: Exception) -> Dataset:
     return status
 
 
-def _log_refusal(operation: str, uid: str, exc: Exception) -> None:
+def _refused(operation: str, uid: str, exc: Exception, metrics: Metrics) -> Dataset:
+    """Logged, counted, and the answer the modality gets."""
+    metrics.mpps_done(operation, "refused")
     if isinstance(exc, DomainError):
         log.info("MPPS %s %s refused: %s", operation, uid, exc)
     else:
         log.exception("MPPS %s %s failed", operation, uid)
+    return _refusal(exc)
 
 
 def handle_n_create(
-    event: evt.Event, manager: PpsManager, rules: MppsRules, uid_prefix: str | None
+    event: evt.Event, manager: PpsManager, rules: MppsRules, uid_prefix: str | None, metrics: Metrics
 ) -> tuple[object, Dataset | None]:
     """The modality may leave the SOP Instance UID to us (PS3.4 F.7.2.1.1): then we
     make one and return it, or the modality cannot send its N-SET."""
     request_uid = cast(N_CREATE, event.request).AffectedSOPInstanceUID
     uid = str(request_uid) if request_uid else generate_uid(prefix=f"{uid_prefix}." if uid_prefix else None)
     try:
-        manager.rad6_modality_pps_in_progress(performed_step_from(event.attribute_list, uid, rules))
+        pps = performed_step_from(event.attribute_list, uid, rules)
+        manager.rad6_modality_pps_in_progress(pps)
     except Exception as exc:
-        _log_refusal("N-CREATE", uid, exc)
-        return _refusal(exc), None
+        return _refused("N-CREATE", uid, exc, metrics), None
+    metrics.mpps_done("N-CREATE", pps.status.value)
     answer = Dataset()
     if not request_uid:
         answer.AffectedSOPInstanceUID = uid
     return SUCCESS, answer
 
 
-def handle_n_set(event: evt.Event, manager: PpsManager, rules: MppsRules) -> tuple[object, Dataset | None]:
+def handle_n_set(
+    event: evt.Event, manager: PpsManager, rules: MppsRules, metrics: Metrics
+) -> tuple[object, Dataset | None]:
     uid = str(cast(N_SET, event.request).RequestedSOPInstanceUID)
     modification = event.modification_list
     try:
-        manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification, rules))
+        pps = manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification, rules))
     except Exception as exc:
-        _log_refusal("N-SET", uid, exc)
-        return _refusal(exc), None
+        return _refused("N-SET", uid, exc, metrics), None
+    metrics.mpps_done("N-SET", pps.status.value)
     return SUCCESS, Dataset()

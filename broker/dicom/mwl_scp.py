@@ -7,6 +7,7 @@ Answers are written straight to bytes (`AnswerPlan`) and onto the socket
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
@@ -25,6 +26,7 @@ from broker.dicom.status import (
 from broker.domain.errors import InvalidInput
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.mapping.profile import Profile
+from broker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,25 @@ def _failure(status: int, comment: str) -> Dataset:
 
 
 def handle_find(
-    event: evt.Event, provider: WorklistProvider, profile: Profile
+    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics
 ) -> Iterator[tuple[object, Dataset | None]]:
+    """The answers, counted and timed from request to final status (what the modality
+    waits for, sending included)."""
+    started, final = time.monotonic(), UNABLE_TO_PROCESS
+    try:
+        for status, answer in _answers(event, provider, profile):
+            final = _code(status)
+            yield status, answer
+    finally:
+        metrics.find_answered(final, time.monotonic() - started)
+
+
+def _code(status: object) -> int:
+    value = status.Status if isinstance(status, Dataset) else status
+    return value if isinstance(value, int) else UNABLE_TO_PROCESS
+
+
+def _answers(event: evt.Event, provider: WorklistProvider, profile: Profile) -> Iterator[tuple[object, Dataset | None]]:
     """Yield one pending answer per matching step; every failure still answers."""
     try:
         request = event.identifier

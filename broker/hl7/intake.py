@@ -27,6 +27,7 @@ from broker.mapping.charsets import codec_for, decode
 from broker.mapping.hl7_in import interpret, order_references
 from broker.mapping.hl7_out import message_structure
 from broker.mapping.profile import Profile
+from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,13 @@ class Hl7Intake:
         profile: Profile,
         senders: SenderPolicy | None = None,
         alerts: SecurityAlerts | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._order_filler = order_filler
         self._profile = profile
         self._senders = senders or SenderPolicy([])
         self._alerts = alerts or LoggedAlerts()
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def handle(self, raw: bytes) -> bytes:
         """The encoded ACK for one framed message; never raises."""
@@ -54,6 +57,7 @@ class Hl7Intake:
             message_type=f"{header.message_type}^{header.trigger_event}"[:16],
             raw=raw,
         )
+        self._metrics.hl7_received(record.message_type)
         self._report_refused_sender(header)
         receipt: Receipt | None = None
         try:
@@ -74,6 +78,7 @@ class Hl7Intake:
                 refusal.location,
                 refusal.text,
             )
+        self._metrics.hl7_answered(record.message_type, answered.answer)
         return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
 
     def _answer(self, header: MessageHeader, answered: InboundRecord, applied: Sequence[OrderOutcome]) -> str:

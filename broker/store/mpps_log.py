@@ -32,3 +32,36 @@ def _started(attributes: str) -> str:
     record = json.loads(attributes)
     date, time = (record.get(tag, {}).get("Value", [""])[0] for tag in ("00400244", "00400245"))
     return f"{date} {time}".strip()
+
+
+@dataclass(frozen=True)
+class PerformedRow:
+    sop_instance_uid: str
+    status: str
+    performed_station_ae: str
+    started: str
+    #: SPS IDs of the scheduled steps it is linked to; none: an exception.
+    linked_sps_ids: tuple[str, ...]
+
+
+def performed(engine: Engine, *, status: str = "", uid: str = "", limit: int = 100) -> list[PerformedRow]:
+    """Performed steps, newest first, with the scheduled steps each one drives."""
+    p, links, s = t.performed_steps, t.performed_step_links, t.scheduled_steps
+    stmt = select(p.c.id, p.c.sop_instance_uid, p.c.status, p.c.performed_station_ae, p.c.attributes)
+    if status:
+        stmt = stmt.where(p.c.status == status)
+    if uid:
+        stmt = stmt.where(p.c.sop_instance_uid == uid)
+    linked = select(links.c.performed_pk, s.c.sps_id).join(s, s.c.id == links.c.step_pk)
+    with engine.connect().execution_options(readonly=True) as conn:
+        rows = conn.execute(stmt.order_by(p.c.id.desc()).limit(limit)).all()
+        pks = [r.id for r in rows]
+        sps: dict[int, list[str]] = {}
+        for link in conn.execute(linked.where(links.c.performed_pk.in_(pks)).order_by(s.c.id)):
+            sps.setdefault(link.performed_pk, []).append(link.sps_id)
+    return [
+        PerformedRow(
+            r.sop_instance_uid, r.status.value, r.performed_station_ae, _started(r.attributes), tuple(sps.get(r.id, []))
+        )
+        for r in rows
+    ]

@@ -31,6 +31,16 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True)
+class OutboxHealth:
+    """What an operator watches: a growing depth or age means a peer is not taking
+    messages; dead letters wait for someone to fix the cause and requeue them."""
+
+    depth: int
+    oldest_pending_seconds: float
+    dead: int
+
+
+@dataclass(frozen=True)
 class PendingMessage:
     id: int
     destination: str
@@ -122,6 +132,15 @@ class SqlOutboxQueue:
         with self._engine.connect().execution_options(readonly=True) as conn:
             stmt = select(func.count()).select_from(t.outbox).where(t.outbox.c.state.in_(WAITING))
             return int(conn.execute(stmt).scalar_one())
+
+    def health(self, now: datetime) -> OutboxHealth:
+        o = t.outbox.c
+        stmt = select(func.count(), func.min(o.created_at)).where(o.state.in_(WAITING))
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            depth, oldest = conn.execute(stmt).one()
+            dead = conn.execute(select(func.count()).where(o.state == "dead")).scalar_one()
+        age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        return OutboxHealth(int(depth), age, int(dead))
 
 
 def _earlier_waiting() -> Exists:
