@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import ssl
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from pynetdicom import evt
 
@@ -31,16 +32,17 @@ from broker.mapping.hl7_out import Hl7StatusNotifier
 from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
-from broker.security import LoggedAlerts, SecurityAlerts
 from broker.metrics import Metrics
+from broker.security import LoggedAlerts, SecurityAlerts
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
 from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.worklist import SqlWorklistReader
 from broker.tls import optional_client_context
-from broker.web.context import WebContext
-from broker.web.server import WebServer
+
+if TYPE_CHECKING:
+    from broker.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +181,16 @@ def _tls_to(destination: DestinationConfig) -> tuple[ssl.SSLContext | None, str 
     """The TLS context and expected server name of an outbound connection."""
     tls = destination.tls
     return optional_client_context(tls), tls.server_name if tls else None
+
+
 def _web(config: BrokerConfig, services: Services) -> WebServer | None:
-    """The REST API, page and /metrics, when `web.enabled`; outbox gauges read at scrape."""
+    """The REST API, page and /metrics, when `web.enabled`; outbox gauges read at scrape.
+    Imported only then: the HTTP stack is most of a CLI command's start-up time."""
     if not config.web.enabled:
         return None
+    from broker.web.context import WebContext
+    from broker.web.server import WebServer
+
     outbox = SqlOutboxQueue(services.engine)
     services.metrics.watch_outbox(outbox.health)
     context = WebContext(services.engine, services.intake, services.pps_manager, outbox, services.metrics)

@@ -4,7 +4,8 @@ dcmjs-dimse MPPS): every resource, the two roles, OpenAPI, and the body limits."
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from support.brokers import make_config
 from support.dicompeer import mpps
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.mpps import n_create
-from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_section
+from support.web import ADMIN_TOKEN, READ_TOKEN, client, metric, web_port, web_section
 
 STUDY = "1.2.392.200036.9999.1.1001"
 
@@ -37,7 +38,7 @@ def sqlite_web_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
 
 
 def test_read_token_reads_admin_token_writes(sqlite_web_broker: Broker) -> None:
-    port = sqlite_web_broker.web.port  # type: ignore[union-attr]
+    port = web_port(sqlite_web_broker)
     with client(port, None) as anonymous:
         refused = anonymous.get("/api/orders")
         assert (refused.status_code, refused.headers["www-authenticate"]) == (401, "Bearer")
@@ -60,7 +61,7 @@ def test_read_token_reads_admin_token_writes(sqlite_web_broker: Broker) -> None:
 
 
 def test_openapi_served_with_every_resource(sqlite_web_broker: Broker) -> None:
-    with client(sqlite_web_broker.web.port, None) as anonymous:  # type: ignore[union-attr]
+    with client(web_port(sqlite_web_broker), None) as anonymous:
         schema = anonymous.get("/openapi.json").json()
         docs = anonymous.get("/docs")
     assert {
@@ -81,13 +82,14 @@ def _raw(port: int, request: bytes) -> bytes:
 
 
 def test_large_or_compressed_bodies_refused_before_reading_s5(sqlite_web_broker: Broker) -> None:
-    port = sqlite_web_broker.web.port  # type: ignore[union-attr]
+    port = web_port(sqlite_web_broker)
     auth = f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()
     head = b"POST /api/outbox/requeue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
     declared_4_gib = _raw(port, head + b"Content-Length: 4294967296\r\n\r\n")  # and no body follows
     assert declared_4_gib.startswith(b"HTTP/1.1 413")
     chunk = b'{"ids": [' + b"1, " * 3000 + b"1]}"
-    chunked = _raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n")
+    body = b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n"
+    chunked = _raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n" + body)
     assert chunked.startswith(b"HTTP/1.1 413")
     gzip = _raw(port, head + b"Content-Encoding: gzip\r\nContent-Length: 20\r\n\r\n" + b"\x1f\x8b" + b"\0" * 18)
     assert gzip.startswith(b"HTTP/1.1 415")
@@ -97,14 +99,16 @@ def test_large_or_compressed_bodies_refused_before_reading_s5(sqlite_web_broker:
 
 def test_patients_orders_steps_mpps_and_reconcile(web_broker: Broker, tmp_path: Path) -> None:
     acks = send(
-        web_broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample("rad-2-placer-order/orm_o01_nw.hl7")
+        web_broker.hl7.port,
+        sample("rad-1-patient-registration/adt_a04.hl7"),
+        sample("rad-2-placer-order/orm_o01_nw.hl7"),
     )
     assert [ack_code(a) for a in acks] == ["AA", "AA"]
     started = mpps(web_broker.dicom.port, "create", tmp_path, dataset=n_create("SPS1001", "ACC1001", "RP1001", STUDY))
     trauma = mpps(web_broker.dicom.port, "create", tmp_path, dataset=n_create("", "", "", "1.2.392.200036.9999.6.1"))
     linked_uid, trauma_uid = str(started["affectedSopInstanceUid"]), str(trauma["affectedSopInstanceUid"])
 
-    with client(web_broker.web.port) as reader:  # type: ignore[union-attr]
+    with client(web_port(web_broker)) as reader:
         [patient] = reader.get("/api/patients", params={"patient_id": "PAT001"}).json()
         order = reader.get("/api/orders/ACC1001").json()
         missing = reader.get("/api/orders/NO-SUCH")
@@ -127,7 +131,7 @@ def test_patients_orders_steps_mpps_and_reconcile(web_broker: Broker, tmp_path: 
     assert exception["sop_instance_uid"] == trauma_uid
 
     path = f"/api/mpps/exceptions/{trauma_uid}/reconcile"
-    with client(web_broker.web.port, ADMIN_TOKEN) as admin:  # type: ignore[union-attr]
+    with client(web_port(web_broker), ADMIN_TOKEN) as admin:
         assert admin.post(path, json={"accession_number": "NO-SUCH"}).status_code == 404
         reconciled = admin.post(path, json={"accession_number": "ACC1001"})
         assert reconciled.status_code == 200, reconciled.text
@@ -140,7 +144,7 @@ def test_patients_orders_steps_mpps_and_reconcile(web_broker: Broker, tmp_path: 
 def test_refused_message_listed_and_replayed(web_broker: Broker) -> None:
     [refused] = send(web_broker.hl7.port, sample("rad-12-patient-update/adt_a08.hl7"))
     assert ack_code(refused) == "AE"
-    with client(web_broker.web.port, ADMIN_TOKEN) as admin:  # type: ignore[union-attr]
+    with client(web_port(web_broker), ADMIN_TOKEN) as admin:
         [listed] = admin.get("/api/messages", params={"refused": True}).json()
         assert (listed["message_type"], listed["answer"], listed["error_code"]) == ("ADT^A08", "AE", "204")
         replay = f"/api/messages/{listed['id']}/replay"
@@ -159,11 +163,12 @@ def test_dead_letter_listed_then_requeued_and_sent(web_broker: Broker, ris: RisL
     send(web_broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
     mpps(web_broker.dicom.port, "create", tmp_path, dataset=n_create("SPS1001", "ACC1001", "RP1001", STUDY))
     ris.wait_for(1)
-    with client(web_broker.web.port, ADMIN_TOKEN) as admin:  # type: ignore[union-attr]
+    with client(web_port(web_broker), ADMIN_TOKEN) as admin:
         [dead] = _eventually(lambda: admin.get("/api/outbox", params={"state": "dead"}).json())
         assert (dead["destination"], dead["ordering_key"] != "", dead["attempts"]) == ("ris", True, 1)
         health = admin.get("/api/outbox/health").json()
         assert (health["depth"], health["dead"]) == (0, 1)
+        assert metric(admin.get("/metrics").text, "broker_outbox_dead") == 1  # read from the database now
 
         ris.answer = "AA"  # fixed at the RIS
         assert admin.post("/api/outbox/requeue", json={"ids": [dead["id"]]}).json() == {"requeued": 1}
@@ -173,11 +178,8 @@ def test_dead_letter_listed_then_requeued_and_sent(web_broker: Broker, ris: RisL
     assert len(ris.wait_for(2)) == 2
 
 
-def _eventually(read: object, timeout: float = 10.0) -> list[dict[str, object]]:
+def _eventually(read: Callable[[], list[dict[str, object]]], timeout: float = 10.0) -> list[dict[str, object]]:
     """The outbox sender works on its own schedule: poll until the listing has rows."""
-    import time
-
-    assert callable(read)
     deadline = time.monotonic() + timeout
     while not (rows := read()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from broker.app import Broker
 
 READ_TOKEN = "read-token-for-tests-0001"
 ADMIN_TOKEN = "admin-token-for-tests-0001"
@@ -31,3 +34,17 @@ def client(port: int, token: str | None = READ_TOKEN, *, cookie: str = "") -> ht
     cookies = {"broker_token": cookie} if cookie else {}
     url = f"http://127.0.0.1:{port}"
     return httpx.Client(base_url=url, headers=headers, cookies=cookies, timeout=10, follow_redirects=False)
+
+
+def web_port(broker: Broker) -> int:
+    assert broker.web is not None, "web.enabled is false"
+    return broker.web.port
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """One sample's value from /metrics text; 0 when that series does not exist (yet)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
