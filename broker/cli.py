@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     from broker.app import Broker
 
     config = _config(args.config)
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     _ensure_sqlite_dir(config.database.url)
     broker = Broker(config)
     stop = threading.Event()
@@ -50,11 +50,15 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str) -> None:
     """Library chatter (per-association, per-job lines) only when debugging."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from broker.logs import formatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
-    for name in ("pynetdicom", "apscheduler", "alembic"):
+    for name in ("pynetdicom", "apscheduler", "alembic", "uvicorn"):
         logging.getLogger(name).setLevel(quiet)
 
 
