@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.example.yaml
 
-.PHONY: run test setup peers postgres lint unit bench bench-peers clean
+.PHONY: run test setup peers postgres browser lint unit bench bench-peers clean
 
 run: setup
 	$(VENV)/bin/broker db upgrade --config $(CONFIG)
@@ -29,6 +29,11 @@ peers: tests/peers/node_modules/.installed
 postgres:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# Headless Chromium and its WebDriver for the page test (tests/integration/test_web_page_chromium.py),
+# and a CJK font so the Japanese names are drawn in the screenshot.
+browser:
+	@{ command -v chromium && command -v chromedriver && fc-list | grep -qi "Noto Sans CJK"; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk; }
+
 tests/peers/node_modules/.installed: tests/peers/package-lock.json
 	cd tests/peers && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -47,7 +52,7 @@ lint: setup
 	$(VENV)/bin/ruff check broker tests
 	$(VENV)/bin/mypy
 
-test: setup peers postgres lint
+test: setup peers postgres browser lint
 	$(PY) -m pytest
 
 unit: setup

@@ -29,10 +29,23 @@ _templates = Environment(loader=PackageLoader("broker.web"), autoescape=select_a
 
 
 def _person(group: str) -> str:
-    """family^given^middle^prefix^suffix as a person reads it: `DOE, JOHN Q`."""
+    """family^given^middle^prefix^suffix as a Western reader expects it: `DOE, JOHN Q`."""
     family, *rest = group.split("^")
     given = " ".join(part for part in rest if part)
     return f"{family}, {given}" if family and given else family or given
+
+
+def _spaced(group: str) -> str:
+    """Kanji and kana names are read family first, space separated: `山田 太郎`."""
+    return " ".join(part for part in group.split("^") if part)
+
+
+def _dicom_time(value: str) -> str:
+    """DICOM `YYYYMMDD HHMMSS` (an MPPS start) as `2026-11-23 10:05`; anything else as is."""
+    try:
+        return datetime.strptime(value[:13], "%Y%m%d %H%M").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
 
 
 def _age(seconds: float) -> str:
@@ -42,7 +55,7 @@ def _age(seconds: float) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
-_templates.filters.update(person=_person, age=_age)
+_templates.filters.update(person=_person, spaced=_spaced, age=_age, dicom_time=_dicom_time)
 
 
 def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
