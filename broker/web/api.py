@@ -39,13 +39,13 @@ def _refused(exc: DomainError) -> HTTPException:
 
 @router.get("/patients", tags=["patients"])
 def list_patients(ctx: Ctx, patient_id: str = "", limit: Limit = 100) -> list[PatientOut]:
-    return [PatientOut.of(p) for p in reads.patients(ctx.engine, patient_id=patient_id, limit=limit)]
+    return [PatientOut.model_validate(p) for p in reads.patients(ctx.engine, patient_id=patient_id, limit=limit)]
 
 
 @router.get("/orders", tags=["orders"])
 def list_orders(ctx: Ctx, accession_number: str = "", patient_id: str = "", limit: Limit = 100) -> list[OrderOut]:
     found = reads.orders(ctx.engine, accession_number=accession_number, patient_id=patient_id, limit=limit)
-    return [OrderOut.of(o) for o in found]
+    return [OrderOut.model_validate(o) for o in found]
 
 
 @router.get("/orders/{accession_number}", tags=["orders"], responses={404: {"description": "no such order"}})
@@ -53,7 +53,7 @@ def get_order(ctx: Ctx, accession_number: str) -> OrderOut:
     found = reads.orders(ctx.engine, accession_number=accession_number, limit=1)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no order with this accession number")
-    return OrderOut.of(found[0])
+    return OrderOut.model_validate(found[0])
 
 
 @router.get("/steps", tags=["scheduled steps"])

@@ -1,52 +1,40 @@
-"""JSON shapes of the REST API for the domain's orders and patients (the store's flat
-read rows are served as they are)."""
+"""JSON shapes of the REST API for the domain's orders and patients, read straight from
+the domain objects' attributes (the store's flat read rows are served as they are)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
-
-from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
+from pydantic import BaseModel, ConfigDict
 
 
-class CodeOut(BaseModel):
+class _FromDomain(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CodeOut(_FromDomain):
     value: str
     scheme: str
     meaning: str
 
-    @classmethod
-    def of(cls, code: Code) -> CodeOut:
-        return cls(value=code.value, scheme=code.scheme, meaning=code.meaning)
 
-
-class NameOut(BaseModel):
+class NameOut(_FromDomain):
     """The three DICOM PN component groups (Japanese: kanji in ideographic, kana in phonetic)."""
 
     alphabetic: str
     ideographic: str
     phonetic: str
 
-    @classmethod
-    def of(cls, name: PersonName) -> NameOut:
-        return cls(alphabetic=name.alphabetic, ideographic=name.ideographic, phonetic=name.phonetic)
 
-
-class PatientOut(BaseModel):
+class PatientOut(_FromDomain):
     patient_id: str
     issuer: str
     name: NameOut
     birth_date: str
     sex: str
 
-    @classmethod
-    def of(cls, p: Patient) -> PatientOut:
-        return cls(
-            patient_id=p.patient_id, issuer=p.issuer, name=NameOut.of(p.name), birth_date=p.birth_date, sex=p.sex
-        )
 
-
-class StepOut(BaseModel):
+class StepOut(_FromDomain):
     sps_id: str
     modality: str
     station_ae: str
@@ -56,16 +44,8 @@ class StepOut(BaseModel):
     protocol_codes: list[CodeOut]
     status: str
 
-    @classmethod
-    def of(cls, s: ScheduledStep) -> StepOut:
-        return cls(
-            sps_id=s.sps_id, modality=s.modality, station_ae=s.station_ae, station_name=s.station_name,
-            start=s.start, description=s.description, protocol_codes=[CodeOut.of(c) for c in s.protocol_codes],
-            status=s.status.value,
-        )  # fmt: skip
 
-
-class ProcedureOut(BaseModel):
+class ProcedureOut(_FromDomain):
     requested_procedure_id: str
     study_instance_uid: str
     description: str
@@ -73,16 +53,8 @@ class ProcedureOut(BaseModel):
     priority: str
     steps: list[StepOut]
 
-    @classmethod
-    def of(cls, rp: RequestedProcedure) -> ProcedureOut:
-        return cls(
-            requested_procedure_id=rp.requested_procedure_id, study_instance_uid=rp.study_instance_uid,
-            description=rp.description, code=CodeOut.of(rp.code) if rp.code else None, priority=rp.priority,
-            steps=[StepOut.of(s) for s in rp.steps],
-        )  # fmt: skip
 
-
-class OrderOut(BaseModel):
+class OrderOut(_FromDomain):
     placer_order_number: str
     placer_application: str
     filler_order_number: str
@@ -91,15 +63,6 @@ class OrderOut(BaseModel):
     cancelled: bool
     patient: PatientOut
     procedures: list[ProcedureOut]
-
-    @classmethod
-    def of(cls, o: Order) -> OrderOut:
-        return cls(
-            placer_order_number=o.placer_order_number, placer_application=o.placer_application,
-            filler_order_number=o.filler_order_number, accession_number=o.accession_number,
-            referring_physician=o.referring_physician, cancelled=o.cancelled, patient=PatientOut.of(o.patient),
-            procedures=[ProcedureOut.of(rp) for rp in o.procedures],
-        )  # fmt: skip
 
 
 class ReplayOut(BaseModel):

@@ -11,30 +11,26 @@ from pathlib import Path
 import pytest
 
 from broker.app import Broker
-from support.brokers import make_config
 from support.dicompeer import mpps
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.mpps import n_create
-from support.web import ADMIN_TOKEN, READ_TOKEN, client, metric, web_port, web_section
+from support.web import ADMIN_TOKEN, READ_TOKEN, client, metric, web_port
+from support.web import web_broker as running
 
 STUDY = "1.2.392.200036.9999.1.1001"
 
 
 @pytest.fixture
 def web_broker(database_url: str, ris: RisListener) -> Iterator[Broker]:
-    broker = Broker(make_config(ris.port, database_url=database_url, web=web_section()))
-    broker.start()
-    yield broker
-    broker.stop()
+    with running(ris.port, database_url) as broker:
+        yield broker
 
 
 @pytest.fixture
 def sqlite_web_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
     """For what does not depend on the database backend (auth, OpenAPI, limits)."""
-    broker = Broker(make_config(ris.port, database_url=f"sqlite:///{tmp_path / 'web.db'}", web=web_section()))
-    broker.start()
-    yield broker
-    broker.stop()
+    with running(ris.port, f"sqlite:///{tmp_path / 'web.db'}") as broker:
+        yield broker
 
 
 def test_read_token_reads_admin_token_writes(sqlite_web_broker: Broker) -> None:

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broker.app import Broker
-from support.brokers import make_config
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, sample, send
 from support.mpps import n_create, n_set_final
-from support.web import client, metric, web_port, web_section
+from support.web import client, metric, web_broker, web_port
 
 STUDY = "1.2.392.200036.9999.1.1001"
 
 
-def _broker(ris: RisListener, db: Path) -> Broker:
-    broker = Broker(make_config(ris.port, database_url=f"sqlite:///{db}", web=web_section()))
-    broker.start()
-    return broker
-
-
 def test_counters_move_with_real_traffic_per_broker(ris: RisListener, tmp_path: Path) -> None:
-    first, second = _broker(ris, tmp_path / "first.db"), _broker(ris, tmp_path / "second.db")
-    try:
+    with (
+        web_broker(ris.port, f"sqlite:///{tmp_path / 'first.db'}") as first,
+        web_broker(ris.port, f"sqlite:///{tmp_path / 'second.db'}") as second,
+    ):
         unknown_patient = sample("rad-12-patient-update/adt_a08.hl7")
         send(first.hl7.port, unknown_patient, sample("rad-2-placer-order/orm_o01_nw.hl7"))
         findscu(first.dicom.port, ["PatientName", "AccessionNumber"], tmp_path)
@@ -38,9 +32,6 @@ def test_counters_move_with_real_traffic_per_broker(ris: RisListener, tmp_path: 
             text = reader.get("/metrics").text
         with client(web_port(second)) as reader:
             other = reader.get("/metrics").text
-    finally:
-        second.stop()
-        first.stop()
 
     assert metric(text, "broker_hl7_received_total", message_type="ORM^O01") == 1
     assert metric(text, "broker_hl7_acked_total", message_type="ORM^O01", code="AA") == 1

@@ -21,11 +21,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.app import Broker
-from support.brokers import make_config
 from support.dicompeer import mpps
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.mpps import n_create, n_set_final
-from support.web import READ_TOKEN, client, web_port, web_section
+from support.web import READ_TOKEN, client, web_broker, web_port
 
 JAHIS_ORM = "rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"
 SECOND_ORDER = {"JPORM0001": "JPORM0002", "JPPO0001": "JPPO0002", "JPACC0001": "JPACC0002",
@@ -39,11 +38,8 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def jahis_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
-    db = f"sqlite:///{tmp_path / 'page.db'}"
-    broker = Broker(make_config(ris.port, database_url=db, profile="jahis", web=web_section()))
-    broker.start()
-    yield broker
-    broker.stop()
+    with web_broker(ris.port, f"sqlite:///{tmp_path / 'page.db'}", profile="jahis") as broker:
+        yield broker
 
 
 @pytest.fixture

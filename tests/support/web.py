@@ -3,12 +3,15 @@ an HTTP client with one of them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from broker.app import Broker
+from support.brokers import make_config
 
 READ_TOKEN = "read-token-for-tests-0001"
 ADMIN_TOKEN = "admin-token-for-tests-0001"
@@ -48,3 +51,14 @@ def metric(exposition: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@contextmanager
+def web_broker(ris_port: int, database_url: str, **overrides: object) -> Iterator[Broker]:
+    """A started broker with `web_section()`; stopped on exit."""
+    broker = Broker(make_config(ris_port, database_url=database_url, web=web_section(), **overrides))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
