@@ -69,6 +69,7 @@ class WebServer:
                 access_log=False,  # request lines carry query values (patient IDs)
                 lifespan="off",
                 timeout_keep_alive=5,
+                timeout_graceful_shutdown=5,  # stop() never waits long on a slow client
                 limit_concurrency=100,
             )
         )
