@@ -113,7 +113,9 @@ def replay(ctx: Ctx, message_id: int) -> ReplayOut:
 
 
 @router.get("/outbox", tags=["outbox"])
-def list_outbox(ctx: Ctx, state: Literal["pending", "dead", "sent"] = "dead", limit: Limit = 100) -> list[OutboxEntry]:
+def list_outbox(
+    ctx: Ctx, state: Literal["pending", "leased", "dead", "sent"] = "dead", limit: Limit = 100
+) -> list[OutboxEntry]:
     """Outbound messages in one state (dead letters by default), oldest first."""
     return ctx.outbox.listing(state, limit)
 
