@@ -19,6 +19,7 @@ from support.hl7peer import RisListener, sample, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.mpps_scp import MppsReceiver
 from support.net import free_port
+from support.recorder import settled
 
 
 def _order(broker: Broker, n: int) -> None:
@@ -82,13 +83,18 @@ def test_outage_of_ris_and_image_manager_every_message_once_in_order(database_ur
     assert per_mpps == {f"1.2.3.{n}": ["create", "set"] for n in range(1, PROCEDURES + 1)}
 
 
+def _states(broker: Broker) -> list[tuple[str, str]]:
+    with broker.engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.state, t.outbox.c.last_error).order_by(t.outbox.c.id)).all()
+    return [(state, error) for state, error in rows]
+
+
 def test_refused_message_is_dead_lettered_and_does_not_block(broker: Broker, ris: RisListener) -> None:
     ris.answer = "AE"
     _order(broker, 1)
     _perform(broker, 1)
     ris.wait_for(2)
-    with broker.engine.connect() as conn:
-        states = conn.execute(select(t.outbox.c.state, t.outbox.c.last_error).order_by(t.outbox.c.id)).all()
+    states = settled(lambda: _states(broker), lambda rows: all(s == "dead" for s, _ in rows))
     assert [s for s, _ in states] == ["dead", "dead"]
     assert states[0][1].startswith("AE")
     assert len(ris.received) == 2
@@ -99,6 +105,7 @@ def test_dead_letter_listed_and_requeued_by_operator(broker: Broker, ris: RisLis
     _order(broker, 1)
     _perform(broker, 1)
     ris.wait_for(2)
+    settled(lambda: _states(broker), lambda rows: all(s == "dead" for s, _ in rows))
     config = tmp_path / "cli.yaml"
     config.write_text(yaml.safe_dump(broker.config.model_dump(mode="json")))
     cli = [sys.executable, "-m", "broker", "outbox"]

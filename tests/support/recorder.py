@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -41,3 +42,14 @@ class AlertRecorder(Recorder[tuple[str, str, str]]):
 
     def kinds(self) -> list[str]:
         return [kind for kind, _, _ in self.received]
+
+
+def settled(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """`read()` once `done` holds for it (the last reading on timeout, for the assert to
+    show): for state the broker writes just after a peer saw its effect."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
