@@ -20,40 +20,18 @@
 // so non-ASCII text arrives intact only with "ISO_IR 192" (a warning says so).
 // 7-bit ISO 2022 text (e.g. pre-escaped ISO-2022-JP under ["", "ISO 2022 IR 87"]) passes as is.
 
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import dimse from 'dcmjs-dimse';
+import { exchange, fail as failWith, parseCommandLine, readElements } from './dimse_client.mjs';
 
-const { Client, Dataset, log } = dimse;
+const { Dataset } = dimse;
 const { CEchoRequest, NCreateRequest, NSetRequest } = dimse.requests;
 const MPPS_SOP_CLASS = '1.2.840.10008.3.1.2.3.3';
+const NAME = 'mpps_scu';
+const fail = (reason) => failWith(NAME, reason);
 
-function fail(reason) {
-  process.stderr.write(`mpps_scu: ${reason}\n`);
-  process.exit(2);
-}
-
-let args;
-try {
-  args = parseArgs({
-    allowPositionals: true,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '11112' },
-      'calling-ae': { type: 'string', default: 'MODALITY1' },
-      'called-ae': { type: 'string', default: 'BROKER' },
-      timeout: { type: 'string', default: '10' },
-      uid: { type: 'string' },
-      dataset: { type: 'string' },
-    },
-  });
-} catch (e) {
-  fail(e.message);
-}
-const opts = args.values;
-const op = args.positionals[0];
-const timeoutMs = Number(opts.timeout) * 1000;
-if (!(timeoutMs > 0)) fail(`bad --timeout ${opts.timeout}`);
+const command = parseCommandLine(NAME, { uid: { type: 'string' }, dataset: { type: 'string' } });
+const { opts } = command;
+const op = command.positionals[0];
 
 let request;
 if (op === 'echo') {
@@ -69,65 +47,22 @@ if (op === 'echo') {
   fail(`unknown op ${JSON.stringify(op)} (expected echo, create or set)`);
 }
 if (op !== 'echo' && opts.dataset) {
-  try {
-    const elements = JSON.parse(readFileSync(opts.dataset, 'utf8'));
-    request.setDataset(new Dataset(elements));
-    const charset = [elements.SpecificCharacterSet ?? ''].flat().join('\\');
-    if (charset !== 'ISO_IR 192' && /[^\x00-\x7f]/.test(JSON.stringify(elements))) {
-      process.stderr.write(`mpps_scu: warning: non-ASCII text is sent as UTF-8, not as '${charset}'\n`);
-    }
-  } catch (e) {
-    fail(`cannot read dataset ${opts.dataset}: ${e.message}`);
+  const elements = readElements(NAME, opts.dataset);
+  request.setDataset(new Dataset(elements));
+  const charset = [elements.SpecificCharacterSet ?? ''].flat().join('\\');
+  if (charset !== 'ISO_IR 192' && /[^\x00-\x7f]/.test(JSON.stringify(elements))) {
+    process.stderr.write(`mpps_scu: warning: non-ASCII text is sent as UTF-8, not as '${charset}'\n`);
   }
 }
 
-log.setLevel('silent'); // keep stdout for the single JSON line
-let answered = false;
-
-request.on('response', (response) => {
-  if (answered) return;
-  answered = true;
-  const command = response.getCommandDataset();
+exchange(NAME, request, command, (response) => {
   const uid = response.getAffectedSopInstanceUid() || request.getAffectedSopInstanceUid()
     || request.getRequestedSopInstanceUid() || null;
   process.stdout.write(JSON.stringify({
     status: response.getStatus(),
     affectedSopInstanceUid: uid,
     errorComment: response.getErrorComment() || null, // (0000,0902)
-    errorId: command.getElement('ErrorID') ?? null, // (0000,0903)
+    errorId: response.getCommandDataset().getElement('ErrorID') ?? null, // (0000,0903)
   }) + '\n');
-});
-
-const client = new Client();
-client.addRequest(request);
-client.on('associationAccepted', (association) => {
-  if (!association.getAcceptedPresentationContextFromRequest(request)) {
-    const sopClass = request.getAffectedSopClassUid() || request.getRequestedSopClassUid();
-    fail(`presentation context for SOP class ${sopClass} was not accepted`);
-  }
-});
-client.on('associationRejected', (r) => {
-  fail(`association rejected (result ${r.result}, source ${r.source}, reason ${r.reason})`);
-});
-client.on('networkError', (e) => {
-  if (!answered) fail(`network error: ${e.message}`);
-});
-client.on('closed', () => {
-  if (!answered) fail('connection closed without a response (association aborted?)');
-  process.exit(0);
-});
-
-setTimeout(() => {
-  if (!answered) fail(`no response within ${opts.timeout} s`);
-  process.exit(0); // response printed but the release did not complete: still a result
-}, timeoutMs);
-
-client.send(opts.host, Number(opts.port), opts['calling-ae'], opts['called-ae'], {
-  connectTimeout: timeoutMs,
-  associationTimeout: timeoutMs,
-  pduTimeout: timeoutMs,
-});
-// The Client does not forward A-ABORT; listen on its network for a clear reason.
-client.network?.on('abort', ({ source, reason }) => {
-  if (!answered) fail(`association aborted (source ${source}, reason ${reason})`);
+  return true;
 });

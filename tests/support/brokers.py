@@ -1,8 +1,15 @@
-"""A broker configuration for tests: free ports, the database under test, fast retries."""
+"""A broker for tests: free ports, the database under test, fast retries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from broker.app import Broker
 from broker.config import BrokerConfig
+from support.hl7peer import RisListener
 from support.net import free_port
 
 
@@ -19,3 +26,39 @@ def make_config(ris_port: int, *, database_url: str, **overrides: object) -> Bro
     }
     data.update(overrides)
     return BrokerConfig.model_validate(data)
+
+
+@contextmanager
+def module_broker(request: pytest.FixtureRequest, backend: str, **overrides: object) -> Iterator[Broker]:
+    """A started broker with a RIS listener of its own, for a module-scoped fixture: a
+    module whose tests only read loads its orders once instead of once per test."""
+    with ExitStack() as stack:
+        ris = RisListener(free_port()).start()
+        stack.callback(ris.stop)
+        if backend == "sqlite":
+            url = f"sqlite:///{request.getfixturevalue('tmp_path_factory').mktemp('db') / 'broker.db'}"
+        else:
+            url = stack.enter_context(request.getfixturevalue("postgres_server").database())
+        broker = Broker(make_config(ris.port, database_url=url, **overrides))
+        broker.start()
+        stack.callback(broker.stop)
+        yield broker
+
+
+class BrokerPool:
+    """Brokers for one test module, started on first use and kept until the module ends:
+    a module whose tests only read loads its orders once per backend, and a backend no
+    selected test asks for costs nothing."""
+
+    def __init__(self, stack: ExitStack, load: Callable[[Broker], object] = lambda broker: None) -> None:
+        self._stack, self._load = stack, load
+        self._brokers: dict[tuple[str, str], Broker] = {}
+
+    def get(self, request: pytest.FixtureRequest, backend: str, profile: str = "ihe-swf") -> Broker:
+        """The broker on `backend` with `profile` (a name or a YAML path), its orders loaded."""
+        key = (backend, profile)
+        if key not in self._brokers:
+            broker = self._stack.enter_context(module_broker(request, backend, profile=profile))
+            self._load(broker)
+            self._brokers[key] = broker
+        return self._brokers[key]

@@ -1,6 +1,6 @@
 """Real DICOM peers: DCMTK findscu as the modality querying the worklist, and the
-dcmjs-dimse MPPS SCU (tests/peers/mpps_scu.mjs), an implementation independent of
-pynetdicom, for N-CREATE / N-SET."""
+dcmjs-dimse peers (tests/peers), an implementation independent of pynetdicom and of
+DCMTK: mpps_scu.mjs for N-CREATE / N-SET, find_scu.mjs for worklist C-FIND."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -41,27 +42,33 @@ def findscu(
     return [pydicom.dcmread(p) for p in sorted(out.glob("rsp*.dcm"))]
 
 
+def _node_peer(
+    script: str, port: int, workdir: Path, *args: str, dataset: dict[str, object] | None = None, aet: str
+) -> list[dict[str, Any]]:
+    """Run one of the dcmjs-dimse peers in tests/peers with `dataset` written to a JSON
+    file (passed as its last option); return the JSON lines it printed."""
+    command = ["node", str(PEERS / script), "--port", str(port), "--calling-ae", aet, "--called-ae", "BROKER", *args]
+    if dataset is not None:
+        path = workdir / f"{Path(script).stem}-{len(list(workdir.glob('*.json')))}.json"
+        path.write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
+        command += ["--dataset", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{script} failed: {result.stderr}"
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def mpps(
     port: int, op: str, workdir: Path, *, uid: str = "", dataset: dict[str, object] | None = None
 ) -> dict[str, object]:
     """One MPPS operation with dcmjs-dimse; returns {status, affectedSopInstanceUid, errorComment, errorId}."""
-    args = [
-        "node",
-        str(PEERS / "mpps_scu.mjs"),
-        "--port",
-        str(port),
-        "--calling-ae",
-        "MODALITY1",
-        "--called-ae",
-        "BROKER",
-        op,
-    ]
-    if uid or op == "set":
-        args += ["--uid", uid]
-    if dataset is not None:
-        path = workdir / f"mpps-{op}-{len(list(workdir.glob('mpps-*')))}.json"
-        path.write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
-        args += ["--dataset", str(path)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"mpps_scu {op} failed: {result.stderr}"
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    args = [op, "--uid", uid] if uid or op == "set" else [op]
+    return _node_peer("mpps_scu.mjs", port, workdir, *args, dataset=dataset, aet="MODALITY1")[-1]
+
+
+FIND_SCU = "find_scu.mjs"
+
+
+def dimse_find(port: int, query: dict[str, Any], workdir: Path, *, aet: str = "MODALITY1") -> list[dict[str, Any]]:
+    """One Modality Worklist C-FIND with dcmjs-dimse: its responses, each
+    {status, identifier (DICOM JSON model), raw (hex bytes of PN and Specific Character Set by path)}."""
+    return _node_peer(FIND_SCU, port, workdir, dataset=query, aet=aet)

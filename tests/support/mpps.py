@@ -40,7 +40,9 @@ def n_set_final(status: str = "COMPLETED") -> dict[str, Any]:
 
 
 def as_dataset(attributes: dict[str, Any]) -> Dataset:
+    """A list of dicts is a sequence (`[]`: zero items); any other list is a multi-value."""
     ds = Dataset()
     for keyword, value in attributes.items():
-        setattr(ds, keyword, [as_dataset(item) for item in value] if isinstance(value, list) else value)
+        is_sequence = isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        setattr(ds, keyword, [as_dataset(item) for item in value] if is_sequence else value)
     return ds
