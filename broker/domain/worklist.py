@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from functools import cached_property
 
 from broker.domain.model import Code, Order, PersonName, RequestedProcedure, ScheduledStep, StepStatus
@@ -22,6 +22,7 @@ class Key(enum.StrEnum):
 
     STATION_AE = "station_ae"
     STATION_NAME = "station_name"
+    LOCATION = "location"
     MODALITY = "modality"
     PERFORMING_PHYSICIAN = "performing_physician"
     SPS_ID = "sps_id"
@@ -68,10 +69,23 @@ class Period:
 
 
 @dataclass(frozen=True)
+class TimesOfDay:
+    """An inclusive time-of-day range on any day: a TM range asked without a date
+    (C.2.2.2.5; with a date, both make one Period, C.2.2.2.5.1)."""
+
+    start: time = time.min
+    end: time = time.max
+
+    def contains(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment.time() <= self.end
+
+
+@dataclass(frozen=True)
 class WorklistQuery:
     patterns: Mapping[Key, Pattern] = field(default_factory=dict)
     uid_lists: Mapping[Key, frozenset[str]] = field(default_factory=dict)
     period: Period | None = None
+    times: TimesOfDay | None = None
     fold_case_names: bool = False
 
 
@@ -144,4 +158,6 @@ def matches(entry: WorklistEntry, query: WorklistQuery) -> bool:
     for key, uids in query.uid_lists.items():
         if uids and entry.value(key) not in uids:
             return False
+    if query.times is not None and not query.times.contains(entry.start):
+        return False
     return query.period is None or query.period.contains(entry.start)

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from broker.domain.errors import InvalidInput
-from broker.domain.worklist import Key, Pattern, Period, WorklistEntry, WorklistQuery
+from broker.domain.worklist import Key, Pattern, Period, TimesOfDay, WorklistEntry, WorklistQuery
 from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
 from broker.mapping.dicom_charsets import choose
 
@@ -33,6 +33,7 @@ TOP_KEYS = {
 STEP_KEYS = {
     "ScheduledStationAETitle": Key.STATION_AE,
     "ScheduledStationName": Key.STATION_NAME,
+    "ScheduledProcedureStepLocation": Key.LOCATION,
     "Modality": Key.MODALITY,
     "ScheduledProcedureStepID": Key.SPS_ID,
     "ScheduledPerformingPhysicianName": Key.PERFORMING_PHYSICIAN,
@@ -108,18 +109,30 @@ def _period(step: Dataset) -> Period | None:
     return Period(start, end)
 
 
+def _times(step: Dataset) -> TimesOfDay | None:
+    """SPS Start Time asked without a date: a time-of-day range on any day (C.2.2.2.5)."""
+    day_keyword, time_keyword = RANGE_KEYS
+    time_text = _text(step, time_keyword)
+    if _text(step, day_keyword) or not time_text:
+        return None
+    lo, hi = _range(time_text)
+    return TimesOfDay(_clock(lo, time_keyword, end=False), _clock(hi, time_keyword, end=True))
+
+
 def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> WorklistQuery:
     patterns = {key: Pattern(_text(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
     uid_lists = {
         key: frozenset(_text(identifier, kw).split("\\")) for kw, key in UID_LIST_KEYS.items() if _text(identifier, kw)
     }
-    period = None
+    period = times = None
     steps = identifier.get("ScheduledProcedureStepSequence")
     if steps:
         step = steps[0]
         patterns |= {key: Pattern(_text(step, kw)) for kw, key in STEP_KEYS.items() if kw in step}
-        period = _period(step)
-    return WorklistQuery(patterns=patterns, uid_lists=uid_lists, period=period, fold_case_names=fold_case_names)
+        period, times = _period(step), _times(step)
+    return WorklistQuery(
+        patterns=patterns, uid_lists=uid_lists, period=period, times=times, fold_case_names=fold_case_names
+    )
 
 
 # --- answers -----------------------------------------------------------------------

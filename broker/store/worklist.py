@@ -20,6 +20,7 @@ from broker.store import tables as t
 _COLUMNS = {
     Key.STATION_AE: t.scheduled_steps.c.station_ae,
     Key.STATION_NAME: t.scheduled_steps.c.station_name,
+    Key.LOCATION: t.scheduled_steps.c.location,
     Key.MODALITY: t.scheduled_steps.c.modality,
     Key.SPS_ID: t.scheduled_steps.c.sps_id,
     Key.PATIENT_ID: t.patients.c.patient_id,

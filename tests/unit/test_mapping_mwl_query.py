@@ -73,6 +73,31 @@ def test_time_without_date_is_not_a_period_ps3_4_C_2_2_2_5_1() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "inside", "outside"),
+    [
+        ("0800-1000", [time(8, 0), time(10, 0, 59)], [time(7, 59, 59), time(10, 1)]),
+        ("1200-", [time(12, 0), time(23, 59)], [time(11, 59, 59)]),
+        ("-1200", [time(0, 0), time(12, 0, 59)], [time(12, 1)]),
+        ("1430", [time(14, 30), time(14, 30, 59)], [time(14, 29, 59), time(14, 31)]),
+    ],
+)
+def test_time_without_date_is_a_time_of_day_range_on_any_day_ps3_4_C_2_2_2_5(
+    text: str, inside: list[time], outside: list[time]
+) -> None:
+    times = query_from_identifier(_identifier(ScheduledProcedureStepStartTime=text), fold_case_names=False).times
+    assert times is not None
+    for day in (datetime(2026, 11, 23), datetime(2031, 2, 1)):
+        assert all(times.contains(datetime.combine(day, t)) for t in inside)
+        assert not any(times.contains(datetime.combine(day, t)) for t in outside)
+    assert times.contains(None) is False
+
+
+def test_time_with_date_makes_no_separate_time_of_day_range_ps3_4_C_2_2_2_5_1() -> None:
+    ident = _identifier(ScheduledProcedureStepStartDate="20261123", ScheduledProcedureStepStartTime="0800-1000")
+    assert query_from_identifier(ident, fold_case_names=False).times is None
+
+
+@pytest.mark.parametrize(
     ("keyword", "value"),
     [
         ("ScheduledProcedureStepStartDate", "2026-11-23"),
