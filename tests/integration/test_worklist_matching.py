@@ -1,73 +1,148 @@
-"""RAD-5 matching through DCMTK findscu (PS3.4 C.2.2.2 and K.2.2.1)."""
+"""RAD-5 matching (PS3.4 C.2.2.2 and K.2.2.1), each rule through both independent
+clients: DCMTK findscu and dcmjs-dimse.
+
+One broker per backend for the whole module, its worklist loaded once (the tests only
+read). The SQL read path is checked on both backends with findscu; the second client
+adds the wire, not the storage, so it runs on SQLite only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from broker.app import Broker
-from support.dicompeer import findscu
+from broker.store import tables as t
+from support.brokers import BrokerPool
 from support.hl7peer import sample, send
+from support.worklist_clients import CLIENTS, Answer, Client
 
-SPS = "ScheduledProcedureStepSequence[0]."
+#: Every client on SQLite; the SQL path on PostgreSQL too, through findscu.
+RUNS = [("sqlite", "findscu"), ("sqlite", "dcmjs-dimse"), ("postgresql", "findscu")]
+
+SECOND_ORDER = {
+    "ORM0001": "ORM0009", "PO1001": "PO2001", "FO1001": "FO2001", "ACC1001": "ACC2001", "RP1001": "RP2001",
+    "SPS1001": "SPS2001", "PAT001": "PAT002", "DOE^JOHN^Q": "ROE^JANE", "20261123100000": "20261124143000",
+    "9999.1.1001": "9999.1.2001",
+}  # fmt: skip
+UID = "1.2.392.200036.9999.1."
+ALL = ["SPS1001", "SPS2001", "SPS4001A", "SPS4002A"]
+DOE = ["SPS1001", "SPS4001A", "SPS4002A"]
+OMI = ["SPS4001A", "SPS4002A"]
 
 
-@pytest.fixture
-def two_orders(broker: Broker) -> Broker:
+def load_worklist(broker: Broker) -> Broker:
+    """Four steps, all CT: SPS1001 (DOE^JOHN^Q, PAT001, ACC1001, 23 Nov 10:00, CT01),
+    SPS2001 (ROE^JANE, PAT002, ACC2001, 24 Nov 14:30, CT01), and an OMI order's
+    SPS4001A / SPS4002A (DOE^JOHN^Q, ACC4001, RP4001 / RP4002, 23 Nov 15:00, stations
+    CT01 / CT02 named CTSTATION1 / CTSTATION2 in ROOM1 / ROOM2). HL7 intake maps no
+    Scheduled Performing Physician, so the store gives SPS2001 one."""
     send(
         broker.hl7.port,
         sample("rad-2-placer-order/orm_o01_nw.hl7"),
-        sample(
-            "rad-2-placer-order/orm_o01_nw.hl7",
-            ORM0001="ORM0009",
-            PO1001="PO2001",
-            FO1001="FO2001",
-            ACC1001="ACC2001",
-            RP1001="RP2001",
-            SPS1001="SPS2001",
-            PAT001="PAT002",
-            **{"DOE^JOHN^Q": "ROE^JANE", "20261123100000": "20261124143000", "9999.1.1001": "9999.1.2001"},
-        ),
+        sample("rad-2-placer-order/orm_o01_nw.hl7", **SECOND_ORDER),
+        sample("rad-4-procedure-scheduled/omi_o23_two_ipc.hl7"),
     )
+    steps = t.scheduled_steps
+    with broker.engine.begin() as conn:
+        conn.execute(update(steps).where(steps.c.sps_id == "SPS2001").values(performing_physician="HOUSE^GREGORY"))
     return broker
 
 
-@pytest.mark.parametrize(
-    ("keys", "accessions"),
-    [
-        pytest.param([], ["ACC1001", "ACC2001"], id="universal-C.2.2.2.3"),
-        pytest.param(["PatientName=DOE*"], ["ACC1001"], id="PN-wildcard-star-C.2.2.2.4"),
-        pytest.param(["PatientName=?OE^JANE"], ["ACC2001"], id="PN-wildcard-question-C.2.2.2.4"),
-        pytest.param(["PatientName=DOE"], [], id="PN-single-value-is-exact-C.2.2.2.1"),
-        pytest.param(["PatientID=PAT002"], ["ACC2001"], id="patient-id-single-value"),
-        pytest.param(["AccessionNumber=ACC1001"], ["ACC1001"], id="accession-single-value"),
-        pytest.param([f"{SPS}Modality=CT"], ["ACC1001", "ACC2001"], id="modality-in-sequence-C.2.2.2.6"),
-        pytest.param([f"{SPS}Modality=MR"], [], id="modality-no-match"),
-        pytest.param([f"{SPS}ScheduledStationAETitle=CT01"], ["ACC1001", "ACC2001"], id="station-ae"),
-        pytest.param([f"{SPS}ScheduledProcedureStepStartDate=20261124"], ["ACC2001"], id="date-single-C.2.2.2.5"),
-        pytest.param([f"{SPS}ScheduledProcedureStepStartDate=20261101-20261123"], ["ACC1001"], id="date-range"),
-        pytest.param([f"{SPS}ScheduledProcedureStepStartDate=20261124-"], ["ACC2001"], id="date-open-end"),
-        pytest.param([f"{SPS}ScheduledProcedureStepStartDate=-20261123"], ["ACC1001"], id="date-open-start"),
-        pytest.param(
-            [
-                f"{SPS}ScheduledProcedureStepStartDate=20261123-20261124",
-                f"{SPS}ScheduledProcedureStepStartTime=1200-1500",
-            ],
-            ["ACC2001"],
-            id="date-time-combined-C.2.2.2.5.1",
-        ),
-    ],
-)
-def test_rad5_matching(two_orders: Broker, tmp_path: Path, keys: list[str], accessions: list[str]) -> None:
-    asked = {k.split("=")[0] for k in keys}
-    returned = [k for k in ("AccessionNumber", f"{SPS}Modality") if k not in asked]
-    answers = findscu(two_orders.dicom.port, [*keys, *returned], tmp_path)
-    assert sorted(a.AccessionNumber for a in answers) == accessions
+@pytest.fixture(scope="module")
+def worklists() -> Iterator[BrokerPool]:
+    with ExitStack() as stack:
+        yield BrokerPool(stack, load_worklist)
 
 
-def test_answer_holds_only_requested_keys_K_6_1(two_orders: Broker, tmp_path: Path) -> None:
-    [answer] = findscu(two_orders.dicom.port, ["AccessionNumber=ACC1001", "PatientSex", "AdmissionID"], tmp_path)
-    assert sorted(e.keyword for e in answer) == ["AccessionNumber", "AdmissionID", "PatientSex"]
-    assert answer.PatientSex == "M"
-    assert answer.AdmissionID == ""
+@pytest.fixture(params=[pytest.param(run, id="-".join(run)) for run in RUNS])
+def run(request: pytest.FixtureRequest, worklists: BrokerPool) -> tuple[int, Client]:
+    """The worklist's DICOM port on one backend, and one client."""
+    backend, client = request.param
+    return worklists.get(request, backend).dicom.port, CLIENTS[client]
+
+
+def query(top: dict[str, Any] | None = None, **step: Any) -> dict[str, Any]:
+    """`top` and `step` keys plus the two that name each answer."""
+    return {
+        "AccessionNumber": "",
+        **(top or {}),
+        "ScheduledProcedureStepSequence": [{"ScheduledProcedureStepID": "", **step}],
+    }
+
+
+def steps_of(answers: list[Answer]) -> list[str]:
+    return sorted(a.identifier.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID for a in answers)
+
+
+CASES = [
+    pytest.param(query(), ALL, id="universal-C.2.2.2.3"),
+    pytest.param(query({"PatientName": "DOE*"}), DOE, id="PN-wildcard-star-C.2.2.2.4"),
+    pytest.param(query({"PatientName": "?OE^JANE"}), ["SPS2001"], id="PN-wildcard-question-C.2.2.2.4"),
+    pytest.param(query({"PatientName": "ROE^JANE"}), ["SPS2001"], id="PN-single-value-C.2.2.2.1"),
+    pytest.param(query({"PatientName": "DOE"}), [], id="PN-single-value-is-exact-C.2.2.2.1"),
+    pytest.param(query({"PatientName": "doe*"}), [], id="PN-case-sensitive-by-default-C.2.2.2.1"),
+    pytest.param(query({"PatientID": "PAT002"}), ["SPS2001"], id="LO-patient-id-single-value-C.2.2.2.1"),
+    pytest.param(query({"PatientID": "*2"}), ["SPS2001"], id="LO-patient-id-wildcard-star-C.2.2.2.4"),
+    pytest.param(query({"PatientID": "PAT00?"}), ALL, id="LO-patient-id-wildcard-question-C.2.2.2.4"),
+    pytest.param(query({"AccessionNumber": "ACC1001"}), ["SPS1001"], id="SH-accession-single-value-C.2.2.2.1"),
+    pytest.param(query({"AccessionNumber": "ACC4*"}), OMI, id="SH-accession-wildcard-star-C.2.2.2.4"),
+    pytest.param(query({"AccessionNumber": "A?C2001"}), ["SPS2001"], id="SH-accession-wildcard-question-C.2.2.2.4"),
+    pytest.param(query({"RequestedProcedureID": "RP4002"}), ["SPS4002A"], id="SH-requested-procedure-id-C.2.2.2.1"),
+    pytest.param(query({"RequestedProcedureID": "RP4*"}), OMI, id="SH-requested-procedure-id-wildcard-C.2.2.2.4"),
+    pytest.param(
+        query({"StudyInstanceUID": [f"{UID}1001", f"{UID}4002"]}),
+        ["SPS1001", "SPS4002A"],
+        id="UI-list-of-UID-C.2.2.2.2",
+    ),
+    pytest.param(query({"StudyInstanceUID": f"{UID}2001"}), ["SPS2001"], id="UI-single-UID-C.2.2.2.2"),
+    pytest.param(query(Modality="CT"), ALL, id="SPS-modality-in-sequence-C.2.2.2.6-K.6.1.2"),
+    pytest.param(query(Modality="MR"), [], id="SPS-modality-no-match-C.2.2.2.6"),
+    pytest.param(query(ScheduledStationAETitle="CT02"), ["SPS4002A"], id="SPS-station-AE-C.2.2.2.6-K.6.1.2"),
+    pytest.param(query(ScheduledStationName="CTSTATION1"), ["SPS4001A"], id="SPS-station-name-C.2.2.2.6-K.6.1.2"),
+    pytest.param(query(ScheduledStationName="CTSTATION*"), OMI, id="SPS-station-name-wildcard-C.2.2.2.4"),
+    pytest.param(query(ScheduledProcedureStepLocation="ROOM2"), ["SPS4002A"], id="SPS-location-C.2.2.2.6-K.6.1.2"),
+    pytest.param(
+        query(ScheduledPerformingPhysicianName="HOUSE^GREGORY"), ["SPS2001"], id="SPS-performing-physician-K.6.1.2"
+    ),
+    pytest.param(
+        query(ScheduledPerformingPhysicianName="HOUSE*"), ["SPS2001"], id="SPS-performing-physician-wildcard-C.2.2.2.4"
+    ),
+    pytest.param(query(ScheduledProcedureStepID="SPS4001A"), ["SPS4001A"], id="SPS-id-single-value-C.2.2.2.1"),
+    pytest.param(query(ScheduledProcedureStepStartDate="20261124"), ["SPS2001"], id="DA-single-value-C.2.2.2.5"),
+    pytest.param(query(ScheduledProcedureStepStartDate="20261101-20261123"), DOE, id="DA-range-C.2.2.2.5"),
+    pytest.param(query(ScheduledProcedureStepStartDate="20261124-"), ["SPS2001"], id="DA-open-end-C.2.2.2.5"),
+    pytest.param(query(ScheduledProcedureStepStartDate="-20261123"), DOE, id="DA-open-start-C.2.2.2.5"),
+    pytest.param(
+        query(ScheduledProcedureStepStartDate="20261123-20261124", ScheduledProcedureStepStartTime="1200-1500"),
+        ["SPS2001", "SPS4001A", "SPS4002A"],
+        id="DA-TM-combined-range-C.2.2.2.5.1",
+    ),
+    pytest.param(
+        query(ScheduledProcedureStepStartTime="1400-1600"),
+        ["SPS2001", "SPS4001A", "SPS4002A"],
+        id="TM-only-range-C.2.2.2.5",
+    ),
+    pytest.param(query(ScheduledProcedureStepStartTime="-1200"), ["SPS1001"], id="TM-only-open-start-C.2.2.2.5"),
+    pytest.param(query(ScheduledProcedureStepStartTime="1430"), ["SPS2001"], id="TM-single-value-C.2.2.2.5"),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), CASES)
+def test_rad5_matching(run: tuple[int, Client], tmp_path: Path, keys: dict[str, Any], expected: list[str]) -> None:
+    port, client = run
+    assert steps_of(client(port, keys, tmp_path)) == expected
+
+
+@pytest.mark.parametrize("item", [pytest.param([{}], id="zero-length-item"), pytest.param([], id="zero-items")])
+def test_empty_sequence_matches_universally_C_2_2_2_6(
+    run: tuple[int, Client], tmp_path: Path, item: list[dict[str, Any]]
+) -> None:
+    port, client = run
+    answers = client(port, {"AccessionNumber": "", "ScheduledProcedureStepSequence": item}, tmp_path)
+    assert sorted(a.identifier.AccessionNumber for a in answers) == ["ACC1001", "ACC2001", "ACC4001", "ACC4001"]
