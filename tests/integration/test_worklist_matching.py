@@ -146,3 +146,27 @@ def test_empty_sequence_matches_universally_C_2_2_2_6(
     port, client = run
     answers = client(port, {"AccessionNumber": "", "ScheduledProcedureStepSequence": item}, tmp_path)
     assert sorted(a.identifier.AccessionNumber for a in answers) == ["ACC1001", "ACC2001", "ACC4001", "ACC4001"]
+
+
+FOLD_CASE_PROFILE = str(Path(__file__).resolve().parents[1] / "support" / "profiles" / "fold-case-names.yaml")
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("doe*", DOE), ("rOE^jane", ["SPS2001"]), ("d?e^JOHN^q", DOE), ("DOE", [])],
+    ids=["star", "single-value", "question", "still-whole-value"],
+)
+def test_case_insensitive_PN_option_C_2_2_2_1(
+    request: pytest.FixtureRequest,
+    worklists: BrokerPool,
+    tmp_path: Path,
+    client: str,
+    name: str,
+    expected: list[str],
+) -> None:
+    """Profile `dicom.fold_case_names: true`; the same names are case-sensitive by default
+    (`PN-case-sensitive-by-default-C.2.2.2.1` above)."""
+    broker = worklists.get(request, "sqlite", profile=FOLD_CASE_PROFILE)
+    answers = CLIENTS[client](broker.dicom.port, query({"PatientName": name}), tmp_path)
+    assert steps_of(answers) == expected
