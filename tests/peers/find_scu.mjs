@@ -13,7 +13,8 @@
 //
 // Prints one JSON line per response, pending ones first:
 //   {status, identifier, raw}
-//   identifier: the answer as dcmjs decoded it, in the DICOM JSON model (PS3.18 F.2);
+//   identifier: the answer as dcmjs decoded it, in the DICOM JSON model (PS3.18 F.2),
+//               no Value where the element was empty on the wire;
 //               null when the response carried none.
 //   raw: the undecoded bytes (hex) of every PN and of Specific Character Set, by path
 //        ("PatientName", "ScheduledProcedureStepSequence[0].ScheduledPerformingPhysicianName"),
@@ -48,7 +49,9 @@ function dictionaryEntry(group, element) {
 }
 
 /** Walk a little-endian dataset with defined lengths (the broker writes those); call
- * `visit(path, vr, bytes)` for every element, items of sequences included. */
+ * `visit(path, vr, bytes)` for every element, items of sequences included. A path
+ * names each element twice: by keywords (`A[0].B`), and by tags as the DICOM JSON
+ * model keys it (`00400100[0].00080060`). */
 function walk(bytes, explicit, prefix, visit) {
   let at = 0;
   while (at < bytes.length) {
@@ -67,7 +70,8 @@ function walk(bytes, explicit, prefix, visit) {
     }
     if (length === UNDEFINED_LENGTH) fail(NAME, 'undefined lengths are not supported by the byte walker');
     const value = bytes.subarray(at, at + length);
-    const path = `${prefix}${entry?.name ?? `(${group},${element})`}`;
+    const tag = ((group << 16) | element).toString(16).padStart(8, '0').toUpperCase();
+    const path = { name: `${prefix.name}${entry?.name ?? tag}`, tag: `${prefix.tag}${tag}` };
     if (vr === 'SQ') walkItems(value, explicit, path, visit);
     else visit(path, vr, value);
     at += length;
@@ -78,18 +82,34 @@ function walkItems(bytes, explicit, path, visit) {
   for (let at = 0, index = 0; at < bytes.length; index += 1) {
     const length = bytes.readUInt32LE(at + 4); // item tag (FFFE,E000), then its length
     if (length === UNDEFINED_LENGTH) fail(NAME, 'undefined lengths are not supported by the byte walker');
-    walk(bytes.subarray(at + 8, at + 8 + length), explicit, `${path}[${index}].`, visit);
+    const prefix = { name: `${path.name}[${index}].`, tag: `${path.tag}[${index}].` };
+    walk(bytes.subarray(at + 8, at + 8 + length), explicit, prefix, visit);
     at += 8 + length;
   }
 }
 
-function rawTexts(dataset) {
+/** Remove `Value` from the elements that were empty on the wire: dcmjs decodes an
+ * empty US as 0 and an empty DS as null, where the JSON model has no Value. */
+function dropEmptyValues(json, empty, prefix = '') {
+  for (const [tag, element] of Object.entries(json)) {
+    const path = `${prefix}${tag}`;
+    if (element.vr === 'SQ') (element.Value ?? []).forEach((item, i) => dropEmptyValues(item, empty, `${path}[${i}].`));
+    else if (empty.has(path)) delete element.Value;
+  }
+  return json;
+}
+
+/** The answer in the DICOM JSON model, and the raw PN / Specific Character Set bytes. */
+function describe(dataset) {
   const raw = {};
+  const empty = new Set();
   const explicit = dataset.getTransferSyntaxUid() !== TransferSyntax.ImplicitVRLittleEndian;
-  walk(dataset.encoded, explicit, '', (path, vr, value) => {
-    if (vr === 'PN' || path === 'SpecificCharacterSet') raw[path] = value.toString('hex');
+  walk(dataset.encoded, explicit, { name: '', tag: '' }, (path, vr, value) => {
+    if (value.length === 0) empty.add(path.tag);
+    if (vr === 'PN' || path.name === 'SpecificCharacterSet') raw[path.name] = value.toString('hex');
   });
-  return raw;
+  const json = DicomMetaDictionary.denaturalizeDataset(dataset.getElements());
+  return { identifier: dropEmptyValues(json, empty), raw };
 }
 
 const command = parseCommandLine(NAME, { dataset: { type: 'string' } });
@@ -100,11 +120,7 @@ request.setDataset(new Dataset(readElements(NAME, command.opts.dataset)));
 
 exchange(NAME, request, command, (response) => {
   const dataset = response.getDataset();
-  const answered = dataset?.encoded !== undefined;
-  process.stdout.write(JSON.stringify({
-    status: response.getStatus(),
-    identifier: answered ? DicomMetaDictionary.denaturalizeDataset(dataset.getElements()) : null,
-    raw: answered ? rawTexts(dataset) : {},
-  }) + '\n');
+  const answer = dataset?.encoded !== undefined ? describe(dataset) : { identifier: null, raw: {} };
+  process.stdout.write(JSON.stringify({ status: response.getStatus(), ...answer }) + '\n');
   return (response.getStatus() & 0xff00) !== Status.Pending; // FF00 and FF01 are pending
 });

@@ -40,9 +40,11 @@ def n_set_final(status: str = "COMPLETED") -> dict[str, Any]:
 
 
 def as_dataset(attributes: dict[str, Any]) -> Dataset:
-    """A list of dicts is a sequence (`[]`: zero items); any other list is a multi-value."""
+    """A list of dicts is a sequence (`[]`: zero items); any other list is a multi-value;
+    "" is an empty value of any VR (a universal matching key)."""
     ds = Dataset()
     for keyword, value in attributes.items():
-        is_sequence = isinstance(value, list) and all(isinstance(item, dict) for item in value)
-        setattr(ds, keyword, [as_dataset(item) for item in value] if is_sequence else value)
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            value = [as_dataset(item) for item in value]
+        setattr(ds, keyword, None if value == "" else value)
     return ds

@@ -77,7 +77,8 @@ def _answer(response: dict[str, Any]) -> Answer:
     raw = {path: bytes.fromhex(value) for path, value in response["raw"].items()}
     identifier = Dataset.from_json(response["identifier"])
     if "SpecificCharacterSet" in raw:
-        identifier.SpecificCharacterSet = raw["SpecificCharacterSet"].decode("ascii").rstrip(" ").split("\\")
+        terms = raw["SpecificCharacterSet"].decode("ascii").rstrip(" ").split("\\")
+        identifier.SpecificCharacterSet = terms if len(terms) > 1 else terms[0]
     return Answer(identifier, raw)
 
 
