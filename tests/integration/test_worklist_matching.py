@@ -2,8 +2,7 @@
 clients: DCMTK findscu and dcmjs-dimse.
 
 One broker per backend for the whole module, its worklist loaded once (the tests only
-read). The SQL read path is checked on both backends with findscu; the second client
-adds the wire, not the storage, so it runs on SQLite only.
+read); the runs are support.worklist_clients.RUNS.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ from broker.app import Broker
 from broker.store import tables as t
 from support.brokers import BrokerPool
 from support.hl7peer import sample, send
-from support.worklist_clients import CLIENTS, Answer, Client
-
-#: Every client on SQLite; the SQL path on PostgreSQL too, through findscu.
-RUNS = [("sqlite", "findscu"), ("sqlite", "dcmjs-dimse"), ("postgresql", "findscu")]
+from support.worklist_clients import CLIENTS, RUNS, Answer, Client, on_run
 
 SECOND_ORDER = {
     "ORM0001": "ORM0009", "PO1001": "PO2001", "FO1001": "FO2001", "ACC1001": "ACC2001", "RP1001": "RP2001",
@@ -60,11 +56,9 @@ def worklists() -> Iterator[BrokerPool]:
         yield BrokerPool(stack, load_worklist)
 
 
-@pytest.fixture(params=[pytest.param(run, id="-".join(run)) for run in RUNS])
+@pytest.fixture(params=RUNS)
 def run(request: pytest.FixtureRequest, worklists: BrokerPool) -> tuple[int, Client]:
-    """The worklist's DICOM port on one backend, and one client."""
-    backend, client = request.param
-    return worklists.get(request, backend).dicom.port, CLIENTS[client]
+    return on_run(request, worklists)
 
 
 def query(top: dict[str, Any] | None = None, **step: Any) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydicom.charset import convert_encodings, encode_string
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
+from support.brokers import BrokerPool
 from support.dicompeer import dimse_find, findscu
 from support.mpps import as_dataset
 
@@ -83,3 +85,17 @@ def _answer(response: dict[str, Any]) -> Answer:
 
 
 CLIENTS: dict[str, Client] = {"findscu": by_findscu, "dcmjs-dimse": by_dimse}
+
+#: (backend, client) for the client-matrix tests: every client on SQLite; the SQL read
+#: path on PostgreSQL too, through findscu (the second client adds the wire, not storage).
+RUNS = [
+    pytest.param(("sqlite", "findscu"), id="sqlite-findscu"),
+    pytest.param(("sqlite", "dcmjs-dimse"), id="sqlite-dcmjs-dimse"),
+    pytest.param(("postgresql", "findscu"), id="postgresql-findscu"),
+]
+
+
+def on_run(request: pytest.FixtureRequest, pool: BrokerPool, profile: str = "ihe-swf") -> tuple[int, Client]:
+    """For a fixture parametrized with RUNS: the pool's broker's DICOM port, and the client."""
+    backend, client = request.param
+    return pool.get(request, backend, profile).dicom.port, CLIENTS[client]
