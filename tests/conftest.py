@@ -16,6 +16,7 @@ import pytest
 from broker.app import Broker
 from broker.config import BrokerConfig
 from support.brokers import make_config
+from support.dicompeer import DimseFinder
 from support.hl7peer import RisListener
 from support.net import free_port
 from support.postgres import PostgresServer
@@ -64,3 +65,11 @@ def broker(config: BrokerConfig) -> Iterator[Broker]:
     instance.start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="session")
+def dimse_finder() -> Iterator[DimseFinder]:
+    """One dcmjs-dimse worklist client process for the session (support/worklist_clients.py)."""
+    finder = DimseFinder()
+    yield finder
+    finder.close()

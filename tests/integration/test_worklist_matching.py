@@ -19,7 +19,7 @@ from broker.app import Broker
 from broker.store import tables as t
 from support.brokers import BrokerPool
 from support.hl7peer import sample, send
-from support.worklist_clients import CLIENTS, RUNS, Answer, Client, on_run
+from support.worklist_clients import CLIENTS, RUNS, Answer, Client, client_named, on_run
 
 SECOND_ORDER = {
     "ORM0001": "ORM0009", "PO1001": "PO2001", "FO1001": "FO2001", "ACC1001": "ACC2001", "RP1001": "RP2001",
@@ -145,7 +145,7 @@ def test_empty_sequence_matches_universally_C_2_2_2_6(
 FOLD_CASE_PROFILE = str(Path(__file__).resolve().parents[1] / "support" / "profiles" / "fold-case-names.yaml")
 
 
-@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize(
     ("name", "expected"),
     [("doe*", DOE), ("rOE^jane", ["SPS2001"]), ("d?e^JOHN^q", DOE), ("DOE", [])],
@@ -162,5 +162,5 @@ def test_case_insensitive_PN_option_C_2_2_2_1(
     """Profile `dicom.fold_case_names: true`; the same names are case-sensitive by default
     (`PN-case-sensitive-by-default-C.2.2.2.1` above)."""
     broker = worklists.get(request, "sqlite", profile=FOLD_CASE_PROFILE)
-    answers = CLIENTS[client](broker.dicom.port, query({"PatientName": name}), tmp_path)
+    answers = client_named(request, client)(broker.dicom.port, query({"PatientName": name}), tmp_path)
     assert steps_of(answers) == expected

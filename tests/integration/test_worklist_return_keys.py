@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from broker.app import Broker
 from support.brokers import BrokerPool
 from support.hl7peer import sample, send
-from support.worklist_clients import CLIENTS
+from support.worklist_clients import CLIENTS, client_named
 
 Ask = Callable[[dict[str, Any]], Dataset]
 SPS = "ScheduledProcedureStepSequence"
@@ -74,10 +74,10 @@ def worklists() -> Iterator[BrokerPool]:
         yield BrokerPool(stack, load_order)
 
 
-@pytest.fixture(params=list(CLIENTS))
+@pytest.fixture(params=CLIENTS)
 def ask(request: pytest.FixtureRequest, worklists: BrokerPool, tmp_path: Path) -> Ask:
     """Send one query through one client; the single answer it gets."""
-    port, client = worklists.get(request, "sqlite").dicom.port, CLIENTS[request.param]
+    port, client = worklists.get(request, "sqlite").dicom.port, client_named(request, request.param)
 
     def answer(keys: dict[str, Any]) -> Dataset:
         [only] = client(port, keys, tmp_path)

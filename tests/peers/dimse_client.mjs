@@ -48,47 +48,52 @@ export function readElements(name, path) {
 
 /**
  * Send `request` on one association. `onResponse(response)` is called for every
- * response and returns true for the last one; the process exits 0 once it came
- * (and the association was released), 2 if it never came.
+ * response and returns true for the last one. Resolves once it came (and the
+ * association was released or timed out); rejects with the reason if it never came.
  */
-export function exchange(name, request, { opts, timeoutMs }, onResponse) {
+export function exchange(request, { opts, timeoutMs }, onResponse) {
   log.setLevel('silent'); // stdout is for the JSON lines
-  let done = false;
-  request.on('response', (response) => {
-    if (!done) done = onResponse(response);
-  });
-
-  const client = new Client();
-  client.addRequest(request);
-  client.on('associationAccepted', (association) => {
-    if (!association.getAcceptedPresentationContextFromRequest(request)) {
-      const sopClass = request.getAffectedSopClassUid() || request.getRequestedSopClassUid();
-      fail(name, `presentation context for SOP class ${sopClass} was not accepted`);
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const client = new Client();
+    const timer = setTimeout(() => finish(`no last response within ${opts.timeout} s`), timeoutMs);
+    // Responses printed but the release did not complete in time: still a result.
+    function finish(reason) {
+      clearTimeout(timer);
+      if (done) resolve();
+      else reject(new Error(reason));
     }
+    request.on('response', (response) => {
+      if (!done) done = onResponse(response);
+    });
+    client.addRequest(request);
+    client.on('associationAccepted', (association) => {
+      if (!association.getAcceptedPresentationContextFromRequest(request)) {
+        const sopClass = request.getAffectedSopClassUid() || request.getRequestedSopClassUid();
+        finish(`presentation context for SOP class ${sopClass} was not accepted`);
+      }
+    });
+    client.on('associationRejected', (r) => {
+      finish(`association rejected (result ${r.result}, source ${r.source}, reason ${r.reason})`);
+    });
+    client.on('networkError', (e) => finish(`network error: ${e.message}`));
+    client.on('closed', () => finish('connection closed before the last response (association aborted?)'));
+    client.send(opts.host, Number(opts.port), opts['calling-ae'], opts['called-ae'], {
+      connectTimeout: timeoutMs,
+      associationTimeout: timeoutMs,
+      pduTimeout: timeoutMs,
+    });
+    // The Client does not forward A-ABORT; listen on its network for a clear reason.
+    client.network?.on('abort', ({ source, reason }) => {
+      finish(`association aborted (source ${source}, reason ${reason})`);
+    });
   });
-  client.on('associationRejected', (r) => {
-    fail(name, `association rejected (result ${r.result}, source ${r.source}, reason ${r.reason})`);
-  });
-  client.on('networkError', (e) => {
-    if (!done) fail(name, `network error: ${e.message}`);
-  });
-  client.on('closed', () => {
-    if (!done) fail(name, 'connection closed before the last response (association aborted?)');
-    process.exit(0);
-  });
+}
 
-  setTimeout(() => {
-    if (!done) fail(name, `no last response within ${opts.timeout} s`);
-    process.exit(0); // responses printed but the release did not complete: still a result
-  }, timeoutMs);
-
-  client.send(opts.host, Number(opts.port), opts['calling-ae'], opts['called-ae'], {
-    connectTimeout: timeoutMs,
-    associationTimeout: timeoutMs,
-    pduTimeout: timeoutMs,
-  });
-  // The Client does not forward A-ABORT; listen on its network for a clear reason.
-  client.network?.on('abort', ({ source, reason }) => {
-    if (!done) fail(name, `association aborted (source ${source}, reason ${reason})`);
-  });
+/** Run one exchange as the whole process: exit 0 once the last response came, else 2. */
+export function exchangeOnce(name, request, command, onResponse) {
+  exchange(request, command, onResponse).then(
+    () => process.exit(0),
+    (e) => fail(name, e.message)
+  );
 }

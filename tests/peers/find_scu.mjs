@@ -6,7 +6,7 @@
 // itself, so an error shared by the broker and one client cannot pass unnoticed.
 //
 //   node find_scu.mjs [--host H] [--port P] [--calling-ae A] [--called-ae B]
-//                     [--timeout SECONDS] --dataset FILE
+//                     [--timeout SECONDS] --dataset FILE | --serve
 //   --dataset: the query, JSON object of DICOM keyword -> value (dcmjs "naturalized" form; a sequence
 //            is a list of items, [] a zero-item sequence), sent exactly as given: no
 //            default keys are added (createWorklistFindRequest would add ~40).
@@ -20,13 +20,15 @@
 //        ("PatientName", "ScheduledProcedureStepSequence[0].ScheduledPerformingPhysicianName"),
 //        read by the walker below. Needed because dcmjs decodes with the first
 //        Specific Character Set term only and then rewrites the term to ISO_IR 192.
+// --serve: queries as JSON lines on stdin instead, see serve() below.
 // Exit 0 once the final response came (whatever its status); 2 otherwise (reason on stderr).
 // Query text is written as UTF-8 whatever SpecificCharacterSet says, so non-ASCII text
 // must be ISO_IR 192 or pre-escaped 7-bit ISO 2022 text (tests/support/dimse.py does that).
 
 import dcmjs from 'dcmjs';
 import dimse from 'dcmjs-dimse';
-import { exchange, fail, parseCommandLine, readElements } from './dimse_client.mjs';
+import { createInterface } from 'node:readline';
+import { exchange, exchangeOnce, fail, parseCommandLine, readElements } from './dimse_client.mjs';
 
 const { Dataset } = dimse;
 const { CFindRequest } = dimse.requests;
@@ -112,15 +114,40 @@ function describe(dataset) {
   return { identifier: dropEmptyValues(json, empty), raw };
 }
 
-const command = parseCommandLine(NAME, { dataset: { type: 'string' } });
-if (!command.opts.dataset) fail(NAME, '--dataset FILE (the query) is required');
-const request = new CFindRequest();
-request.setAffectedSopClassUid(SopClass.ModalityWorklistInformationModelFind);
-request.setDataset(new Dataset(readElements(NAME, command.opts.dataset)));
+function query(elements) {
+  const request = new CFindRequest();
+  request.setAffectedSopClassUid(SopClass.ModalityWorklistInformationModelFind);
+  request.setDataset(new Dataset(elements));
+  return request;
+}
 
-exchange(NAME, request, command, (response) => {
+/** Print each response as a JSON line; true for the final one. */
+function print(response) {
   const dataset = response.getDataset();
   const answer = dataset?.encoded !== undefined ? describe(dataset) : { identifier: null, raw: {} };
   process.stdout.write(JSON.stringify({ status: response.getStatus(), ...answer }) + '\n');
   return (response.getStatus() & 0xff00) !== Status.Pending; // FF00 and FF01 are pending
-});
+}
+
+/** --serve: one query per stdin line, {port, callingAe, dataset}, each on its own
+ * association, its responses followed by {"end": true} (with "error" if it failed).
+ * Saves the ~0.3 s CPU Node spends loading dcmjs for every query. */
+async function serve(command) {
+  for await (const line of createInterface({ input: process.stdin })) {
+    const { port, callingAe, dataset } = JSON.parse(line);
+    const opts = { ...command.opts, port: String(port), 'calling-ae': callingAe };
+    const end = await exchange(query(dataset), { ...command, opts }, print).then(
+      () => ({ end: true }),
+      (e) => ({ end: true, error: e.message })
+    );
+    process.stdout.write(JSON.stringify(end) + '\n');
+  }
+}
+
+const command = parseCommandLine(NAME, { dataset: { type: 'string' }, serve: { type: 'boolean' } });
+if (command.opts.serve) {
+  await serve(command);
+} else {
+  if (!command.opts.dataset) fail(NAME, '--dataset FILE (the query) or --serve is required');
+  exchangeOnce(NAME, query(readElements(NAME, command.opts.dataset)), command, print);
+}

@@ -21,7 +21,7 @@
 // 7-bit ISO 2022 text (e.g. pre-escaped ISO-2022-JP under ["", "ISO 2022 IR 87"]) passes as is.
 
 import dimse from 'dcmjs-dimse';
-import { exchange, fail as failWith, parseCommandLine, readElements } from './dimse_client.mjs';
+import { exchangeOnce, fail as failWith, parseCommandLine, readElements } from './dimse_client.mjs';
 
 const { Dataset } = dimse;
 const { CEchoRequest, NCreateRequest, NSetRequest } = dimse.requests;
@@ -55,7 +55,7 @@ if (op !== 'echo' && opts.dataset) {
   }
 }
 
-exchange(NAME, request, command, (response) => {
+exchangeOnce(NAME, request, command, (response) => {
   const uid = response.getAffectedSopInstanceUid() || request.getAffectedSopInstanceUid()
     || request.getRequestedSopInstanceUid() || null;
   process.stdout.write(JSON.stringify({

@@ -65,10 +65,43 @@ def mpps(
     return _node_peer("mpps_scu.mjs", port, workdir, *args, dataset=dataset, aet="MODALITY1")[-1]
 
 
-FIND_SCU = "find_scu.mjs"
+class DimseFinder:
+    """Modality Worklist C-FIND with dcmjs-dimse: one `find_scu.mjs --serve` process for
+    many queries (Node spends ~0.3 s of CPU loading dcmjs at every start), each query on
+    an association of its own. Responses as find_scu.mjs prints them: {status,
+    identifier (DICOM JSON model), raw (hex bytes of PN and Specific Character Set by path)}."""
 
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
 
-def dimse_find(port: int, query: dict[str, Any], workdir: Path, *, aet: str = "MODALITY1") -> list[dict[str, Any]]:
-    """One Modality Worklist C-FIND with dcmjs-dimse: its responses, each
-    {status, identifier (DICOM JSON model), raw (hex bytes of PN and Specific Character Set by path)}."""
-    return _node_peer(FIND_SCU, port, workdir, dataset=query, aet=aet)
+    def find(self, port: int, query: dict[str, Any], *, aet: str = "MODALITY1") -> list[dict[str, Any]]:
+        process = self._started()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps({"port": port, "callingAe": aet, "dataset": query}, ensure_ascii=False) + "\n")
+        process.stdin.flush()
+        responses = []
+        for line in process.stdout:
+            message = json.loads(line)
+            if message.get("end"):
+                assert "error" not in message, f"find_scu.mjs: {message['error']}"
+                return responses
+            responses.append(message)
+        raise AssertionError(f"find_scu.mjs exited: {process.stderr.read() if process.stderr else ''}")
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                ["node", str(PEERS / "find_scu.mjs"), "--called-ae", "BROKER", "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+            )
+        return self._process
+
+    def close(self) -> None:
+        if self._process is not None:
+            assert self._process.stdin is not None
+            self._process.stdin.close()
+            self._process.wait(timeout=10)

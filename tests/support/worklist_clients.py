@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from support.brokers import BrokerPool
-from support.dicompeer import dimse_find, findscu
+from support.dicompeer import DimseFinder, findscu
 from support.mpps import as_dataset
 
 SUCCESS = 0x0000
@@ -64,11 +65,11 @@ def _seven_bit(value: Any, encodings: list[str]) -> Any:
     return value
 
 
-def by_dimse(port: int, query: dict[str, Any], workdir: Path) -> list[Answer]:
+def by_dimse(finder: DimseFinder, port: int, query: dict[str, Any], workdir: Path) -> list[Answer]:
     charsets = query.get("SpecificCharacterSet", "")
     if "ISO 2022" in "".join(charsets):
         query = _seven_bit(query, convert_encodings(charsets if isinstance(charsets, list) else [charsets]))
-    *pending, final = dimse_find(port, query, workdir)
+    *pending, final = finder.find(port, query)
     assert final["status"] == SUCCESS, f"C-FIND ended with status {final['status']:#06x}"
     return [_answer(response) for response in pending]
 
@@ -84,7 +85,15 @@ def _answer(response: dict[str, Any]) -> Answer:
     return Answer(identifier, raw)
 
 
-CLIENTS: dict[str, Client] = {"findscu": by_findscu, "dcmjs-dimse": by_dimse}
+CLIENTS = ["findscu", "dcmjs-dimse"]
+
+
+def client_named(request: pytest.FixtureRequest, name: str) -> Client:
+    """findscu, or dcmjs-dimse through the session's `dimse_finder` (tests/conftest.py)."""
+    if name == "findscu":
+        return by_findscu
+    return partial(by_dimse, request.getfixturevalue("dimse_finder"))
+
 
 #: (backend, client) for the client-matrix tests: every client on SQLite; the SQL read
 #: path on PostgreSQL too, through findscu (the second client adds the wire, not storage).
@@ -98,4 +107,4 @@ RUNS = [
 def on_run(request: pytest.FixtureRequest, pool: BrokerPool, profile: str = "ihe-swf") -> tuple[int, Client]:
     """For a fixture parametrized with RUNS: the pool's broker's DICOM port, and the client."""
     backend, client = request.param
-    return pool.get(request, backend, profile).dicom.port, CLIENTS[client]
+    return pool.get(request, backend, profile).dicom.port, client_named(request, client)
