@@ -134,6 +134,10 @@ class WorklistEntry:
         return str(getattr(self, key.value))
 
 
+#: Person Name keys other than the patient's (held as one string, not per component group).
+PN_KEYS = frozenset({Key.PERFORMING_PHYSICIAN})
+
+
 def name_matches(pattern: Pattern, name: PersonName, *, fold_case: bool) -> bool:
     """PN matching: a query without `=` may match any one component group; a query with
     groups matches each non-empty query group against the same group of the name."""
@@ -153,7 +157,7 @@ def matches(entry: WorklistEntry, query: WorklistQuery) -> bool:
         if key is Key.PATIENT_NAME:
             if not name_matches(pattern, entry.patient_name, fold_case=query.fold_case_names):
                 return False
-        elif not pattern.matches(entry.value(key)):
+        elif not pattern.matches(entry.value(key), fold_case=query.fold_case_names and key in PN_KEYS):
             return False
     for key, uids in query.uid_lists.items():
         if uids and entry.value(key) not in uids:

@@ -147,20 +147,25 @@ FOLD_CASE_PROFILE = str(Path(__file__).resolve().parents[1] / "support" / "profi
 
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize(
-    ("name", "expected"),
-    [("doe*", DOE), ("rOE^jane", ["SPS2001"]), ("d?e^JOHN^q", DOE), ("DOE", [])],
-    ids=["star", "single-value", "question", "still-whole-value"],
+    ("keys", "expected"),
+    [
+        (query({"PatientName": "doe*"}), DOE),
+        (query({"PatientName": "rOE^jane"}), ["SPS2001"]),
+        (query({"PatientName": "d?e^JOHN^q"}), DOE),
+        (query({"PatientName": "DOE"}), []),
+        (query(ScheduledPerformingPhysicianName="house^*"), ["SPS2001"]),
+    ],
+    ids=["star", "single-value", "question", "still-whole-value", "performing-physician"],
 )
 def test_case_insensitive_PN_option_C_2_2_2_1(
     request: pytest.FixtureRequest,
     worklists: BrokerPool,
     tmp_path: Path,
     client: str,
-    name: str,
+    keys: dict[str, Any],
     expected: list[str],
 ) -> None:
     """Profile `dicom.fold_case_names: true`; the same names are case-sensitive by default
     (`PN-case-sensitive-by-default-C.2.2.2.1` above)."""
     broker = worklists.get(request, "sqlite", profile=FOLD_CASE_PROFILE)
-    answers = client_named(request, client)(broker.dicom.port, query({"PatientName": name}), tmp_path)
-    assert steps_of(answers) == expected
+    assert steps_of(client_named(request, client)(broker.dicom.port, keys, tmp_path)) == expected

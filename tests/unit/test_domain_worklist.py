@@ -27,8 +27,11 @@ def _entry(
     modality: str = "CT",
     station_ae: str = "CT01",
     study_uid: str = "1.2.392.1",
+    performing_physician: str = "",
 ) -> WorklistEntry:
-    step = ScheduledStep("SPS1", modality, station_ae=station_ae, start=start)
+    step = ScheduledStep(
+        "SPS1", modality, station_ae=station_ae, start=start, performing_physician=performing_physician
+    )
     rp = RequestedProcedure("RP1", study_uid, steps=[step])
     order = Order("PO1", "FO1", "ACC1", Patient("PAT1", name=name), procedures=[rp])
     return WorklistEntry.of(order, rp, step)
@@ -152,6 +155,14 @@ def test_pn_fold_case_option_applies_to_names_ps3_4_C_2_2_2_1() -> None:
     entry = _entry(PersonName("Doe^John"))
     strict = WorklistQuery(patterns={Key.PATIENT_NAME: Pattern("DOE*")})
     folded = WorklistQuery(patterns={Key.PATIENT_NAME: Pattern("DOE*")}, fold_case_names=True)
+    assert matches(entry, strict) is False
+    assert matches(entry, folded) is True
+
+
+def test_pn_fold_case_option_applies_to_the_performing_physician_ps3_4_C_2_2_2_1() -> None:
+    entry = _entry(performing_physician="House^Gregory")
+    strict = WorklistQuery(patterns={Key.PERFORMING_PHYSICIAN: Pattern("HOUSE*")})
+    folded = WorklistQuery(patterns={Key.PERFORMING_PHYSICIAN: Pattern("HOUSE*")}, fold_case_names=True)
     assert matches(entry, strict) is False
     assert matches(entry, folded) is True
 
