@@ -14,6 +14,8 @@ import socket
 import socketserver
 import ssl
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
@@ -98,6 +100,11 @@ class DicomListener:
             self._server.handshake_timeout = config.tls.handshake_timeout_seconds
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="dicom", daemon=True)
+
+    def bind(self, event: evt.EventType, handler: Callable[..., Any]) -> None:
+        """One more handler for an association event, on current and future
+        associations (pynetdicom's own hook: monitoring, or a test slowing the link)."""
+        self._server.bind(event, handler)
 
     def start(self) -> None:
         self._thread.start()
