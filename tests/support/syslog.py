@@ -50,6 +50,8 @@ class UdpSyslogReceiver(Recorder[SyslogMessage]):
         super().__init__("syslog messages")
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", port))
+        self._sock.settimeout(0.1)
+        self._stopped = threading.Event()
         self.port = port
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -58,16 +60,17 @@ class UdpSyslogReceiver(Recorder[SyslogMessage]):
         return self
 
     def _serve(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 datagram = self._sock.recv(65535)
-            except OSError:
-                return
+            except TimeoutError:
+                continue
             self.record(parse_rfc5424(datagram))
 
     def stop(self) -> None:
-        self._sock.close()
+        self._stopped.set()
         self._thread.join(timeout=5)
+        self._sock.close()
 
 
 class TlsSyslogReceiver(Recorder[SyslogMessage]):
@@ -84,7 +87,9 @@ class TlsSyslogReceiver(Recorder[SyslogMessage]):
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", port))
         self._listener.listen()
-        self._connections: list[socket.socket] = []
+        self._listener.settimeout(0.1)
+        self._stopped = threading.Event()
+        self._connections: list[ssl.SSLSocket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def start(self) -> TlsSyslogReceiver:
@@ -92,17 +97,18 @@ class TlsSyslogReceiver(Recorder[SyslogMessage]):
         return self
 
     def _accept(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 raw, _ = self._listener.accept()
-            except OSError:
-                return
-            self._connections.append(raw)
+            except TimeoutError:
+                continue
+            raw.settimeout(None)
             threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
         try:
             with self._context.wrap_socket(raw, server_side=True) as conn:
+                self._connections.append(conn)
                 reader: BinaryIO = conn.makefile("rb")
                 while (frame := _read_octet_counted(reader)) is not None:
                     self.record(parse_rfc5424(frame))
@@ -110,12 +116,13 @@ class TlsSyslogReceiver(Recorder[SyslogMessage]):
             return
 
     def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
         self._listener.close()
         for conn in self._connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
-        self._thread.join(timeout=5)
 
 
 def _read_octet_counted(reader: BinaryIO) -> bytes | None:
