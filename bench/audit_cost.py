@@ -10,7 +10,6 @@ Prints the median and p95 C-FIND time (request to final response, one associatio
 from __future__ import annotations
 
 import argparse
-import io
 import socket
 import statistics
 import tempfile
@@ -20,8 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomFileLike
-from pydicom.filewriter import write_dataset
+from pynetdicom.dsutils import encode
 
 from bench.dicom_client import FindClient, Scp
 from bench.procs import free_port
@@ -99,9 +97,7 @@ def record_alone(broker: Broker, queries: int) -> list[float]:
 
 
 def _query_bytes() -> bytes:
-    buffer = io.BytesIO()
-    write_dataset(DicomFileLike(buffer), _query(), encoding=(False, True))  # type: ignore[arg-type]
-    return buffer.getvalue()
+    return encode(_query(), False, True) or b""
 
 
 def _report(label: str, times: list[float]) -> None:
