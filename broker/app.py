@@ -162,16 +162,23 @@ class Broker:
     def stop(self) -> None:
         if self.web is not None:
             self.web.stop()
-        if self.services.audit:
-            self.services.audit.application(Audited.APPLICATION_STOP, _launcher())
         self.jobs.stop()
         self.dicom.stop()
         self.hl7.stop()
         if self.services.audit:
-            self.sender.drain()  # the stop message (and what else is due) goes out now
+            self.services.audit.application(Audited.APPLICATION_STOP, _launcher())
+            self._last_drain()
         self.sender.close()
         self.services.close()
         log.info("broker stopped")
+
+    def _last_drain(self) -> None:
+        """Send the stop audit message (and what else is due) now; if it cannot go,
+        it waits in the outbox for the next start."""
+        try:
+            self.sender.drain()
+        except Exception:
+            log.exception("last outbox drain failed")
 
 
 def _transports(config: BrokerConfig) -> dict[str, Transport]:

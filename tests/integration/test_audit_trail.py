@@ -63,6 +63,7 @@ def _hl7(broker: Broker, name: str, expected: str = "AA", **replace: str) -> Non
 
 def _drive_every_event(broker: Broker, workdir: Path) -> None:
     _hl7(broker, "rad-1-patient-registration/adt_a04.hl7")  # Patient C
+    _hl7(broker, "rad-1-patient-registration/adt_a04.hl7")  # a resend, answered again: nothing new
     _hl7(broker, "rad-1-patient-registration/adt_a04.hl7", ADT0001="ADT0009", PAT001="PAT009")  # Patient C
     _hl7(broker, "rad-2-placer-order/orm_o01_nw.hl7")  # Order C
     _hl7(broker, "rad-2-placer-order/orm_o01_xo.hl7")  # Order U
@@ -83,6 +84,7 @@ def _drive_every_event(broker: Broker, workdir: Path) -> None:
         **{"9999.1.1001": "9999.1.1002"},
     )  # Order C
     _hl7(broker, "rad-2-placer-order/orm_o01_ca.hl7")  # Order D
+    _hl7(broker, "rad-12-patient-update/adt_a08.hl7", "AE", ADT0002="ADT0098", PAT001="NOBODY")  # rolled back
     _hl7(broker, "rad-12-patient-update/adt_a08.hl7")  # Patient U
     _hl7(broker, "rad-12-patient-update/adt_a40.hl7")  # Patient D (PAT009) + U (PAT001)
     _hl7(broker, "rad-12-patient-update/adt_a08.hl7", "AR", ADT0002="ADT0099", **{"|HIS|": "|ROGUE|"})  # Alert
