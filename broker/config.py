@@ -183,11 +183,9 @@ class AuditConfig(_Section):
     port: int = Field(6514, ge=1, le=65535)
     #: tls (RFC 5425, reliable: spooled while the collector is down) or udp (RFC 5426, best effort).
     protocol: Literal["tls", "udp"] = "tls"
-    #: CA certificate(s) the collector's certificate must chain to (default: system roots).
-    tls_ca: str | None = None
-    #: Our certificate and key, for collectors that authenticate nodes (ATNA).
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    #: With protocol tls: `ca` for the collector's certificate (default: system roots),
+    #: `cert`/`key` for collectors that authenticate nodes (ATNA), `server_name`.
+    tls: TlsConfig = TlsConfig()
     timeout_seconds: float = Field(10, gt=0)
     #: RFC 5424 APP-NAME and the broker's UserName in the messages.
     app_name: str = Field("swf-broker", min_length=1, max_length=48)

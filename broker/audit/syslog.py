@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from broker.config import AuditConfig
 from broker.jobs.outbox_sender import Outcome
+from broker.tls import client_context
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,10 @@ class UdpSyslogTransport:
 class TlsSyslogTransport:
     """RFC 5425: one TLS connection kept open, messages framed by octet counting."""
 
-    def __init__(self, destination: SyslogDestination, context: ssl.SSLContext) -> None:
+    def __init__(self, destination: SyslogDestination, context: ssl.SSLContext, server_name: str) -> None:
         self._destination = destination
         self._context = context
+        self._server_name = server_name
         self._sock: ssl.SSLSocket | None = None
 
     def send(self, payload: bytes) -> Outcome:
@@ -65,7 +67,7 @@ class TlsSyslogTransport:
         d = self._destination
         raw = socket.create_connection((d.host, d.port), timeout=d.timeout)
         try:
-            self._sock = self._context.wrap_socket(raw, server_hostname=d.host)
+            self._sock = self._context.wrap_socket(raw, server_hostname=self._server_name)
         except OSError:
             raw.close()
             raise
@@ -85,17 +87,6 @@ class LocalOnlyTransport:
 
     def close(self) -> None:
         pass
-
-
-def tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
-    """Client context: the collector's certificate checked against `ca_file` (else the
-    system's roots), our own certificate when the collector asks for one (ATNA mutual
-    node authentication), TLS 1.2 or later."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 def _closed_by_peer(sock: ssl.SSLSocket) -> bool:
@@ -127,4 +118,4 @@ def syslog_transport(config: AuditConfig) -> UdpSyslogTransport | TlsSyslogTrans
     destination = SyslogDestination(config.host, config.port, config.timeout_seconds)
     if config.protocol == "udp":
         return UdpSyslogTransport(destination)
-    return TlsSyslogTransport(destination, tls_context(config.tls_ca, config.tls_cert, config.tls_key))
+    return TlsSyslogTransport(destination, client_context(config.tls), config.tls.server_name or config.host)

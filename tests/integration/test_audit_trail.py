@@ -35,7 +35,7 @@ def pki(tmp_path: Path) -> Pki:
 
 
 def _broker(database_url: str, port: int, pki: Pki | None, protocol: str = "tls") -> Broker:
-    tls = {"tls_ca": str(pki.ca), "tls_cert": str(pki.client.cert), "tls_key": str(pki.client.key)} if pki else {}
+    tls = {"tls": {"ca": str(pki.ca), "cert": str(pki.client.cert), "key": str(pki.client.key)}} if pki else {}
     audit = {"enabled": True, "host": "127.0.0.1", "port": port, "protocol": protocol, "timeout_seconds": 5,
              "audit_source_id": "test-broker", "enterprise_site_id": "HOSPITAL", **tls}  # fmt: skip
     dicom = {"host": "127.0.0.1", "port": free_port(), "accept_unknown_callers": False, "callers": {"MODALITY1": {}}}
