@@ -225,6 +225,8 @@ def _outbox_lease(config: BrokerConfig) -> timedelta:
     """Long enough for two sends to the slowest destination (connect + answer each)
     plus a margin: see OutboxSender."""
     timeouts = [d.timeout_seconds for d in (config.ris, *config.image_managers, *config.mpps_forward) if d]
+    if config.audit.enabled:
+        timeouts.append(config.audit.timeout_seconds)
     return timedelta(seconds=4 * max(timeouts, default=10) + 30)
 
 

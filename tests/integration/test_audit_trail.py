@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from broker.app import Broker
 from broker.store import tables as t
+from broker.store.outbox import WAITING
 from support.audit import event_key, patient_ids, valid_message
 from support.brokers import make_config
 from support.certs import Pki, make_pki
@@ -128,8 +129,9 @@ def test_every_event_exactly_once_through_an_rfc5425_collector(database_url: str
 
 
 def _pending_audit(broker: Broker) -> int:
+    """Audit messages waiting in the outbox (pending, or leased by a drain)."""
     o = t.outbox.c
-    stmt = select(func.count()).where(o.destination == "audit", o.state == "pending")
+    stmt = select(func.count()).where(o.destination == "audit", o.state.in_(WAITING))
     with broker.engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
 
