@@ -5,6 +5,7 @@ The CLI (`broker serve`) and the tests start the broker the same way.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import ssl
 from datetime import timedelta
@@ -15,11 +16,15 @@ from pynetdicom import evt
 from broker.actors.order_filler import OrderFiller
 from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import CallerPolicy, WorklistProvider
+from broker.audit.messages import AUDIT, AuditSource, DicomAuditMessages
+from broker.audit.syslog import syslog_transport
+from broker.audit.trail import OutboxAuditLog
 from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
 from broker.dicom.mpps_scp import handle_n_create, handle_n_set
 from broker.dicom.mwl_scp import handle_find
+from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
@@ -57,14 +62,17 @@ class Services:
         self, config: BrokerConfig, alerts: SecurityAlerts | None = None, metrics: Metrics | None = None
     ) -> None:
         self.config = config
-        #: Where every refused peer is reported (ATNA Security Alert); logged by default.
-        self.alerts = alerts or LoggedAlerts()
         #: This broker's own instruments and registry (never the process-wide default).
         self.metrics = metrics if metrics is not None else Metrics()
         self.profile = load_profile(config.profile)
         upgrade(config.database.url)
         self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
         uow = SqlUnitOfWorkFactory(self.engine)
+        trail = DicomAuditMessages(AuditSource.configured(config)) if config.audit.enabled else None
+        self.audit = OutboxAuditLog(uow, trail) if trail else None
+        #: Where every refused peer is reported: an ATNA Security Alert when auditing,
+        #: else logged.
+        self.alerts: SecurityAlerts = alerts or self.audit or LoggedAlerts()
         policy = AssignmentPolicy(
             uid_root=config.uid_root,
             accession_prefix=self.profile.assign.accession_prefix,
@@ -74,12 +82,13 @@ class Services:
             station_by_procedure=self.profile.assign.station_by_procedure,
         )
         procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
-        self.order_filler = OrderFiller(uow, policy, procedures)
+        self.order_filler = OrderFiller(uow, policy, procedures, audit=trail)
         self.pps_manager = PpsManager(
             uow,
             Hl7StatusNotifier(self.profile, RIS),
             MppsForwarding([scp.name for scp in config.mpps_forward]),
             link_by_accession=self.profile.mpps.link_by_accession,
+            audit=trail,
         )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
@@ -112,7 +121,7 @@ class Broker:
             config.dicom,
             [
                 (evt.EVT_C_ECHO, _echo, []),
-                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile, services.metrics]),
+                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile, services.metrics, services.audit]),
                 (
                     evt.EVT_N_CREATE,
                     handle_n_create,
@@ -140,6 +149,8 @@ class Broker:
         self.jobs.start()
         if self.web is not None:
             self.web.start()
+        if self.services.audit:
+            self.services.audit.application(Audited.APPLICATION_START, _launcher())
         log.info(
             "broker started: HL7 on %s, DICOM %s on %s, profile %s",
             self.hl7.port,
@@ -154,9 +165,20 @@ class Broker:
         self.jobs.stop()
         self.dicom.stop()
         self.hl7.stop()
+        if self.services.audit:
+            self.services.audit.application(Audited.APPLICATION_STOP, _launcher())
+            self._last_drain()
         self.sender.close()
         self.services.close()
         log.info("broker stopped")
+
+    def _last_drain(self) -> None:
+        """Send the stop audit message (and what else is due) now; if it cannot go,
+        it waits in the outbox for the next start."""
+        try:
+            self.sender.drain()
+        except Exception:
+            log.exception("last outbox drain failed")
 
 
 def _transports(config: BrokerConfig) -> dict[str, Transport]:
@@ -170,6 +192,8 @@ def _transports(config: BrokerConfig) -> dict[str, Transport]:
         transports[scp.name] = MppsTransport(destination)
     if config.ris:
         transports[RIS] = MllpTransport(_mllp(config.ris))
+    if config.audit.enabled:
+        transports[AUDIT] = syslog_transport(config.audit)
     return transports
 
 
@@ -201,8 +225,18 @@ def _outbox_lease(config: BrokerConfig) -> timedelta:
     """Long enough for two sends to the slowest destination (connect + answer each)
     plus a margin: see OutboxSender."""
     timeouts = [d.timeout_seconds for d in (config.ris, *config.image_managers, *config.mpps_forward) if d]
+    if config.audit.enabled:
+        timeouts.append(config.audit.timeout_seconds)
     return timedelta(seconds=4 * max(timeouts, default=10) + 30)
 
 
 def _echo(event: evt.Event) -> int:
     return 0x0000
+
+
+def _launcher() -> str:
+    """Who runs the broker process (Application Launcher of the start/stop audit)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

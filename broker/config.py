@@ -173,6 +173,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class AuditConfig(_Section):
+    """IHE ATNA audit trail: DICOM audit messages (PS3.15 A.5) as RFC 5424 syslog."""
+
+    enabled: bool = False
+    #: The Audit Record Repository (syslog collector); none: the trail is kept locally only.
+    host: str | None = None
+    #: 6514 is the RFC 5425 port; RFC 5426 UDP collectors listen on 514.
+    port: int = Field(6514, ge=1, le=65535)
+    #: tls (RFC 5425, reliable: spooled while the collector is down) or udp (RFC 5426, best effort).
+    protocol: Literal["tls", "udp"] = "tls"
+    #: With protocol tls: `ca` for the collector's certificate (default: system roots),
+    #: `cert`/`key` for collectors that authenticate nodes (ATNA), `server_name`.
+    tls: TlsConfig = TlsConfig()
+    timeout_seconds: float = Field(10, gt=0)
+    #: RFC 5424 APP-NAME and the broker's UserName in the messages.
+    app_name: str = Field("swf-broker", min_length=1, max_length=48)
+    #: AuditSourceID (default: the host name) and AuditEnterpriseSiteID.
+    audit_source_id: str = ""
+    enterprise_site_id: str = ""
+
+
 class BrokerConfig(_Section):
     profile: str = "ihe-swf"
     #: Root for the UIDs the broker makes (Study Instance UID); none: UUID-derived 2.25.
@@ -191,6 +212,7 @@ class BrokerConfig(_Section):
     outbox: OutboxConfig = OutboxConfig()
     housekeeping: HousekeepingConfig = HousekeepingConfig()
     web: WebConfig = WebConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 class ConfigError(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from broker.domain.audit import Requestor, command_events
 from broker.domain.changes import change_order
 from broker.domain.commands import (
     ORDER_CONTROL,
@@ -31,7 +32,7 @@ from broker.domain.commands import (
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.model import Order, Patient
-from broker.domain.ports import InboundRecord, ProcedureNotifier, UnitOfWork, UnitOfWorkFactory
+from broker.domain.ports import AuditTrail, InboundRecord, ProcedureNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import cancel_order, discontinue_order
 from broker.errors import UnsupportedMessage, hl7_refusal
 
@@ -58,11 +59,13 @@ class OrderFiller:
         policy: AssignmentPolicy,
         procedures: ProcedureNotifier,
         clock: Callable[[], datetime] = datetime.now,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._uow = uow
         self._policy = policy
         self._procedures = procedures
         self._clock = clock
+        self._audit = audit
 
     def receive(self, record: InboundRecord, interpret: Callable[[], Sequence[Command]]) -> Receipt:
         """Apply a message's commands exactly once and keep it with its answer.
@@ -81,6 +84,7 @@ class OrderFiller:
             try:
                 for command in interpret():
                     order = self._apply(uow, command)
+                    self._audited(uow, command, order, record.sender)
                     if order is not None:
                         outcomes.append(_outcome(command, order))
             except (DomainError, UnsupportedMessage) as exc:
@@ -113,7 +117,7 @@ class OrderFiller:
                 raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
             try:
                 for command in interpret(stored.raw):
-                    self._apply(uow, command)
+                    self._audited(uow, command, self._apply(uow, command), sender)
                 answered = replace(stored, answer="AA", error_code="", error_location="", error="")
             except (DomainError, UnsupportedMessage) as exc:
                 uow.rollback()
@@ -143,6 +147,13 @@ class OrderFiller:
         return replace(
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )
+
+    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, sender: str) -> None:
+        """The command's Patient/Order Record audit messages, in its transaction."""
+        if self._audit is None:
+            return
+        for event in command_events(command, order, self._clock(), Requestor(sender)):
+            uow.outbox.add(self._audit.messages_for(event))
 
     def _apply(self, uow: UnitOfWork, command: Command) -> Order | None:
         """Apply one command; the order it concerned, if any."""

@@ -8,9 +8,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from broker.domain.audit import Action, Requestor, procedure_event
 from broker.domain.errors import DuplicateRecord, InvalidInput, Problem, UnknownRecord
 from broker.domain.model import PerformedStep, PpsStatus, ScheduledStep, StatusChange, StepReference
-from broker.domain.ports import MppsForwarder, StatusNotifier, UnitOfWork, UnitOfWorkFactory
+from broker.domain.ports import AuditTrail, MppsForwarder, StatusNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import ON_WORKLIST, check_pps_updatable, check_pps_update, step_follows_pps
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,16 @@ class PpsManager:
         *,
         link_by_accession: bool,
         clock: Callable[[], datetime] = datetime.now,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._uow = uow
         self._notifier = notifier
         self._forwarder = forwarder
         self._link_by_accession = link_by_accession
         self._clock = clock
+        self._audit = audit
 
-    def rad6_modality_pps_in_progress(self, pps: PerformedStep) -> None:
+    def rad6_modality_pps_in_progress(self, pps: PerformedStep, requestor: Requestor | None = None) -> None:
         """N-CREATE: only IN PROGRESS may be created (PS3.4 F.7.2.1.2); link the
         scheduled steps the modality quotes and mark them STARTED."""
         if pps.status is not PpsStatus.IN_PROGRESS:
@@ -51,9 +54,12 @@ class PpsManager:
             uow.performed.add(pps)
             self._follow(uow, pps)
             uow.outbox.add(self._forwarder.messages_for("create", pps.sop_instance_uid, pps.attributes))
+            self._audited(uow, pps, Action.CREATE, requestor)
             uow.commit()
 
-    def rad7_modality_pps_update(self, sop_instance_uid: str, merge: Merge) -> PerformedStep:
+    def rad7_modality_pps_update(
+        self, sop_instance_uid: str, merge: Merge, requestor: Requestor | None = None
+    ) -> PerformedStep:
         """N-SET: refused once the step is COMPLETED or DISCONTINUED (F.7.2.2.3)."""
         with self._uow() as uow:
             pps = uow.performed.get(sop_instance_uid)
@@ -65,6 +71,7 @@ class PpsManager:
             pps.status, pps.attributes = new_status, attributes
             self._follow(uow, pps)
             uow.outbox.add(self._forwarder.messages_for("set", sop_instance_uid, changes))
+            self._audited(uow, pps, Action.UPDATE, requestor)
             uow.commit()
             return pps
 
@@ -85,6 +92,14 @@ class PpsManager:
             self._follow(uow, pps)
             uow.commit()
             return pps
+
+    def _audited(self, uow: UnitOfWork, pps: PerformedStep, action: Action, requestor: Requestor | None) -> None:
+        """The Procedure Record audit message, in the MPPS's transaction."""
+        if self._audit is None:
+            return
+        orders = list({id(o): o for o in map(uow.orders.of_step, pps.linked_steps)}.values())
+        event = procedure_event(pps, orders, action, self._clock(), requestor)
+        uow.outbox.add(self._audit.messages_for(event))
 
     @staticmethod
     def _link(pps: PerformedStep, steps: list[ScheduledStep]) -> None:

@@ -16,6 +16,7 @@ from pynetdicom import evt
 from pynetdicom.dimse_primitives import N_CREATE, N_SET
 
 from broker.actors.pps_manager import PpsManager
+from broker.dicom.audit import requestor
 from broker.dicom.status import SUCCESS
 from broker.domain.errors import DomainError
 from broker.errors import dimse_refusal
@@ -55,7 +56,7 @@ def handle_n_create(
     uid = str(request_uid) if request_uid else generate_uid(prefix=f"{uid_prefix}." if uid_prefix else None)
     try:
         pps = performed_step_from(event.attribute_list, uid, rules)
-        manager.rad6_modality_pps_in_progress(pps)
+        manager.rad6_modality_pps_in_progress(pps, requestor(event))
     except Exception as exc:
         return _refused("N-CREATE", uid, exc, metrics), None
     metrics.mpps_done("N-CREATE", pps.status.value)
@@ -71,7 +72,7 @@ def handle_n_set(
     uid = str(cast(N_SET, event.request).RequestedSOPInstanceUID)
     modification = event.modification_list
     try:
-        pps = manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification, rules))
+        pps = manager.rad7_modality_pps_update(uid, lambda stored: merge(stored, modification, rules), requestor(event))
     except Exception as exc:
         return _refused("N-SET", uid, exc, metrics), None
     metrics.mpps_done("N-SET", pps.status.value)

@@ -15,6 +15,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import evt
 
 from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
+from broker.dicom.audit import record_query
 from broker.dicom.pending import PendingResponses
 from broker.dicom.status import (
     CANCEL,
@@ -23,7 +24,9 @@ from broker.dicom.status import (
     SUCCESS,
     UNABLE_TO_PROCESS,
 )
+from broker.domain.audit import Outcome
 from broker.domain.errors import InvalidInput
+from broker.domain.ports import AuditLog
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
@@ -39,10 +42,10 @@ def _failure(status: int, comment: str) -> Dataset:
 
 
 def handle_find(
-    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics
+    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics, audit: AuditLog | None = None
 ) -> Iterator[tuple[object, Dataset | None]]:
     """The answers, counted and timed from request to final status (what the modality
-    waits for, sending included)."""
+    waits for, sending included); each query audited once, refused ones too."""
     started, final = time.monotonic(), UNABLE_TO_PROCESS
     try:
         for status, answer in _answers(event, provider, profile):
@@ -50,6 +53,15 @@ def handle_find(
             yield status, answer
     finally:
         metrics.find_answered(final, time.monotonic() - started)
+        record_query(audit, event, _outcome(final))
+
+
+def _outcome(status: int) -> Outcome:
+    """The audit outcome of a final status: refused queries (bad identifier, too many
+    matches) are minor failures, an unprocessable one serious."""
+    if status in (SUCCESS, CANCEL):
+        return Outcome.SUCCESS
+    return Outcome.SERIOUS_FAILURE if status == UNABLE_TO_PROCESS else Outcome.MINOR_FAILURE
 
 
 def _code(status: object) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from broker.domain.audit import AuditEvent
 from broker.domain.model import (
     Order,
     Patient,
@@ -138,3 +139,18 @@ class StatusNotifier(Protocol):
     """Renders a procedure status change as the messages peers must receive (RAD-3)."""
 
     def messages_for(self, change: StatusChange) -> list[OutboundMessage]: ...
+
+
+class AuditTrail(Protocol):
+    """Renders an audited event as the messages the audit repository must receive
+    (IHE ATNA). Record events (patient, order, procedure) are written with the change
+    they record, in its unit of work: no change without its audit message, and back."""
+
+    def messages_for(self, event: AuditEvent) -> list[OutboundMessage]: ...
+
+
+class AuditLog(Protocol):
+    """Keeps an event that changes no record (a query, an alert, start/stop) durably,
+    in a transaction of its own. Never raises: auditing must not break the service."""
+
+    def record(self, event: AuditEvent) -> None: ...
