@@ -186,4 +186,33 @@ def write_integration_statement(doc: Document, config: BrokerConfig, profile: Pr
             ],
         ],
     )
-    doc.text("The Audit Trail and Node Authentication (ATNA) profile is not claimed by this build.")
+    _atna(doc, config)
+
+
+def _atna(doc: Document, config: BrokerConfig) -> None:
+    """ATNA as this configuration runs it: the audit trail (ITI-20) and TLS (ITI-19)."""
+    audit = config.audit
+    if not audit.enabled:
+        doc.text(
+            "Audit Trail and Node Authentication (ATNA), as Secure Application (ITI-19 Authenticate Node, "
+            "ITI-20 Record Audit Event), is built in and off in this configuration (`audit.enabled`)."
+        )
+        return
+    secured = [name for name, tls in (("HL7", config.hl7.tls), ("DICOM", config.dicom.tls)) if tls] or ["none"]
+    where = f"{audit.host}:{audit.port}" if audit.host else "kept locally only (no collector configured)"
+    doc.table(
+        ["Integration Profile", "Actor", "Options"],
+        [
+            [
+                "Audit Trail and Node Authentication (ATNA)",
+                "Secure Application",
+                "ATX: TLS Syslog" if audit.protocol == "tls" else "ATX: UDP Syslog",
+            ]
+        ],
+    )
+    doc.bullets(
+        [
+            f"ITI-20 Record Audit Event: DICOM audit messages (PS3.15 A.5) as RFC 5424 syslog to {where}.",
+            f"ITI-19 Authenticate Node: TLS (PS3.15 B.12, BCP 195) on the listeners: {', '.join(secured)}.",
+        ]
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from broker.config import load_config
+from broker.config import BrokerConfig, load_config
 from broker.conformance.statement import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,3 +37,12 @@ def test_statement_follows_the_configuration(tmp_path: Path) -> None:
     assert "<code>\\ISO 2022 IR 87</code>" in text  # the jahis profile's answer character sets
     assert "OMI^O23, HL7 2.5" in text  # its RAD-4/13 form
     assert "<td>PACS</td>" in text
+
+
+def test_atna_is_claimed_as_configured() -> None:
+    """The Integration Statement claims ATNA with the transport the audit trail uses."""
+    on = BrokerConfig.model_validate({"audit": {"enabled": True, "host": "arr.example", "protocol": "udp"}})
+    statement = render(on, "markdown")
+    assert "| Audit Trail and Node Authentication (ATNA) | Secure Application | ATX: UDP Syslog |" in statement
+    assert "RFC 5424 syslog to arr.example:6514" in statement
+    assert "off in this configuration (`audit.enabled`)" in render(BrokerConfig(), "markdown")
