@@ -100,6 +100,9 @@ class DicomConfig(_Section):
     #: A-ASSOCIATE-RJ 1/1/3 "calling AE title not recognized" when false).
     accept_unknown_callers: bool = True
     tls: TlsConfig | None = None
+    #: A DIMSE message (command or data set, all P-DATA fragments) larger than this is
+    #: aborted: worklist queries and MPPS are a few KiB (RELIABILITY.md D3).
+    max_message_bytes: int = Field(1 << 20, ge=64 * 1024)
 
 
 class DestinationConfig(_Section):

@@ -15,6 +15,7 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -28,6 +29,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from broker.config import DicomConfig
+from broker.dicom.guard import GuardedRequestHandler, PduLimits
 from broker.dicom.policy import AssociationPolicy, admit
 from broker.security import TLS_HANDSHAKE, LoggedAlerts, SecurityAlerts
 from broker.tls import handshake, optional_server_context
@@ -93,6 +95,7 @@ class DicomListener:
             evt_handlers=[admission, *handlers],
             server_class=_NoDelayServer,
             ssl_context=optional_server_context(config.tls),
+            request_handler=partial(GuardedRequestHandler, limits=pdu_limits(config, self._ae)),
         )
         assert isinstance(self._server, _NoDelayServer)
         self._server.alerts = alerts
@@ -112,3 +115,13 @@ class DicomListener:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=5)
+
+
+def pdu_limits(config: DicomConfig, ae: AE) -> PduLimits:
+    """The limits every accepted socket is read under (broker/dicom/guard.py)."""
+    return PduLimits(
+        association_seconds=config.acse_timeout_seconds,
+        established_seconds=config.network_timeout_seconds,
+        max_pdata_bytes=ae.maximum_pdu_size,
+        max_message_bytes=config.max_message_bytes,
+    )
