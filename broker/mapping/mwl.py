@@ -41,7 +41,13 @@ STEP_KEYS = {
 
 
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
+    """The value as text. pydicom decodes raw values on first access and some bytes make
+    it fail (e.g. IndexError in its ISO 2022 IR 87 encoder): that is the modality's bad
+    value, answered as a refusal, not an SCP failure."""
+    try:
+        value = ds.get(keyword)
+    except Exception as exc:
+        raise InvalidInput(keyword, f"cannot be read ({type(exc).__name__})") from None
     if value is None:
         return ""
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
@@ -53,6 +59,24 @@ def _text(ds: Dataset, keyword: str) -> str:
 UID_LIST_KEYS = {"StudyInstanceUID": Key.STUDY_INSTANCE_UID}
 #: Matched together as one date-time range (PS3.4 C.2.2.2.5.1).
 RANGE_KEYS = ("ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime")
+
+
+#: PS3.5 Table 6.2-1 maximum lengths of the matching keys' VRs (PN: three component
+#: groups of 64). A longer value matches nothing the broker stores, and would reach SQL
+#: as a pattern too long for it (SQLite refuses LIKE patterns over 50,000 bytes). NUL,
+#: in no VR's repertoire here, is refused too: PostgreSQL cannot take it as text.
+_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 3 * 64 + 2, "UI": 64}
+
+
+def _key(ds: Dataset, keyword: str) -> str:
+    """A matching key's value; each of its values (`\\`-separated) within its VR's length."""
+    text = _text(ds, keyword)
+    if "\x00" in text:
+        raise InvalidInput(keyword, "a NUL character")
+    limit = _MAX_LENGTH.get(dictionary_VR(keyword))
+    if limit is not None and any(len(value) > limit for value in text.split("\\")):
+        raise InvalidInput(keyword, f"a value longer than {limit} characters")
+    return text
 
 
 def _range(text: str) -> tuple[str, str]:
@@ -120,15 +144,15 @@ def _times(step: Dataset) -> TimesOfDay | None:
 
 
 def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> WorklistQuery:
-    patterns = {key: Pattern(_text(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
+    patterns = {key: Pattern(_key(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
     uid_lists = {
-        key: frozenset(_text(identifier, kw).split("\\")) for kw, key in UID_LIST_KEYS.items() if _text(identifier, kw)
+        key: frozenset(_key(identifier, kw).split("\\")) for kw, key in UID_LIST_KEYS.items() if _text(identifier, kw)
     }
     period = times = None
     steps = identifier.get("ScheduledProcedureStepSequence")
     if steps:
         step = steps[0]
-        patterns |= {key: Pattern(_text(step, kw)) for kw, key in STEP_KEYS.items() if kw in step}
+        patterns |= {key: Pattern(_key(step, kw)) for kw, key in STEP_KEYS.items() if kw in step}
         period, times = _period(step), _times(step)
     return WorklistQuery(
         patterns=patterns, uid_lists=uid_lists, period=period, times=times, fold_case_names=fold_case_names
