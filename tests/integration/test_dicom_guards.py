@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import evt
 
 from broker.config import DicomConfig
 from broker.dicom.ae import DicomListener
 from support.net import free_port
 from support.pdus import COMMAND_LAST, DATASET_MORE, associate_rq, c_echo_rq, p_data, pdu, pdv, read_pdu
+from support.senders import echo
 
 TIMEOUT = 1.0  # ARTIM and network timeout of the listener under test
 A_ASSOCIATE_AC, A_ABORT = 0x02, 0x07
@@ -52,18 +52,6 @@ def listener() -> Iterator[DicomListener]:
     server.start()
     yield server
     server.stop()
-
-
-def echo(port: int) -> float:
-    """Seconds one C-ECHO association (associate, echo, release) took; asserts success."""
-    started = time.monotonic()
-    ae = AE(ae_title="ECHOSCU")
-    ae.add_requested_context(Verification)
-    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
-    assert assoc.is_established
-    assert int(assoc.send_c_echo().Status) == 0x0000
-    assoc.release()
-    return time.monotonic() - started
 
 
 def connect(port: int) -> socket.socket:

@@ -19,14 +19,16 @@ class BrokerProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.hl7_port, self.dicom_port = free_port(), free_port()
         self.config = workdir / "broker.yaml"
-        config = {
+        config: dict[str, object] = {
             "database": {"url": database_url},
             "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
             "dicom": {"host": "127.0.0.1", "port": self.dicom_port},
             "ris": {"host": "127.0.0.1", "port": ris_port, "timeout_seconds": 5},
             "outbox": {"poll_seconds": 0.1, "retry_initial_seconds": 0.2, "retry_max_seconds": 1},
-            **settings,
         }
+        for name, value in settings.items():  # a section's keys join the defaults' (e.g. dicom limits)
+            base = config.get(name)
+            config[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
         self.config.write_text(yaml.safe_dump(config))
         self.log = workdir / "broker.log"
         self.process: subprocess.Popen[bytes] | None = None
