@@ -123,7 +123,8 @@ class PduGuard(AssociationSocket):
         while offset + 6 <= len(body):
             item_length = int.from_bytes(body[offset : offset + 4], "big")
             is_command, is_last = bool(body[offset + 5] & 0x01), bool(body[offset + 5] & 0x02)
-            self._fragments[is_command] += max(item_length - 2, 0)
+            present = min(item_length, len(body) - offset - 4)  # a lying item length is pynetdicom's to refuse
+            self._fragments[is_command] += max(present - 2, 0)
             if self._fragments[is_command] > self.limits.max_message_bytes:
                 return True
             if is_last:
