@@ -23,7 +23,7 @@ from broker.hl7.mllp import END, START, exchange, wrap
 from support.hl7peer import ack_code, sample
 from support.net import free_port
 from support.pdus import COMMAND_LAST, associate_rq, c_echo_rq, p_data, pdu
-from support.process import BrokerProcess
+from support.processes import BrokerProcess
 from support.senders import echo
 
 pytestmark = pytest.mark.e2e
@@ -173,27 +173,18 @@ def valid_echo(port: int) -> Callable[[int], float]:
 
 
 @pytest.mark.timeout(300)
-def test_mllp_listener_survives_malformed_frames(fuzzed_broker: BrokerProcess) -> None:
+@pytest.mark.parametrize("listener", ["MLLP", "DICOM"])
+def test_listener_survives_hostile_input_and_keeps_serving(fuzzed_broker: BrokerProcess, listener: str) -> None:
     baseline = threads(fuzzed_broker)
-    outcomes = fuzz(fuzzed_broker, fuzzed_broker.hl7_port, mllp_input, valid_hl7(fuzzed_broker.hl7_port))
-    print(
-        f"\nF1 MLLP: {INPUTS} inputs (seed {SEED}): {dict(outcomes)}, threads {baseline} → "
-        f"{settled_threads(fuzzed_broker, baseline)}"
-    )
+    if listener == "MLLP":
+        port, make, check, allowance = fuzzed_broker.hl7_port, mllp_input, valid_hl7, HL7_WORKERS
+    else:
+        port, make, check, allowance = fuzzed_broker.dicom_port, dicom_input, valid_echo, 0
+    outcomes = fuzz(fuzzed_broker, port, make, check(port))
+    settled = settled_threads(fuzzed_broker, baseline)
+    print(f"\n{listener}: {INPUTS} inputs (seed {SEED}): {dict(outcomes)}, threads {baseline} → {settled}")
     assert outcomes["hang"] == 0
-    assert settled_threads(fuzzed_broker, baseline) <= baseline + HL7_WORKERS
-
-
-@pytest.mark.timeout(300)
-def test_dicom_listener_survives_mutated_pdus(fuzzed_broker: BrokerProcess) -> None:
-    baseline = threads(fuzzed_broker)
-    outcomes = fuzz(fuzzed_broker, fuzzed_broker.dicom_port, dicom_input, valid_echo(fuzzed_broker.dicom_port))
-    print(
-        f"\nF2 DICOM: {INPUTS} inputs (seed {SEED}): {dict(outcomes)}, threads {baseline} → "
-        f"{settled_threads(fuzzed_broker, baseline)}"
-    )
-    assert outcomes["hang"] == 0
-    assert settled_threads(fuzzed_broker, baseline) <= baseline
+    assert settled <= baseline + allowance
 
 
 def test_mllp_frame_over_the_cap_closes_the_connection(fuzzed_broker: BrokerProcess) -> None:

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification  # type: ignore[attr-defined]
 
-from support.hl7peer import sample, send
+from support.hl7peer import sample, scheduled_order, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.net import free_port
 from support.pdus import associate_rq, c_find_rq, final_status, pdu, read_pdu
@@ -71,23 +71,6 @@ class Outcomes:
             self.latencies.append(time.monotonic() - started)
             if not ok:
                 self.failures.append(name)
-
-
-def ct_orders(count: int) -> list[bytes]:
-    """The CT steps the finders query (the streams add MR ones)."""
-    return [
-        sample(
-            "rad-2-placer-order/orm_o01_nw.hl7",
-            ORM0001=f"CT{n}",
-            PO1001=f"CTPO{n}",
-            FO1001=f"CTFO{n}",
-            ACC1001=f"CTACC{n}",
-            RP1001=f"CTRP{n}",
-            SPS1001=f"CTSPS{n}",
-            **{"9999.1.1001": f"9999.1.{2000 + n}"},
-        )
-        for n in range(count)
-    ]
 
 
 def worklist_query() -> Dataset:
@@ -149,7 +132,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @pytest.mark.timeout(600)
 def test_200_associations_with_mpps_and_hl7_streams_fail_nothing(loaded_broker: BrokerProcess, db_backend: str) -> None:
-    send(loaded_broker.hl7_port, sample("rad-1-patient-registration/adt_a04.hl7"), *ct_orders(WORKLIST_ITEMS))
+    send(
+        loaded_broker.hl7_port,
+        sample("rad-1-patient-registration/adt_a04.hl7"),
+        *[scheduled_order(f"CT{n}", 2000 + n) for n in range(WORKLIST_ITEMS)],
+    )
     outcomes, finds = Outcomes(), list[float]()
     held = threading.Barrier(FINDERS)
     threads = [

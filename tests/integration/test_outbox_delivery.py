@@ -15,7 +15,7 @@ from broker.app import Broker
 from broker.mapping.mpps import merge, performed_step_from
 from broker.store import tables as t
 from support.brokers import make_config
-from support.hl7peer import RisListener, sample, segment, send
+from support.hl7peer import RisListener, scheduled_order, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.mpps_scp import MppsReceiver
 from support.net import free_port
@@ -23,17 +23,7 @@ from support.recorder import settled
 
 
 def _order(broker: Broker, n: int) -> None:
-    message = sample(
-        "rad-2-placer-order/orm_o01_nw.hl7",
-        ORM0001=f"ORM{n:04d}",
-        PO1001=f"PO{n:04d}",
-        FO1001=f"FO{n:04d}",
-        ACC1001=f"ACC{n:04d}",
-        RP1001=f"RP{n:04d}",
-        SPS1001=f"SPS{n:04d}",
-        **{"9999.1.1001": f"9999.1.{n}"},
-    )
-    send(broker.hl7.port, message)
+    send(broker.hl7.port, scheduled_order(f"{n:04d}", n))
 
 
 def _perform(broker: Broker, n: int, final: str = "COMPLETED") -> None:

@@ -27,6 +27,21 @@ def sample(name: str, **replace: str) -> bytes:
     return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r")
 
 
+def scheduled_order(tag: str, uid_suffix: int) -> bytes:
+    """The catalog's scheduled CT order (orm_o01_nw.hl7) with each identifier made its
+    own by `tag` (ORM<tag>, PO<tag>, ACC<tag>, ...) and the study UID by `uid_suffix`."""
+    return sample(
+        "rad-2-placer-order/orm_o01_nw.hl7",
+        ORM0001=f"ORM{tag}",
+        PO1001=f"PO{tag}",
+        FO1001=f"FO{tag}",
+        ACC1001=f"ACC{tag}",
+        RP1001=f"RP{tag}",
+        SPS1001=f"SPS{tag}",
+        **{"9999.1.1001": f"9999.1.{uid_suffix}"},
+    )
+
+
 def send(port: int, *payloads: bytes, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> list[bytes]:
     """Send messages on one connection (TLS when given a client context); return each raw ACK."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as plain:
