@@ -46,6 +46,9 @@ class _NoDelayServer(ThreadedAssociationServer):
     #: modalities connect at once (measured: 200 at once, some dropped and reset); the
     #: kernel caps it at net.core.somaxconn.
     request_queue_size = 256
+    #: A connection thread waits up to ARTIM for its first bytes (broker/dicom/guard.py):
+    #: it must not hold the process open at shutdown.
+    daemon_threads = True
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         assert self.socket is not None

@@ -8,13 +8,16 @@ long as bytes come. P-DATA fragments are gathered until the last-fragment bit, w
 bound either. `PduGuard` reads each PDU against a deadline and a length cap, and counts
 the fragments of each DIMSE message; past a limit the peer gets an A-ABORT and the
 connection is closed. The checks run on the PDU header, before anything large is
-allocated.
+allocated. `GuardedRequestHandler` also keeps silent connections from taking
+association slots.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
@@ -148,6 +151,21 @@ class GuardedRequestHandler(RequestHandler):
     def __init__(self, request: socket.socket, client_address: object, server: BaseServer, *, limits: PduLimits):
         self.limits = limits  # before super().__init__, which handles the request
         super().__init__(request, client_address, server)
+
+    def handle(self) -> None:
+        """Start an association only for a connection that sends something. pynetdicom
+        counts every association thread, negotiated or not, against the AE's maximum:
+        a few dozen silent connections would otherwise lock modalities out (A-ASSOCIATE-RJ
+        "local limit exceeded") until ARTIM expires. A silent one is closed after ARTIM."""
+        if self._speaks_within(self.limits.association_seconds):
+            super().handle()
+            return
+        log.info("closing silent DICOM connection from %s", self.client_address[0])
+        self.request.close()
+
+    def _speaks_within(self, seconds: float) -> bool:
+        readable, _, _ = select.select([self.request], [], [], seconds)
+        return bool(readable) or (isinstance(self.request, ssl.SSLSocket) and self.request.pending() > 0)
 
     def _create_association(self) -> Association:
         assoc = super()._create_association()

@@ -75,8 +75,9 @@ def established(port: int) -> socket.socket:
     return sock
 
 
-def test_silent_connections_closed_within_artim(listener: DicomListener) -> None:
-    sockets = [connect(listener.port) for _ in range(20)]
+def test_silent_connections_closed_within_artim_and_take_no_association_slot(listener: DicomListener) -> None:
+    sockets = [connect(listener.port) for _ in range(60)]  # more than max_associations (50)
+    time.sleep(0.2)
     assert echo(listener.port) < 1.0
     assert max(closed_after(s) for s in sockets) <= TIMEOUT + 1
 
