@@ -25,7 +25,7 @@ from pynetdicom.dsutils import decode, encode
 from broker.actors.worklist_provider import TooManyMatches
 from broker.app import Services
 from broker.domain.errors import InvalidInput
-from broker.mapping.mwl import answer_for, query_from_identifier
+from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from support.brokers import make_config
 from support.hl7peer import sample
 from support.net import free_port
@@ -162,8 +162,9 @@ def test_any_identifier_gets_an_answer_or_a_refusal_within_2_s(
         try:
             query = query_from_identifier(received, fold_case_names=services.profile.dicom.fold_case_names)
             entries = services.worklist.rad5_query_modality_worklist(query, calling_ae)
+            plan = AnswerPlan(received, services.profile.dicom.character_sets)
             for entry in entries:
-                answer_for(entry, received, services.profile.dicom.character_sets)
+                plan.encode(entry, implicit=True)
         except (InvalidInput, TooManyMatches):
             pass
     assert time.monotonic() - started <= 2.0
