@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.example.yaml
 
-.PHONY: run test setup peers postgres browser lint unit bench bench-peers clean
+.PHONY: run test setup peers postgres browser lint unit load bench bench-peers clean
 
 run: setup
 	$(VENV)/bin/broker db upgrade --config $(CONFIG)
@@ -57,6 +57,10 @@ test: setup peers postgres browser lint
 
 unit: setup
 	$(PY) -m pytest tests/unit -q
+
+# D1 load (RELIABILITY.md): 200 associations held at once with MPPS and HL7 streams; prints its figures.
+load: setup peers postgres
+	$(PY) -m pytest -m load -s tests/e2e/test_load.py
 
 clean:
 	rm -rf $(VENV) var tests/peers/node_modules

@@ -160,12 +160,23 @@ class GuardedRequestHandler(RequestHandler):
         if self._speaks_within(self.limits.association_seconds):
             super().handle()
             return
-        log.info("closing silent DICOM connection from %s", self.client_address[0])
+        log.info("closing DICOM connection from %s: nothing received", self.client_address[0])
         self.request.close()
 
     def _speaks_within(self, seconds: float) -> bool:
-        readable, _, _ = select.select([self.request], [], [], seconds)
-        return bool(readable) or (isinstance(self.request, ssl.SSLSocket) and self.request.pending() > 0)
+        """Whether bytes arrive within `seconds`; a connection closed unused (a port
+        probe) does not count."""
+        sock = self.request
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        if not select.select([sock], [], [], seconds)[0]:
+            return False
+        if isinstance(sock, ssl.SSLSocket):  # no MSG_PEEK on TLS: pynetdicom reads what came
+            return True
+        try:
+            return bool(sock.recv(1, socket.MSG_PEEK))
+        except OSError:
+            return False
 
     def _create_association(self) -> Association:
         assoc = super()._create_association()
