@@ -157,7 +157,7 @@ def test_kill_9_during_an_order_stream_loses_and_doubles_nothing(
     )
     assert lost == [], f"seed {SEED}"
     assert before["inbound"] == len(control_ids) and before["orders"] == orders, f"seed {SEED}: {before}"
-    assert len({e.step.sps_id for e in worklist}) == len(worklist) == orders, f"seed {SEED}"
+    assert len({e.sps_id for e in worklist}) == len(worklist) == orders, f"seed {SEED}"
 
 
 def _counts(engine: Engine) -> dict[str, int]:
