@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from broker.app import Broker
 from broker.config import BrokerConfig
+from broker.store.db import build_engine
+from broker.store.migrate import upgrade
 from support.brokers import make_config
 from support.dicompeer import DimseFinder
 from support.hl7peer import RisListener
@@ -45,6 +48,15 @@ def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.database() as url:
         yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The migrated database under test, for tests of the store on its own."""
+    upgrade(database_url)
+    engine = build_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -6,28 +6,17 @@ a worklist answer has the same order."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-import pytest
 from sqlalchemy import Engine, func, insert, select, text, update
 
 from broker.domain.model import Order, Patient, RequestedProcedure, ScheduledStep
 from broker.domain.worklist import WorklistQuery
 from broker.store import tables as t
 from broker.store.db import build_engine
-from broker.store.migrate import upgrade
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.worklist import SqlWorklistReader
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def test_writers_queue_so_read_then_write_loses_no_update(engine: Engine) -> None:

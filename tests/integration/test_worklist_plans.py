@@ -12,8 +12,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from broker.domain.worklist import Key, Pattern, Period, WorklistQuery
-from broker.store.db import build_engine
-from broker.store.migrate import upgrade
 from broker.store.worklist import statement
 
 DAY = Period(datetime(2026, 11, 23), datetime(2026, 11, 23, 23, 59, 59))
@@ -53,14 +51,6 @@ def _full_scans(engine: Engine, query: WorklistQuery) -> list[str]:
         if node["Node Type"] == "Seq Scan"
         or (node["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" not in node)
     ]
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize("name", list(USUAL_KEYS))
