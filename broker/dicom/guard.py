@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 P_DATA_TF = 0x04
 PDU_TYPES = range(0x01, 0x08)
-#: A-ASSOCIATE-RQ/AC and the other non-data PDUs: real ones are a few KiB.
-MAX_CONTROL_PDU_BYTES = 64 * 1024
+#: A-ASSOCIATE-RQ/AC and the other non-data PDUs. Most are a few KiB, but a peer may
+#: propose 128 presentation contexts (odd IDs 1-255) each with every transfer syntax it
+#: knows: ~220 KiB for all of pydicom's (the conformance negotiation test does that).
+MAX_CONTROL_PDU_BYTES = 256 * 1024
 #: PS3.8 9.3.1: source 2 = DICOM UL service-provider; reason 6 = invalid PDU parameter value.
 ABORT_INVALID_PARAMETER = (0x02, 0x06)
 
