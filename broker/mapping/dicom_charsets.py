@@ -31,6 +31,7 @@ DEFINED_TERMS = (
 #: The defined terms the broker reads in queries and MPPS and writes in answers.
 SUPPORTED_TERMS = tuple(term for term in DEFINED_TERMS if term in charset.python_encoding)
 _DEFAULT_TERMS = ("", "ISO_IR 6", "ISO 2022 IR 6")
+_UNIVERSAL_TERMS = ("ISO_IR 192", "GB18030")
 
 
 def _codec_holds(codec: str) -> Callable[[str], bool]:
@@ -70,10 +71,13 @@ class _Candidate:
     def __init__(self, terms: list[str]) -> None:
         self.terms = terms
         self._holders = [_term_holds(term) for term in terms]
+        #: UTF-8 and GB18030 encode every character: no test needed.
+        self._universal = any(term in _UNIVERSAL_TERMS for term in terms)
 
-    def fits(self, text: Iterable[str]) -> bool:
+    def holds(self, chars: Iterable[str]) -> bool:
+        """Whether the set holds each of `chars` (the text's non-ASCII characters)."""
         holders = self._holders
-        return all(any(holds(char) for holds in holders) for value in text for char in value if not char.isascii())
+        return self._universal or all(any(holds(char) for holds in holders) for char in chars)
 
 
 class CharsetChoice:
@@ -92,7 +96,8 @@ class CharsetChoice:
         """The (0008,0005) values for an answer holding `text`, not plain ASCII (that
         takes `asked`: None, no element): the first candidate that holds it, else the
         profile's last (its widest)."""
+        chars = {char for value in text for char in value if not char.isascii()}
         for candidate in self._candidates:
-            if candidate.fits(text):
+            if candidate.holds(chars):
                 return candidate.terms
         return self._widest
