@@ -18,9 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Real peers the tests talk to: DCMTK (findscu, echoscu) and dcmjs-dimse (Node.js).
+# Real peers the tests talk to: DCMTK (findscu, echoscu), dcmjs-dimse (Node.js) and
+# Orthanc as a second worklist client (Debian keeps it in /usr/sbin).
 peers: tests/peers/node_modules/.installed
 	@command -v findscu >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk; }
+	@{ command -v Orthanc || test -x /usr/sbin/Orthanc; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc; }
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 
 # PostgreSQL server programs (initdb, pg_ctl): the suite runs every storage test on SQLite

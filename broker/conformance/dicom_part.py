@@ -18,6 +18,7 @@ from broker.dicom.ae import build_ae
 from broker.dicom.forwarder import forwarding_ae
 from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, Problem, UnknownRecord
 from broker.errors import dimse_refusal
+from broker.mapping.dicom_charsets import DEFINED_TERMS, SUPPORTED_TERMS, codec_name
 from broker.mapping.mwl import RANGE_KEYS, STEP_KEYS, TOP_KEYS, UID_LIST_KEYS
 from broker.mapping.profile import Profile
 from broker.tls import TLS12_CIPHERS
@@ -217,6 +218,12 @@ class DicomStatement:
             "asked for empty returns the whole item). The broker holds values for these" + caller + ":"
         )
         doc.table(["Attribute", "Tag", "VR"], _return_rows(worklist_item()))
+        doc.text(
+            "A sequence asked for with one zero-length item is answered like one asked for with none: the whole "
+            "item (PS3.4 C.2.2.2.6). Requested Procedure Priority (0040,1003) is the defined term the profile "
+            "maps the order's HL7 priority to; any other HL7 priority is answered empty:"
+        )
+        doc.table(["HL7 priority", "Requested Procedure Priority"], sorted(self.profile.dicom.priorities.items()))
         doc.text("Statuses:")
         doc.table(
             ["Status", "Code", "Meaning"],
@@ -288,10 +295,19 @@ class DicomStatement:
     def _character_sets(self, doc: Document) -> None:
         doc.heading(1, "6 Support of Extended Character Sets")
         doc.text(
-            "Queries and MPPS are accepted in any Specific Character Set of PS3.5 that pydicom decodes "
-            "(single-byte sets, ISO 2022 with code extensions, ISO_IR 192). Worklist answers in plain ASCII "
-            "carry the default repertoire (ISO_IR 6); other answers carry the first of these values, in order, "
-            f"that holds their text (profile `{self.profile.name}`):"
+            "Specific Character Set (0008,0005) defined terms (PS3.3 C.12.1.1.2) the broker reads in queries "
+            "and MPPS and writes in worklist answers; value 1 may be empty (the default repertoire, ISO-IR 6, "
+            "with ISO 2022 code extensions):"
+        )
+        doc.table(["Defined term", "Codec"], [[f"`{term}`", codec_name(term)] for term in SUPPORTED_TERMS])
+        unsupported = [f"`{term}`" for term in DEFINED_TERMS if term not in SUPPORTED_TERMS]
+        if unsupported:
+            doc.text(f"Not supported (a query naming them is answered in the sets below): {', '.join(unsupported)}.")
+        doc.text(
+            "A worklist answer is written in the set the query names when that set holds all the answer's "
+            "text; otherwise in the first of these values, in order, that holds it (profile "
+            f"`{self.profile.name}`). (0008,0005) is present only with a value: a plain ASCII answer carries "
+            "the set the query named, or no (0008,0005) when the query named none."
         )
         doc.table(
             ["Preference", "Specific Character Set (0008,0005)"],

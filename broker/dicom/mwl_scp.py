@@ -86,7 +86,7 @@ def _answers(event: evt.Event, provider: WorklistProvider, profile: Profile) -> 
         yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
         return
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
-    plan = AnswerPlan(request, profile.dicom.character_sets)
+    plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
     pending = PendingResponses(event)
     for entry in entries:

@@ -50,6 +50,9 @@ def change_order(order: Order, new: Order) -> list[ScheduledStep]:
     check_unstarted(order, "CHANGE")
     before = {id(s): s.modality for s in order.steps()}
     order.referring_physician = new.referring_physician or order.referring_physician
+    order.admission_id = new.admission_id or order.admission_id
+    order.requesting_physician = new.requesting_physician or order.requesting_physician
+    order.requesting_service = new.requesting_service or order.requesting_service
     for index, new_procedure in enumerate(new.procedures):
         _change_procedure(_match(order.procedures, new_procedure, index, "requested_procedure_id"), new_procedure)
     sent_station = {s.station_ae for s in new.steps()} != {""}

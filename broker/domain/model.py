@@ -108,6 +108,9 @@ class Order:
     referring_physician: str = ""
     procedures: list[RequestedProcedure] = field(default_factory=list)
     cancelled: bool = False
+    admission_id: str = ""
+    requesting_physician: str = ""
+    requesting_service: str = ""
 
     def steps(self) -> list[ScheduledStep]:
         return [step for rp in self.procedures for step in rp.steps]

@@ -102,6 +102,11 @@ class WorklistEntry:
     sex: str
     accession_number: str
     referring_physician: str
+    placer_order_number: str
+    filler_order_number: str
+    admission_id: str
+    requesting_physician: str
+    requesting_service: str
     study_instance_uid: str
     requested_procedure_id: str
     procedure_description: str
@@ -123,7 +128,8 @@ class WorklistEntry:
         patient = order.patient
         return cls(
             patient.patient_id, patient.issuer, patient.name, patient.birth_date, patient.sex,
-            order.accession_number, order.referring_physician,
+            order.accession_number, order.referring_physician, order.placer_order_number, order.filler_order_number,
+            order.admission_id, order.requesting_physician, order.requesting_service,
             procedure.study_instance_uid, procedure.requested_procedure_id, procedure.description,
             procedure.code, procedure.priority,
             step.sps_id, step.modality, step.station_ae, step.station_name, step.start, step.description,

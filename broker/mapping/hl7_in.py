@@ -301,10 +301,16 @@ def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
         (order.placer_application, LO, f.placer_application),
         (order.filler_order_number, LO, f.filler_order_number),
         (order.accession_number, SH, accession_paths),
+        (order.admission_id, LO, f.admission_id),
+        (order.requesting_service, LO, f.requesting_service),
     ]:
-        _fit(value, limit, paths[0])
-    for group in PersonName.parse(order.referring_physician).groups():
-        _fit(group, PN_GROUP, f.referring_physician[0])
+        _fit(value, limit, (paths or ["ORC"])[0])
+    for name, paths in [
+        (order.referring_physician, f.referring_physician),
+        (order.requesting_physician, f.requesting_physician),
+    ]:
+        for group in PersonName.parse(name).groups():
+            _fit(group, PN_GROUP, (paths or ["ORC"])[0])
     for procedure in order.procedures:
         _fit(procedure.requested_procedure_id, SH, where.requested_procedure_id[0])
         _fit(procedure.study_instance_uid, LO, where.study_instance_uid[0])
@@ -337,6 +343,9 @@ def _read_order(group: SegmentGroup, profile: Profile) -> Order:
         accession_number=accession,
         patient=read_patient(group, profile),
         referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
+        admission_id=group.first(f.admission_id),
+        requesting_physician=str(_first_name(group, f.requesting_physician, XCN, profile)),
+        requesting_service=group.first(f.requesting_service),
         procedures=_ipc_procedures(group, profile, start) if ipcs else [_obr_procedure(group, profile, start)],
     )
 

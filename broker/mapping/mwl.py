@@ -2,7 +2,8 @@
 
 The answer carries exactly the keys the query asked for: a key the broker holds gets
 its value, any other comes back empty (type 2 semantics); a sequence asked for with an
-item gets that item's keys, an empty sequence gets the whole item.
+item naming keys gets those keys, one asked for with no item or with one zero-length
+item gets the whole item (PS3.4 C.2.2.2.6).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Sequence as Strings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, get_args
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
@@ -20,7 +21,8 @@ from pydicom.tag import Tag
 from broker.domain.errors import InvalidInput
 from broker.domain.worklist import Key, Pattern, Period, TimesOfDay, WorklistEntry, WorklistQuery
 from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
-from broker.mapping.dicom_charsets import choose
+from broker.mapping.dicom_charsets import CharsetChoice
+from broker.mapping.profile import Priority
 
 #: Query keys matched by single value, wildcard (`*`, `?`) or universal matching, at the
 #: top level and in the Scheduled Procedure Step Sequence item (the statement lists these).
@@ -217,6 +219,11 @@ _ENTRY = _Held(
     {
         "AccessionNumber": lambda e: e.accession_number,
         "ReferringPhysicianName": lambda e: e.referring_physician,
+        "RequestingPhysician": lambda e: e.requesting_physician,
+        "RequestingService": lambda e: e.requesting_service,
+        "AdmissionID": lambda e: e.admission_id,
+        "PlacerOrderNumberImagingServiceRequest": lambda e: e.placer_order_number,
+        "FillerOrderNumberImagingServiceRequest": lambda e: e.filler_order_number,
         "PatientName": lambda e: str(e.patient_name),
         "PatientID": lambda e: e.patient_id,
         "IssuerOfPatientID": lambda e: e.issuer,
@@ -225,7 +232,7 @@ _ENTRY = _Held(
         "StudyInstanceUID": lambda e: e.study_instance_uid,
         "RequestedProcedureDescription": lambda e: e.procedure_description,
         "RequestedProcedureID": lambda e: e.requested_procedure_id,
-        "RequestedProcedurePriority": lambda e: e.priority,
+        "RequestedProcedurePriority": lambda e: "",  # per profile: _with_priorities
     },
     {
         "ReferencedStudySequence": (lambda e: [], _NOTHING),
@@ -254,6 +261,13 @@ def _whole(held: _Held) -> tuple[_Field, ...]:
     return tuple(sorted(fields, key=lambda f: f.tag))
 
 
+def _names_keys(item: Dataset) -> bool:
+    """Whether a requested sequence item names keys: a zero-length item (`[{}]`, as
+    Orthanc and `findscu -k Seq[0]` send it) asks for the whole item, as a sequence
+    with no item does (PS3.4 C.2.2.2.6)."""
+    return any(element.keyword != "SpecificCharacterSet" for element in item)
+
+
 def _fields(request: Dataset, held: _Held) -> tuple[_Field, ...]:
     """The requested elements in the request's shape (PS3.4 C.4.1.1.3.2: exactly the
     keys asked for; those the broker does not hold come back empty)."""
@@ -262,7 +276,7 @@ def _fields(request: Dataset, held: _Held) -> tuple[_Field, ...]:
         if asked.keyword == "SpecificCharacterSet":
             continue
         if asked.keyword in held.values or asked.keyword in held.sequences:
-            template = asked.value[0] if asked.VR == "SQ" and asked.value else None
+            template = asked.value[0] if asked.VR == "SQ" and asked.value and _names_keys(asked.value[0]) else None
             fields.append(_held_field(asked.keyword, held, template))
         else:
             fields.append(_Field(asked.tag, asked.VR))
@@ -304,28 +318,41 @@ def _write(resolved: list[Resolved], encoder: ValueEncoder, implicit: bool) -> b
     return b"".join(parts)
 
 
+def _with_priorities(held: _Held, table: Mapping[str, str]) -> _Held:
+    """`held` answering Requested Procedure Priority as a DICOM defined term: the
+    profile's table translates the HL7 priority the broker keeps (table 0027: S, A,
+    R, ...); a value that is neither in the table nor a defined term is unknown (empty)."""
+    terms = {**{term: term for term in get_args(Priority)}, **table}
+    return _Held({**held.values, "RequestedProcedurePriority": lambda e: terms.get(e.priority, "")}, held.sequences)
+
+
 class AnswerPlan:
     """How every answer to one C-FIND request is written: compiled once per query from
     the request's keys, then applied to each matching entry straight to bytes."""
 
-    def __init__(self, request: Dataset | None, character_sets: Strings[str]) -> None:
+    def __init__(
+        self, request: Dataset | None, character_sets: Strings[str], priorities: Mapping[str, str] | None = None
+    ) -> None:
         """`request` None: every key the broker holds (the Conformance Statement's list
-        of return keys)."""
-        self._fields = _fields(request, _ENTRY) if request is not None else _whole(_ENTRY)
-        self._echo_charset = request is not None and "SpecificCharacterSet" in request
-        self._candidates = character_sets
+        of return keys). `priorities`: HL7 priority → DICOM defined term (the profile's
+        `dicom.priorities`)."""
+        held = _with_priorities(_ENTRY, priorities or {})
+        self._fields = _fields(request, held) if request is not None else _whole(held)
+        self._charsets = CharsetChoice(_asked_charset(request), character_sets)
         self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
 
     def encode(self, entry: WorklistEntry, *, implicit: bool) -> bytes:
-        """The answer identifier for `entry`, in the first of the profile's character
-        sets that holds its text (none for plain ASCII)."""
+        """The answer identifier for `entry`, in the character set the query named if
+        it holds the text, else the first of the profile's that does; (0008,0005) only
+        with a value (PS3.4 C.2.2.2)."""
         resolved = _resolve(self._fields, entry)
-        chosen = choose(list(_texts(resolved)), self._candidates)
-        if chosen is not None or self._echo_charset:
-            terms = "\\".join(chosen) if chosen else ""
-            resolved.append((_CHARSET_TAG, "CS", terms))
+        texts = list(_texts(resolved))
+        plain = all(text.isascii() for text in texts)
+        chosen = self._charsets.asked if plain else self._charsets.choose(texts)
+        if chosen is not None:
+            resolved.append((_CHARSET_TAG, "CS", "\\".join(chosen)))
             resolved.sort(key=lambda r: r[0])
-        return _write(resolved, self._encoder(chosen), implicit)
+        return _write(resolved, self._encoder(None if plain else chosen), implicit)
 
     def _encoder(self, chosen: list[str] | None) -> ValueEncoder:
         key = tuple(chosen) if chosen else None
@@ -333,3 +360,13 @@ class AnswerPlan:
         if encoder is None:
             encoder = self._encoders[key] = ValueEncoder(chosen)
         return encoder
+
+
+def _asked_charset(request: Dataset | None) -> list[str]:
+    """The query's Specific Character Set values (none: [])."""
+    if request is None or "SpecificCharacterSet" not in request:
+        return []
+    value = request.SpecificCharacterSet
+    if not value:
+        return []
+    return [str(value)] if isinstance(value, str) else [str(v) for v in value]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from broker.mapping.dicom_charsets import SUPPORTED_TERMS, supported
 from broker.yaml_models import read_mapping, validate
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
@@ -56,6 +57,12 @@ class OrderFields(_Strict):
     referring_physician: Paths
     priority: Paths
     station_ae: Paths = []
+    #: Admission ID (0038,0010), e.g. PV1-19 Visit Number.
+    admission_id: Paths = []
+    #: Requesting Physician (0032,1032), e.g. ORC-12 / OBR-16 Ordering Provider (XCN).
+    requesting_physician: Paths = []
+    #: Requesting Service (0032,1033).
+    requesting_service: Paths = []
 
 
 class IpcFields(_Strict):
@@ -165,12 +172,29 @@ class Codes(_Strict):
     require_mapped: bool = False
 
 
+#: Requested Procedure Priority (0040,1003) defined terms (PS3.3 C.4.11).
+Priority = Literal["STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW"]
+
+
 class DicomOut(_Strict):
-    #: Specific Character Sets for answers whose text is not plain ASCII, in order of
-    #: preference; each answer takes the first that holds its text. Values of one set
-    #: are separated by backslash (`\ISO 2022 IR 87`: ASCII default, then kanji).
+    #: Specific Character Sets for answers whose text is not plain ASCII and that the
+    #: query's own set cannot hold, in order of preference; each answer takes the first
+    #: that holds its text. Values of one set are separated by backslash
+    #: (`\ISO 2022 IR 87`: ASCII default, then kanji).
     character_sets: list[str] = Field(min_length=1)
     fold_case_names: bool = False
+    #: HL7 priority (table 0027, as the order carries it) → Requested Procedure Priority.
+    priorities: dict[str, Priority] = {}
+
+    @field_validator("character_sets")
+    @classmethod
+    def _writable(cls, value: list[str]) -> list[str]:
+        for candidate in value:
+            if not supported(candidate.split("\\")):
+                raise ValueError(
+                    f"character set {candidate!r} is not one the broker can write ({', '.join(SUPPORTED_TERMS)})"
+                )
+        return value
 
 
 class Profile(_Strict):

@@ -132,6 +132,9 @@ orders = Table(
     Column("accession_number", String(16), nullable=False, index=True),
     Column("referring_physician", String(200), nullable=False, default=""),
     Column("cancelled", Boolean, nullable=False, default=False),
+    Column("admission_id", String(64), nullable=False, default=""),
+    Column("requesting_physician", String(200), nullable=False, default=""),
+    Column("requesting_service", String(64), nullable=False, default=""),
     UniqueConstraint("placer_application", "placer_order_number"),
 )
 

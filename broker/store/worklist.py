@@ -61,7 +61,8 @@ _P, _O, _R, _S = t.patients.c, t.orders.c, t.requested_procedures.c, t.scheduled
 #: WorklistEntry's fields in order, the patient's name as its three groups.
 _ENTRY_COLUMNS = (
     _P.patient_id, _P.issuer, _P.name_alphabetic, _P.name_ideographic, _P.name_phonetic, _P.birth_date, _P.sex,
-    _O.accession_number, _O.referring_physician,
+    _O.accession_number, _O.referring_physician, _O.placer_order_number, _O.filler_order_number,
+    _O.admission_id, _O.requesting_physician, _O.requesting_service,
     _R.study_instance_uid, _R.requested_procedure_id, _R.description, _R.code, _R.priority,
     _S.sps_id, _S.modality, _S.station_ae, _S.station_name, _S.start, _S.description, _S.protocol_codes,
     _S.performing_physician, _S.location, _S.status,

@@ -83,6 +83,22 @@ def test_worklist_order_is_by_start_with_unscheduled_steps_first(engine: Engine)
     assert [entry.sps_id for entry in found] == ["SPS-NONE", "SPS-EARLY", "SPS-LATE"]
 
 
+def test_worklist_reads_the_order_details_a_worklist_answer_carries(engine: Engine) -> None:
+    """Migration 0004's columns (Admission ID, Requesting Physician and Service) and the
+    placer/filler numbers reach the flat read model the worklist answers from."""
+    step = ScheduledStep("SPS1", "CT", start=datetime(2026, 11, 23, 9, 0))
+    order = Order(
+        "PO1", "FO1", "ACC1", Patient("PAT1"), procedures=[RequestedProcedure("RP1", "1.2.3", steps=[step])],
+        admission_id="V1", requesting_physician="HOUSE^GREGORY=医師^太郎", requesting_service="CARDIOLOGY",
+    )  # fmt: skip
+    with SqlUnitOfWorkFactory(engine)() as work:
+        work.orders.add(order)
+        work.commit()
+    [entry] = SqlWorklistReader(engine).find(WorklistQuery(), limit=10)
+    assert (entry.placer_order_number, entry.filler_order_number, entry.admission_id) == ("PO1", "FO1", "V1")
+    assert (entry.requesting_physician, entry.requesting_service) == ("HOUSE^GREGORY=医師^太郎", "CARDIOLOGY")
+
+
 def test_database_errors_carry_no_bound_values(database_url: str) -> None:
     """An error that reaches the log must not show patient data (RELIABILITY S6)."""
     engine = build_engine(database_url)

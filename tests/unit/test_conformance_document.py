@@ -46,3 +46,12 @@ def test_atna_is_claimed_as_configured() -> None:
     assert "| Audit Trail and Node Authentication (ATNA) | Secure Application | ATX: UDP Syslog |" in statement
     assert "RFC 5424 syslog to arr.example:6514" in statement
     assert "off in this configuration (`audit.enabled`)" in render(BrokerConfig(), "markdown")
+
+
+def test_statement_lists_the_character_sets_the_encoder_supports_issue_13() -> None:
+    """Generated from broker.mapping.dicom_charsets: every supported defined term with
+    its codec, and the PS3.3 terms the encoder lacks named as unsupported."""
+    statement = render(BrokerConfig(), "markdown")
+    for row in ("| `ISO_IR 192` | utf-8 |", "| `ISO 2022 IR 87` | iso2022_jp |", "| `ISO_IR 100` | iso8859-1 |"):
+        assert row in statement
+    assert "Not supported (a query naming them is answered in the sets below): `ISO_IR 203`" in statement

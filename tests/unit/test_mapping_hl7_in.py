@@ -97,6 +97,23 @@ def test_orm_nw_reads_ihe_v231_fields_rad_2(profile: Profile) -> None:
 
 
 @BOTH
+def test_orm_nw_reads_visit_and_requester_for_the_worklist_ps3_4_K_6_1(profile: Profile) -> None:
+    """Admission ID ← PV1-19, Requesting Physician ← ORC-12 (else OBR-16), Requesting
+    Service ← ORC-17; the Referring Physician stays PV1-8 when ORC-12 names the orderer."""
+    pv1 = seg("PV1", f1="1", f2="O", f8="REF01^WELBY^MARCUS", f19="V1001^^^HOSPITAL")
+    orc = seg(
+        "ORC", f1="NW", f2="PO1001^RIS", f3="FO1001", f5="SC", f7="^^^20261123100000^^R",
+        f12="ORD01^HOUSE^GREGORY", f17="CARD^CARDIOLOGY",
+    )  # fmt: skip
+    order = place(parse(msh("ORM^O01"), PID, pv1, orc, OBR_NW, ZDS), profile)
+    assert (order.admission_id, order.requesting_service) == ("V1001", "CARDIOLOGY")
+    assert (order.requesting_physician, order.referring_physician) == ("HOUSE^GREGORY", "WELBY^MARCUS")
+    obr = seg("OBR", **{f"f{n}": v for n, v in enumerate(OBR_NW.split("|")[1:], 1) if v}, f16="ORD02^CUDDY^LISA")
+    order = place(parse(msh("ORM^O01"), PID, PV1, ORC_NW, obr, ZDS), profile)
+    assert (order.admission_id, order.requesting_physician, order.requesting_service) == ("", "CUDDY^LISA", "")
+
+
+@BOTH
 def test_orm_nw_without_identifiers_leaves_them_for_the_order_filler_rad_2(profile: Profile) -> None:
     orc = seg("ORC", f1="NW", f2="PO1002^RIS", f5="SC", f7="^^^20261123110000^^R")
     obr = seg("OBR", f1="1", f2="PO1002^RIS", f4="MRHEAD^MR Head^LOCAL", f24="MR", f27="^^^20261123110000^^R")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence as Strings
+from dataclasses import replace
 from io import BytesIO
 
 import pytest
@@ -94,6 +95,23 @@ def test_empty_requested_sequence_returns_whole_item_ps3_4_C_2_2_2_6() -> None:
     assert item.ScheduledProtocolCodeSequence[0].CodeValue == "CTCHEST"
 
 
+def test_one_zero_length_item_returns_whole_item_like_no_item_ps3_4_C_2_2_2_6() -> None:
+    """Defect 6: `[{}]` (Orthanc, findscu `-k Seq[0]`) asks for the whole item, nested
+    sequences included, exactly as a zero-item sequence does."""
+    entry = worklist_entry(PersonName("DOE^JOHN"))
+    zero_items, one_empty_item = Dataset(), Dataset()
+    zero_items.ScheduledProcedureStepSequence = Sequence()
+    zero_items.RequestedProcedureCodeSequence = Sequence()
+    one_empty_item.ScheduledProcedureStepSequence = Sequence([Dataset()])
+    one_empty_item.RequestedProcedureCodeSequence = Sequence([Dataset()])
+    whole = answer_for(entry, zero_items, SWF.dicom.character_sets)
+    asked_with_item = answer_for(entry, one_empty_item, SWF.dicom.character_sets)
+    assert asked_with_item == whole
+    [item] = asked_with_item.ScheduledProcedureStepSequence
+    assert len(item) == 11 and item.ScheduledProtocolCodeSequence[0].CodeValue == "CTCHEST"
+    assert asked_with_item.RequestedProcedureCodeSequence[0].CodeMeaning == "CT Chest"
+
+
 def test_requested_sequence_not_held_comes_back_empty_ps3_4_C_4_1_1_3_2() -> None:
     request = Dataset()
     request.ReferencedStudySequence = Sequence()
@@ -108,15 +126,68 @@ def test_requested_sequence_not_held_comes_back_empty_ps3_4_C_4_1_1_3_2() -> Non
     assert all(len(e.value) == 0 for e in answer)
 
 
-def test_ascii_answer_echoes_empty_specific_character_set_ps3_4_C_4_1_1_3_2() -> None:
+@pytest.mark.parametrize("asked", ["", None, "ISO_IR 6"], ids=["zero-length", "absent", "default"])
+def test_ascii_answer_has_no_zero_length_specific_character_set_ps3_4_C_2_2_2(asked: str | None) -> None:
+    """Defect 7: the query carried (0008,0005) empty (or named the default repertoire),
+    the answer is plain ASCII: the element is left out, never sent zero-length."""
+    request = Dataset()
+    if asked is not None:
+        request.SpecificCharacterSet = asked
+    request.PatientName = ""
+    encoded = _encoded(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
+    assert b"\x08\x00\x05\x00" not in encoded
+    assert "SpecificCharacterSet" not in answer_for(
+        worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets
+    )
+
+
+def test_ascii_answer_names_the_character_set_the_query_named_ps3_4_C_2_2_2() -> None:
     request = Dataset()
     request.SpecificCharacterSet = "ISO_IR 100"
     request.PatientName = ""
     answer = answer_for(worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets)
-    assert answer.SpecificCharacterSet == ""
-    assert "SpecificCharacterSet" not in answer_for(
-        worklist_entry(PersonName("DOE^JOHN")), Dataset(), SWF.dicom.character_sets
+    assert answer.SpecificCharacterSet == "ISO_IR 100"
+    assert str(answer.PatientName) == "DOE^JOHN"
+
+
+@pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
+def test_query_asking_iso_ir_192_gets_utf8_on_every_profile_ps3_5_6_1_2_3(profile: Profile) -> None:
+    """Defect: the jahis profile answered a query in `ISO_IR 192` with ISO 2022 bytes."""
+    request = Dataset()
+    request.SpecificCharacterSet = "ISO_IR 192"
+    request.PatientName = ""
+    answer = answer_for(worklist_entry(), request, profile.dicom.character_sets)
+    assert answer.SpecificCharacterSet == "ISO_IR 192"
+    written = _element_bytes(worklist_entry(), request, profile.dicom.character_sets, b"\x10\x00\x10\x00")
+    assert written.rstrip(b" ") == "Yamada^Tarou=山田^太郎=やまだ^たろう".encode()
+
+
+def test_query_set_that_cannot_hold_the_text_gives_the_profiles_first_that_can_ps3_5_6_1() -> None:
+    """A Latin-1 query gets a Latin-1 answer for MÜLLER, the profile's set for 山田."""
+    request = Dataset()
+    request.SpecificCharacterSet = "ISO_IR 100"
+    request.PatientName = ""
+    latin = answer_for(worklist_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets)
+    assert (latin.SpecificCharacterSet, str(latin.PatientName)) == ("ISO_IR 100", "MÜLLER^HANS")
+    assert (
+        _element_bytes(
+            worklist_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets, b"\x10\x00\x10\x00"
+        )
+        == b"M\xdcLLER^HANS "
     )
+    japanese = answer_for(worklist_entry(), request, JAHIS.dicom.character_sets)
+    assert list(japanese.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
+
+
+@pytest.mark.parametrize("asked", ["ISO_IR 203", "NOT A CHARSET"])
+def test_query_set_the_broker_cannot_write_is_passed_over_ps3_3_C_12_1_1_2(asked: str) -> None:
+    request = Dataset()
+    request.SpecificCharacterSet = asked
+    request.PatientName = ""
+    assert "SpecificCharacterSet" not in answer_for(
+        worklist_entry(PersonName("DOE^JOHN")), request, SWF.dicom.character_sets
+    )
+    assert answer_for(worklist_entry(), request, SWF.dicom.character_sets).SpecificCharacterSet == "ISO_IR 192"
 
 
 @pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
@@ -177,3 +248,49 @@ def test_text_outside_jis_falls_back_to_the_next_candidate_ps3_3_C_12_1_1_2() ->
     request.PatientName = ""
     answer = answer_for(worklist_entry(PersonName("MÜLLER^HANS")), request, JAHIS.dicom.character_sets)
     assert answer.SpecificCharacterSet == "ISO_IR 192"
+
+
+@pytest.mark.parametrize(
+    ("hl7", "dicom"),
+    [("S", "STAT"), ("A", "HIGH"), ("R", "ROUTINE"), ("T", "MEDIUM"), ("", ""), ("X", ""), ("LOW", "LOW")],
+)
+@pytest.mark.parametrize("profile", [SWF, JAHIS], ids=["ihe-swf", "jahis"])
+def test_requested_procedure_priority_is_a_dicom_defined_term_ps3_3_C_4_11(
+    profile: Profile, hl7: str, dicom: str
+) -> None:
+    """The HL7 priority the broker keeps goes out as the profile maps it; one it does not
+    map is unknown (empty), never the HL7 code."""
+    request = Dataset()
+    request.RequestedProcedurePriority = ""
+    entry = replace(worklist_entry(), priority=hl7)
+    answer = read_dataset(
+        BytesIO(
+            AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities).encode(entry, implicit=True)
+        ),
+        True,
+        True,
+    )
+    assert answer.RequestedProcedurePriority == dicom
+
+
+def test_imaging_service_request_and_visit_keys_are_answered_when_known_ps3_4_K_6_1() -> None:
+    request = Dataset()
+    for keyword in (
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "AdmissionID",
+        "ReferringPhysicianName",
+        "RequestingPhysician",
+        "RequestingService",
+    ):
+        setattr(request, keyword, "")
+    entry = replace(
+        worklist_entry(), admission_id="V1001", requesting_physician="HOUSE^GREGORY", requesting_service="CARDIOLOGY"
+    )
+    answer = answer_for(entry, request, SWF.dicom.character_sets)
+    assert answer.PlacerOrderNumberImagingServiceRequest == "PO1001"
+    assert answer.FillerOrderNumberImagingServiceRequest == "FO1001"
+    assert answer.AdmissionID == "V1001"
+    assert str(answer.ReferringPhysicianName) == "WELBY^MARCUS"
+    assert str(answer.RequestingPhysician) == "HOUSE^GREGORY"
+    assert answer.RequestingService == "CARDIOLOGY"

@@ -68,6 +68,21 @@ def test_bad_time_zone_stops_start_up_with_file_and_key(tmp_path: Path) -> None:
         load_profile(str(path))
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("dicom:\n  character_sets: ['ISO_IR 203']\n", r"character set 'ISO_IR 203' is not one the broker can write"),
+        ("dicom:\n  priorities: {R: NORMAL}\n", r"priorities.*'STAT', 'HIGH', 'ROUTINE', 'MEDIUM' or 'LOW'"),
+    ],
+    ids=["unsupported-character-set", "priority-not-a-defined-term"],
+)
+def test_dicom_answer_rules_outside_the_standard_stop_start_up(tmp_path: Path, body: str, message: str) -> None:
+    """A profile naming a character set the encoder lacks, or a priority PS3.3 C.4.11
+    does not define, is refused at start-up rather than at the first answer."""
+    with pytest.raises(ProfileError, match=message):
+        load_profile(str(_site_profile(tmp_path, body)))
+
+
 A08 = (Path(__file__).resolve().parents[2] / "hl7/rad-12-patient-update/adt_a08.hl7").read_text()
 
 
