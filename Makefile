@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install --quiet -e '.[test]'  # no setuptools banner on the first make run
 	touch $@
 
 # Real peers the tests talk to: DCMTK (findscu, echoscu), dcmjs-dimse (Node.js) and

@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from broker.domain.errors import DomainError
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
 from broker.mapping.profile import ProfileError
+from broker.simulate.hl7_peer import load_message, on_day
 from broker.simulate.scenario import ScenarioError
 
 T = TypeVar("T")
@@ -47,6 +49,20 @@ def _serve(args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         pass
     broker.stop()
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from broker.site import SiteExists, init_site
+
+    try:
+        made = init_site(Path(args.directory), args.profile)
+    except SiteExists as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for path in made:
+        print(f"wrote {path}")
+    print(f"start it with: broker serve --config {made[0]}")
     return 0
 
 
@@ -82,7 +98,9 @@ def _send(args: argparse.Namespace) -> int:
     failures = 0
     with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
         for name in _progress(args.files, "sent", args.progress):
-            payload = Path(name).read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+            payload = load_message(name)
+            if args.today:
+                payload = on_day(payload, date.today())
             reply = exchange(sock, payload)
             code, text = acknowledgement_code(reply)
             print(f"{name}: {code} {text}".rstrip())
@@ -277,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
     commands = parser.add_subparsers(dest="command", required=True)
     _command(commands, "serve", "start the HL7, DICOM and outbound services", _serve)
+    init = _command(commands, "init", "write a new site's configuration, profile and database", _init, config=False)
+    init.add_argument("directory", help="the site's folder (created if missing)")
+    init.add_argument("--profile", default="ihe-swf", help="the shipped profile the site's own extends (jahis…)")
     _command(_group(commands, "db", "database maintenance"), "upgrade", "apply the schema migrations", _db_upgrade)
 
     messages = _group(commands, "messages", "the inbound HL7 log: list, replay")
@@ -309,7 +330,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
 
     send = _command(commands, "send", "send HL7 message files over MLLP and print the ACKs", _send, config=False)
-    send.add_argument("files", nargs="+", help="files holding one HL7 message each")
+    send.add_argument("files", nargs="+", help="files holding one HL7 message each, or names in the hl7/ catalog")
+    send.add_argument("--today", action="store_true", help="move the messages' dates to today (samples)")
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=2575)
     send.add_argument("--timeout", type=float, default=30)

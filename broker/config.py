@@ -226,6 +226,41 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     """The YAML file (none: the defaults), then the `BROKER__...` variables of `environ`
     over it (see `broker.env_config`): containers and service units set a port or the
     database URL without a file of their own."""
-    data = read_mapping(path, ConfigError) if path else {}
+    data = anchored(read_mapping(path, ConfigError), path.resolve().parent) if path else {}
     overrides, sources = environment_overrides(BrokerConfig, environ or {}, ConfigError)
     return validate(BrokerConfig, merge(data, overrides), path or Path("(defaults)"), ConfigError, sources)
+
+
+#: Keys of a `tls:` block that name files.
+_TLS_FILES = ("cert", "key", "ca")
+_SQLITE = "sqlite:///"
+
+
+def anchored(data: dict[str, object], base: Path) -> dict[str, object]:
+    """The file's relative paths made relative to the file itself, not to the working
+    directory: `broker serve --config /etc/broker/site.yaml` finds `var/broker.db`,
+    `tls/broker.crt` and `profiles/site.yaml` beside the configuration wherever it is
+    started from. Values from the environment are left as given."""
+    return {key: _anchor(key, value, base) for key, value in data.items()}
+
+
+def _anchor(key: str, value: object, base: Path) -> object:
+    if isinstance(value, list):
+        return [_anchor(key, item, base) for item in value]
+    if not isinstance(value, dict):
+        return _path_value(key, value, base)
+    if key == "tls":
+        return {k: _joined(v, base) if k in _TLS_FILES else v for k, v in value.items()}
+    return {k: _anchor(k, v, base) for k, v in value.items()}
+
+
+def _path_value(key: str, value: object, base: Path) -> object:
+    if key == "url" and isinstance(value, str) and value.startswith(_SQLITE) and value != _SQLITE + ":memory:":
+        return _SQLITE + str(_joined(value.removeprefix(_SQLITE), base))
+    if key == "profile" and isinstance(value, str) and value.endswith((".yaml", ".yml")):
+        return str(_joined(value, base))
+    return value
+
+
+def _joined(value: object, base: Path) -> object:
+    return str(base / value) if isinstance(value, str) and value and not Path(value).is_absolute() else value

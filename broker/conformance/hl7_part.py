@@ -13,9 +13,10 @@ from broker.conformance.specimen import procedure_segments, status_segments
 from broker.hl7.ack import ERROR_TEXT
 from broker.mapping.hl7_in import FieldPath, accepted_message_types
 from broker.mapping.hl7_procedure import ORDER_STATUS
-from broker.mapping.profile import PROFILES_DIR, Profile
+from broker.mapping.profile import Profile
+from broker.resources import resource_dir
 
-CATALOG = PROFILES_DIR.parent / "hl7"
+CATALOG = resource_dir("hl7")
 
 #: The IHE transaction each accepted message type belongs to (ADT: by trigger event).
 _TRANSACTIONS = {

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from broker.mapping.dicom_charsets import SUPPORTED_TERMS, supported
+from broker.resources import resource_dir
 from broker.yaml_models import read_mapping, validate
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES_DIR = resource_dir("profiles")
 
 
 def _as_list(value: object) -> object:

@@ -3,10 +3,11 @@ that keeps its connection, and an MLLP server that acknowledges and records."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from broker.domain.ports import InboundRecord
@@ -15,9 +16,9 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.listener import MllpListener
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
-from broker.mapping.profile import PROFILES_DIR
+from broker.resources import resource_dir
 
-CATALOG = PROFILES_DIR.parent / "hl7"
+CATALOG = resource_dir("hl7")
 
 
 def load_message(name: str) -> bytes:
@@ -25,6 +26,40 @@ def load_message(name: str) -> bytes:
     catalog (`rad-2-placer-order/orm_o01_nw.hl7`). Bytes, so ISO-2022-JP stays intact."""
     path = Path(name) if Path(name).exists() else CATALOG / name
     return path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r")
+
+
+#: A DTM's date part, at the start of a field or component (HL7 DTM: YYYYMMDD[HHMM[SS[.S]]][+/-ZZZZ]).
+_DATE = re.compile(rb"(?<=[|^])(\d{8})(?=(?:\d{2}){0,3}(?:\.\d{1,4})?(?:[+-]\d{4})?[|^~&\r])")
+#: ISO 2022 runs whose bytes are not ASCII (JIS X 0208/0212, JIS X 0201 katakana): digits there are
+#: halves of characters, not dates.
+_NOT_ASCII = re.compile(rb"(\x1b(?:\$[@B]|\$\(D|\(I).*?(?=\x1b\([BJ]|\r|$))", re.S)
+#: Dates further than this from MSH-7 (birth dates) are left as they are.
+_NEAR = timedelta(days=7)
+
+
+def on_day(message: bytes, day: date) -> bytes:
+    """The message moved to `day`, so that the samples fill today's worklist: every date
+    within a week of its MSH-7 moves by as many days as MSH-7 does."""
+    sent = _day(field(message, "MSH-7")[:8].encode("ascii", errors="replace"))
+    if sent is None:
+        return message
+    shift = day - sent
+
+    def moved(match: re.Match[bytes]) -> bytes:
+        found = _day(match.group(1))
+        if found is None or abs(found - sent) > _NEAR:
+            return match.group(1)
+        return (found + shift).strftime("%Y%m%d").encode("ascii")
+
+    parts = _NOT_ASCII.split(message)
+    return b"".join(part if index % 2 else _DATE.sub(moved, part) for index, part in enumerate(parts))
+
+
+def _day(text: bytes) -> date | None:
+    try:
+        return datetime.strptime(text.decode("ascii"), "%Y%m%d").date()
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def field(message: bytes, location: str) -> str:

@@ -1,0 +1,282 @@
+"""Order Filler (DSS/OF): patient registration and placer orders in, each applied once.
+
+RAD-1 Patient Registration, RAD-12 Patient Update, RAD-2 Placer Order Management.
+Every inbound message is kept with the answer it got, in the same transaction as its
+effect, so a resent message (same sender, same MSH-10) is answered the same way and
+applied only once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from broker.domain.audit import Requestor, command_events
+from broker.domain.changes import change_order
+from broker.domain.commands import (
+    ORDER_CONTROL,
+    CancelOrder,
+    CancelRegistration,
+    ChangeOrder,
+    Command,
+    DiscontinueOrder,
+    MergePatient,
+    OrderOutcome,
+    PlaceOrder,
+    RegisterPatient,
+    UpdatePatient,
+)
+from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
+from broker.domain.identifiers import AssignmentPolicy, make_uid
+from broker.domain.model import Order, Patient
+from broker.domain.ports import AuditTrail, InboundRecord, ProcedureNotifier, UnitOfWork, UnitOfWorkFactory
+from broker.domain.states import cancel_order, discontinue_order
+from broker.errors import UnsupportedMessage, hl7_refusal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    record: InboundRecord
+    duplicate: bool = False
+    #: The orders the message placed, changed or ended (empty when refused or repeated).
+    orders: tuple[OrderOutcome, ...] = ()
+
+
+def _outcome(command: Command, order: Order) -> OrderOutcome:
+    control = ORDER_CONTROL[type(command)]
+    return OrderOutcome(control, order.placer_order_number, order.placer_application, order.filler_order_number)
+
+
+class OrderFiller:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        policy: AssignmentPolicy,
+        procedures: ProcedureNotifier,
+        clock: Callable[[], datetime] = datetime.now,
+        audit: AuditTrail | None = None,
+    ) -> None:
+        self._uow = uow
+        self._policy = policy
+        self._procedures = procedures
+        self._clock = clock
+        self._audit = audit
+
+    def receive(self, record: InboundRecord, interpret: Callable[[], Sequence[Command]]) -> Receipt:
+        """Apply a message's commands exactly once and keep it with its answer.
+
+        A refused message is rolled back and then stored with its refusal, so nothing is
+        lost and a replay can be made once the cause is fixed. Database failures are not
+        caught: the caller answers AR without claiming anything was stored.
+        """
+        with self._uow() as uow:
+            prior = uow.inbound.get(record.sender, record.control_id)
+            if prior is not None and prior.raw == record.raw:
+                return Receipt(prior, duplicate=True)
+            if prior is not None:
+                return self._conflict(uow, record)
+            outcomes: list[OrderOutcome] = []
+            try:
+                for command in interpret():
+                    order = self._apply(uow, command)
+                    self._audited(uow, command, order, record.sender)
+                    if order is not None:
+                        outcomes.append(_outcome(command, order))
+            except (DomainError, UnsupportedMessage) as exc:
+                outcomes = []
+                uow.rollback()
+                record = self._refused(record, exc)
+            except Exception as exc:  # a defect: keep the message for replay, answer AE
+                log.exception("message %s could not be applied", record.control_id)
+                uow.rollback()
+                record = self._refused(record, exc)
+            uow.inbound.add(record)
+            uow.commit()
+        return Receipt(record, orders=tuple(outcomes))
+
+    def filler_order_number(self, placer_order_number: str, placer_application: str) -> str:
+        """What the Order Filler calls this order (reported back to the placer)."""
+        with self._uow() as uow:
+            order = uow.orders.by_placer_number(placer_order_number, placer_application)
+            return order.filler_order_number if order else ""
+
+    def replay(self, sender: str, control_id: str, interpret: Callable[[bytes], Sequence[Command]]) -> InboundRecord:
+        """Apply a stored message that was refused, once its cause is fixed (e.g. the
+        patient now exists, or the profile was corrected). An accepted message is never
+        applied again: replaying it is refused."""
+        with self._uow() as uow:
+            stored = uow.inbound.get(sender, control_id)
+            if stored is None:
+                raise UnknownRecord("inbound message")
+            if stored.answer == "AA":
+                raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
+            try:
+                for command in interpret(stored.raw):
+                    self._audited(uow, command, self._apply(uow, command), sender)
+                answered = replace(stored, answer="AA", error_code="", error_location="", error="")
+            except (DomainError, UnsupportedMessage) as exc:
+                uow.rollback()
+                answered = self._refused(stored, exc)
+            uow.inbound.update(answered)
+            uow.commit()
+            return answered
+
+    def _conflict(self, uow: UnitOfWork, record: InboundRecord) -> Receipt:
+        """Same sender and MSH-10, different content: refused (AE), not applied, and
+        kept under a key derived from its content, so a resend of it is answered alike."""
+        log.warning("message control ID %s reused with different content", record.control_id)
+        digest = hashlib.sha256(record.raw).hexdigest()[:12]
+        key = f"{record.control_id[:40]}#conflict:{digest}"
+        kept = uow.inbound.get(record.sender, key)
+        if kept is not None:
+            return Receipt(kept, duplicate=True)
+        refused = self._refused(replace(record, control_id=key), DuplicateRecord("message control ID", "MSH-10"))
+        uow.inbound.add(refused)
+        uow.commit()
+        return Receipt(replace(refused, control_id=record.control_id), duplicate=True)
+
+    @staticmethod
+    def _refused(record: InboundRecord, exc: Exception) -> InboundRecord:
+        refusal = hl7_refusal(exc)
+        log.info("message %s refused: %s %s %s", record.control_id, refusal.ack, refusal.code, refusal.location)
+        return replace(
+            record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
+        )
+
+    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, sender: str) -> None:
+        """The command's Patient/Order Record audit messages, in its transaction."""
+        if self._audit is None:
+            return
+        for event in command_events(command, order, self._clock(), Requestor(sender)):
+            uow.outbox.add(self._audit.messages_for(event))
+
+    def _apply(self, uow: UnitOfWork, command: Command) -> Order | None:
+        """Apply one command; the order it concerned, if any."""
+        match command:
+            case RegisterPatient():
+                self.rad1_patient_registration(uow, command)
+            case UpdatePatient():
+                self.rad12_patient_update(uow, command)
+            case MergePatient():
+                self.rad12_patient_merge(uow, command)
+            case CancelRegistration():
+                self.rad12_cancel_registration(uow, command)
+            case PlaceOrder():
+                return self.rad2_new_order(uow, command)
+            case CancelOrder():
+                return self.rad2_cancel_order(uow, command)
+            case ChangeOrder():
+                return self.rad2_change_order(uow, command)
+            case DiscontinueOrder():
+                return self.rad2_discontinue_order(uow, command)
+        return None
+
+    def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
+        self._upsert_patient(uow, command.patient)
+
+    def rad12_patient_update(self, uow: UnitOfWork, command: UpdatePatient) -> None:
+        if uow.patients.get(command.patient.patient_id, command.patient.issuer) is None:
+            raise UnknownRecord("patient", "PID-3")
+        self._upsert_patient(uow, command.patient)
+
+    def rad12_patient_merge(self, uow: UnitOfWork, command: MergePatient) -> None:
+        """A40: the prior record's orders (and so its scheduled steps) move to the
+        surviving patient; the prior record is removed."""
+        prior = uow.patients.get(command.prior_patient_id, command.prior_issuer)
+        if prior is None:
+            raise UnknownRecord("patient", "MRG-1")
+        survivor = self._upsert_patient(uow, command.survivor)
+        if survivor is prior:
+            raise InvalidInput("MRG-1", "a patient cannot be merged into itself")
+        for order in uow.orders.for_patient(prior):
+            order.patient = survivor
+        uow.patients.remove(prior)
+
+    def rad12_cancel_registration(self, uow: UnitOfWork, command: CancelRegistration) -> None:
+        """A11/A23: the registration is withdrawn; refused while the patient has orders."""
+        patient = uow.patients.get(command.patient_id, command.issuer)
+        if patient is None:
+            raise UnknownRecord("patient", "PID-3")
+        if uow.orders.for_patient(patient):
+            raise IllegalTransition(f"patient {command.patient_id}", "ordered", "CANCEL REGISTRATION")
+        uow.patients.remove(patient)
+
+    @staticmethod
+    def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
+        """The stored patient, its demographics refreshed from `incoming` where given."""
+        patient = uow.patients.get(incoming.patient_id, incoming.issuer)
+        if patient is None:
+            uow.patients.add(incoming)
+            return incoming
+        if str(incoming.name):
+            patient.name = incoming.name
+        patient.birth_date = incoming.birth_date or patient.birth_date
+        patient.sex = incoming.sex or patient.sex
+        return patient
+
+    def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> Order:
+        order = command.order
+        if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+            raise DuplicateRecord("placer order number", "ORC-2")
+        order.patient = self._upsert_patient(uow, order.patient)
+        self._assign_identifiers(uow, order)
+        uow.orders.add(order)
+        self._rad4_procedure_scheduled(uow, order)
+        return order
+
+    def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> Order:
+        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        cancel_order(order)
+        self._rad13_procedure_update(uow, order, "CA")
+        return order
+
+    def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> Order:
+        order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
+        for step in change_order(order, command.order):
+            procedure = next(rp for rp in order.procedures if step in rp.steps)
+            step.station_ae = self._policy.station_for(procedure.code.value if procedure.code else "", step.modality)
+        self._rad13_procedure_update(uow, order, "XO")
+        return order
+
+    def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> Order:
+        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        discontinue_order(order)
+        self._rad13_procedure_update(uow, order, "DC")
+        return order
+
+    def _rad4_procedure_scheduled(self, uow: UnitOfWork, order: Order) -> None:
+        uow.outbox.add(self._procedures.messages_for(order, "NW", self._clock()))
+
+    def _rad13_procedure_update(self, uow: UnitOfWork, order: Order, control: str) -> None:
+        uow.outbox.add(self._procedures.messages_for(order, control, self._clock()))
+
+    @staticmethod
+    def _existing(uow: UnitOfWork, placer_order_number: str, placer_application: str) -> Order:
+        order = uow.orders.by_placer_number(placer_order_number, placer_application)
+        if order is None:
+            raise UnknownRecord("order", "ORC-2")
+        return order
+
+    def _assign_identifiers(self, uow: UnitOfWork, order: Order) -> None:
+        """Fill what the placer left out: accession, RP/SPS IDs, Study UID, station."""
+        p = self._policy
+        if not order.accession_number:
+            order.accession_number = f"{p.accession_prefix}{uow.sequences.next('accession'):08d}"
+        if not order.filler_order_number:
+            order.filler_order_number = order.accession_number
+        for procedure in order.procedures:
+            if not procedure.requested_procedure_id:
+                number = uow.sequences.next("requested_procedure")
+                procedure.requested_procedure_id = f"{p.requested_procedure_prefix}{number:08d}"
+            if not procedure.study_instance_uid:
+                procedure.study_instance_uid = make_uid(p.uid_root)
+            for step in procedure.steps:
+                if not step.sps_id:
+                    step.sps_id = f"{p.sps_prefix}{uow.sequences.next('sps'):08d}"
+                if not step.station_ae:
+                    step.station_ae = p.station_for(procedure.code.value if procedure.code else "", step.modality)

@@ -1,0 +1,50 @@
+"""Modality Worklist provider (RAD-5 Query Modality Worklist): who may ask, what they
+see, and how much one answer may hold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from broker.domain.errors import DomainError
+from broker.domain.ports import WorklistReader
+from broker.domain.worklist import Key, Pattern, WorklistEntry, WorklistQuery
+
+
+class TooManyMatches(DomainError):
+    """More steps match than one answer may carry: the modality must narrow its query."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} matches; narrow the query")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class CallerPolicy:
+    """What one calling AE sees. `station_only`: only the steps scheduled on its own
+    station (its AE title, or `station_ae` when the station is known by another)."""
+
+    station_only: bool = False
+    station_ae: str = ""
+
+
+class WorklistProvider:
+    def __init__(self, reader: WorklistReader, max_matches: int, callers: Mapping[str, CallerPolicy]) -> None:
+        self._reader = reader
+        self._max_matches = max_matches
+        self._callers = callers
+
+    def rad5_query_modality_worklist(self, query: WorklistQuery, calling_ae: str) -> list[WorklistEntry]:
+        """The scheduled steps answering `query` for `calling_ae`; refused with
+        TooManyMatches rather than silently cut (a cut worklist hides patients)."""
+        entries = self._reader.find(self._scoped(query, calling_ae), self._max_matches + 1)
+        if len(entries) > self._max_matches:
+            raise TooManyMatches(self._max_matches)
+        return entries
+
+    def _scoped(self, query: WorklistQuery, calling_ae: str) -> WorklistQuery:
+        policy = self._callers.get(calling_ae)
+        if policy is None or not policy.station_only:
+            return query
+        station = Pattern(policy.station_ae or calling_ae)
+        return replace(query, patterns={**query.patterns, Key.STATION_AE: station})

@@ -1,0 +1,242 @@
+"""The composition root: builds every part from one BrokerConfig and starts/stops them.
+
+The CLI (`broker serve`) and the tests start the broker the same way.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import ssl
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pynetdicom import evt
+
+from broker.actors.order_filler import OrderFiller
+from broker.actors.pps_manager import PpsManager
+from broker.actors.worklist_provider import CallerPolicy, WorklistProvider
+from broker.audit.messages import AUDIT, AuditSource, DicomAuditMessages
+from broker.audit.syslog import syslog_transport
+from broker.audit.trail import OutboxAuditLog
+from broker.config import BrokerConfig, DestinationConfig
+from broker.dicom.ae import DicomListener
+from broker.dicom.forwarder import DicomDestination, MppsTransport
+from broker.dicom.mpps_scp import handle_n_create, handle_n_set
+from broker.dicom.mwl_scp import handle_find
+from broker.domain.audit import Audited
+from broker.domain.identifiers import AssignmentPolicy
+from broker.hl7.intake import Hl7Intake
+from broker.hl7.listener import MllpListener
+from broker.hl7.sender import Destination, MllpTransport
+from broker.hl7.senders import SenderPolicy
+from broker.jobs.housekeeping import Housekeeper
+from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
+from broker.jobs.scheduler import Jobs
+from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
+from broker.mapping.mpps import MppsForwarding
+from broker.mapping.profile import load_profile
+from broker.metrics import Metrics
+from broker.security import LoggedAlerts, SecurityAlerts
+from broker.store.db import build_engine
+from broker.store.migrate import upgrade
+from broker.store.outbox import SqlOutboxQueue
+from broker.store.uow import SqlUnitOfWorkFactory
+from broker.store.worklist import SqlWorklistReader
+from broker.tls import optional_client_context
+
+if TYPE_CHECKING:
+    from broker.web.server import WebServer
+
+log = logging.getLogger(__name__)
+
+RIS = "ris"
+
+
+class Services:
+    """The broker without its network side: store, profile and the IHE actors. The
+    CLI's maintenance commands (replay, ...) use this alone; `Broker` adds listeners."""
+
+    def __init__(
+        self, config: BrokerConfig, alerts: SecurityAlerts | None = None, metrics: Metrics | None = None
+    ) -> None:
+        self.config = config
+        #: This broker's own instruments and registry (never the process-wide default).
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.profile = load_profile(config.profile)
+        upgrade(config.database.url)
+        self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
+        uow = SqlUnitOfWorkFactory(self.engine)
+        trail = DicomAuditMessages(AuditSource.configured(config)) if config.audit.enabled else None
+        self.audit = OutboxAuditLog(uow, trail) if trail else None
+        #: Where every refused peer is reported: an ATNA Security Alert when auditing,
+        #: else logged.
+        self.alerts: SecurityAlerts = alerts or self.audit or LoggedAlerts()
+        policy = AssignmentPolicy(
+            uid_root=config.uid_root,
+            accession_prefix=self.profile.assign.accession_prefix,
+            requested_procedure_prefix=self.profile.assign.requested_procedure_prefix,
+            sps_prefix=self.profile.assign.sps_prefix,
+            station_by_modality=self.profile.assign.station_by_modality,
+            station_by_procedure=self.profile.assign.station_by_procedure,
+        )
+        procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
+        self.order_filler = OrderFiller(uow, policy, procedures, audit=trail)
+        self.pps_manager = PpsManager(
+            uow,
+            Hl7StatusNotifier(self.profile, RIS),
+            MppsForwarding([scp.name for scp in config.mpps_forward]),
+            link_by_accession=self.profile.mpps.link_by_accession,
+            audit=trail,
+        )
+        callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
+        self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
+        self.intake = Hl7Intake(
+            self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts, self.metrics
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Broker:
+    """Every listener and job of one broker process, started and stopped together."""
+
+    def __init__(self, config: BrokerConfig, alerts: SecurityAlerts | None = None) -> None:
+        self.config = config
+        self.services = services = Services(config, alerts)
+        self.profile, self.engine = services.profile, services.engine
+        self.order_filler, self.pps_manager = services.order_filler, services.pps_manager
+        self.hl7 = MllpListener(
+            config.hl7.host,
+            config.hl7.port,
+            services.intake.handle,
+            max_frame_bytes=config.hl7.max_frame_bytes,
+            idle_timeout=config.hl7.idle_timeout_seconds,
+            tls=config.hl7.tls,
+            alerts=services.alerts,
+        )
+        self.dicom = DicomListener(
+            config.dicom,
+            [
+                (evt.EVT_C_ECHO, _echo, []),
+                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile, services.metrics, services.audit]),
+                (
+                    evt.EVT_N_CREATE,
+                    handle_n_create,
+                    [self.pps_manager, self.profile.mpps, config.uid_root, services.metrics],
+                ),
+                (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps, services.metrics]),
+            ],
+            services.alerts,
+        )
+        self.sender = OutboxSender(
+            SqlOutboxQueue(self.engine),
+            _transports(config),
+            Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
+            lease=_outbox_lease(config),
+        )
+        self.housekeeper = Housekeeper(self.engine, config.housekeeping)
+        self.jobs = Jobs(
+            self.sender.drain, config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
+        )
+        self.web = _web(config, services)
+
+    def start(self) -> None:
+        self.hl7.start()
+        self.dicom.start()
+        self.jobs.start()
+        if self.web is not None:
+            self.web.start()
+        if self.services.audit:
+            self.services.audit.application(Audited.APPLICATION_START, _launcher())
+        log.info(
+            "broker started: HL7 on %s, DICOM %s on %s, profile %s",
+            self.hl7.port,
+            self.config.dicom.ae_title,
+            self.dicom.port,
+            self.profile.name,
+        )
+
+    def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+        self.jobs.stop()
+        self.dicom.stop()
+        self.hl7.stop()
+        if self.services.audit:
+            self.services.audit.application(Audited.APPLICATION_STOP, _launcher())
+            self._last_drain()
+        self.sender.close()
+        self.services.close()
+        log.info("broker stopped")
+
+    def _last_drain(self) -> None:
+        """Send the stop audit message (and what else is due) now; if it cannot go,
+        it waits in the outbox for the next start."""
+        try:
+            self.sender.drain()
+        except Exception:
+            log.exception("last outbox drain failed")
+
+
+def _transports(config: BrokerConfig) -> dict[str, Transport]:
+    """Each outbox destination's way out: MLLP to the RIS and Image Managers, DIMSE to
+    the MPPS forwarding targets."""
+    transports: dict[str, Transport] = {im.name: MllpTransport(_mllp(im)) for im in config.image_managers}
+    for scp in config.mpps_forward:
+        destination = DicomDestination(
+            config.dicom.ae_title, scp.ae_title, scp.host, scp.port, scp.timeout_seconds, *_tls_to(scp)
+        )
+        transports[scp.name] = MppsTransport(destination)
+    if config.ris:
+        transports[RIS] = MllpTransport(_mllp(config.ris))
+    if config.audit.enabled:
+        transports[AUDIT] = syslog_transport(config.audit)
+    return transports
+
+
+def _mllp(destination: DestinationConfig) -> Destination:
+    return Destination(destination.host, destination.port, destination.timeout_seconds, *_tls_to(destination))
+
+
+def _tls_to(destination: DestinationConfig) -> tuple[ssl.SSLContext | None, str | None]:
+    """The TLS context and expected server name of an outbound connection."""
+    tls = destination.tls
+    return optional_client_context(tls), tls.server_name if tls else None
+
+
+def _web(config: BrokerConfig, services: Services) -> WebServer | None:
+    """The REST API, page and /metrics, when `web.enabled`; outbox gauges read at scrape.
+    Imported only then: the HTTP stack is most of a CLI command's start-up time."""
+    if not config.web.enabled:
+        return None
+    from broker.web.context import WebContext
+    from broker.web.server import WebServer
+
+    outbox = SqlOutboxQueue(services.engine)
+    services.metrics.watch_outbox(outbox.health)
+    context = WebContext(services.engine, services.intake, services.pps_manager, outbox, services.metrics)
+    return WebServer(config.web, context)
+
+
+def _outbox_lease(config: BrokerConfig) -> timedelta:
+    """Long enough for two sends to the slowest destination (connect + answer each)
+    plus a margin: see OutboxSender."""
+    timeouts = [d.timeout_seconds for d in (config.ris, *config.image_managers, *config.mpps_forward) if d]
+    if config.audit.enabled:
+        timeouts.append(config.audit.timeout_seconds)
+    return timedelta(seconds=4 * max(timeouts, default=10) + 30)
+
+
+def _echo(event: evt.Event) -> int:
+    return 0x0000
+
+
+def _launcher() -> str:
+    """Who runs the broker process (Application Launcher of the start/stop audit)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,379 @@
+"""`broker` command line: serve, db upgrade, send, find, messages, mpps, outbox.
+
+Exit status: 0 done; 1 the operation ran and reports a failure (a refused message, no
+worklist answers); 2 bad configuration or usage; 3 network or system error."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from broker.config import BrokerConfig, ConfigError, load_config
+from broker.domain.errors import DomainError
+from broker.hl7.mllp import exchange
+from broker.hl7.sender import acknowledgement_code
+from broker.mapping.profile import ProfileError
+from broker.simulate.hl7_peer import load_message, on_day
+from broker.simulate.scenario import ScenarioError
+
+T = TypeVar("T")
+
+
+def _config(path: str | None) -> BrokerConfig:
+    """The file given (none: the defaults) with the BROKER__... environment over it."""
+    return load_config(Path(path) if path else None, os.environ)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from broker.app import Broker
+
+    config = _config(args.config)
+    _configure_logging(config.log_level, config.log_format)
+    _ensure_sqlite_dir(config.database.url)
+    broker = Broker(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    broker.start()
+    # Short waits: a signal delivered to another thread only runs its Python handler
+    # once the main thread executes bytecode again; an untimed wait could block forever.
+    while not stop.wait(0.5):
+        pass
+    broker.stop()
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from broker.site import SiteExists, init_site
+
+    try:
+        made = init_site(Path(args.directory), args.profile)
+    except SiteExists as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for path in made:
+        print(f"wrote {path}")
+    print(f"start it with: broker serve --config {made[0]}")
+    return 0
+
+
+def _configure_logging(level: str, log_format: str) -> None:
+    """Library chatter (per-association, per-job lines) only when debugging."""
+    from broker.logs import formatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("pynetdicom", "apscheduler", "alembic", "uvicorn"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from broker.store.migrate import upgrade
+
+    url = _config(args.config).database.url
+    _ensure_sqlite_dir(url)
+    upgrade(url)
+    print("database is at the newest schema")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    """Send HL7 files over MLLP and print each ACK; exit 1 if any was not AA/CA."""
+    failures = 0
+    with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
+        for name in _progress(args.files, "sent", args.progress):
+            payload = load_message(name)
+            if args.today:
+                payload = on_day(payload, date.today())
+            reply = exchange(sock, payload)
+            code, text = acknowledgement_code(reply)
+            print(f"{name}: {code} {text}".rstrip())
+            failures += code not in ("AA", "CA")
+    return 1 if failures else 0
+
+
+def _messages_list(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.inbound_log import recent
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'id':>7}  {'received':19}  {'sender':24}  {'control id':20}  {'type':9}  answer")
+    for m in reversed(recent(engine, limit=args.limit, refused_only=args.refused)):
+        error = f" {m.error_code} {m.error_location}".rstrip() if m.answer != "AA" else ""
+        print(
+            f"{m.id:>7}  {m.received_at:%Y-%m-%d %H:%M:%S}  {m.sender[:24]:24}  "
+            f"{m.control_id[:20]:20}  {m.message_type:9}  {m.answer}{error}"
+        )
+    engine.dispose()
+    return 0
+
+
+def _messages_replay(args: argparse.Namespace) -> int:
+    """Apply refused messages again, by log id; exit 1 if any is still refused."""
+    from broker.app import Services
+    from broker.store.inbound_log import key_of
+
+    services = Services(_config(args.config))
+    failures = 0
+    try:
+        for message_id in _progress(args.ids, "replayed", args.progress):
+            key = key_of(services.engine, message_id)
+            if key is None:
+                print(f"{message_id}: no such message")
+                failures += 1
+                continue
+            try:
+                record = services.intake.replay(*key)
+            except DomainError as exc:
+                print(f"{message_id}: not replayed: {exc}")
+                failures += 1
+                continue
+            print(f"{message_id}: {record.answer} {record.error_code} {record.error}".rstrip())
+            failures += record.answer != "AA"
+    finally:
+        services.close()
+    return 1 if failures else 0
+
+
+def _mpps_exceptions(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.mpps_log import exceptions
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'SOP Instance UID':64}  {'status':12}  {'station':16}  started")
+    for step in exceptions(engine):
+        print(f"{step.sop_instance_uid:64}  {step.status:12}  {step.performed_station_ae:16}  {step.started}")
+    engine.dispose()
+    return 0
+
+
+def _mpps_reconcile(args: argparse.Namespace) -> int:
+    """Link an unscheduled MPPS to an order; its steps then follow the MPPS."""
+    from broker.app import Services
+
+    services = Services(_config(args.config))
+    try:
+        services.pps_manager.reconcile(args.uid, args.accession, args.requested_procedure_id)
+    except DomainError as exc:
+        print(f"not reconciled: {exc}")
+        return 1
+    finally:
+        services.close()
+    print(f"{args.uid}: linked to accession {args.accession}")
+    return 0
+
+
+def _outbox_list(args: argparse.Namespace) -> int:
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    print(f"{'id':>7}  {'created':19}  {'destination':12}  {'order':24}  {'state':7}  {'tries':>5}  last error")
+    for e in SqlOutboxQueue(engine).listing(args.state, args.limit):
+        print(
+            f"{e.id:>7}  {e.created_at:%Y-%m-%d %H:%M:%S}  {e.destination[:12]:12}  {e.ordering_key[:24]:24}  "
+            f"{e.state:7}  {e.attempts:>5}  {e.last_error[:60]}"
+        )
+    engine.dispose()
+    return 0
+
+
+def _outbox_requeue(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    count = SqlOutboxQueue(engine).requeue(args.ids, datetime.now())
+    engine.dispose()
+    print(f"requeued {count} of {len(args.ids)}")
+    return 0 if count == len(args.ids) else 1
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    """Write the Conformance Statement for this configuration (stdout without --output)."""
+    from broker.conformance.statement import render
+
+    text = render(_config(args.config), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _outbox_retry(args: argparse.Namespace) -> int:
+    """Waiting messages due now: after a peer's outage is over, skip the backoff."""
+    from datetime import datetime
+
+    from broker.store.db import build_engine
+    from broker.store.outbox import SqlOutboxQueue
+
+    engine = build_engine(_config(args.config).database.url)
+    count = SqlOutboxQueue(engine).retry_now(datetime.now(), args.destination)
+    engine.dispose()
+    print(f"{count} waiting message(s) due now")
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    """A worklist query as a modality makes it (RAD-5); exit 0 with answers, 1 with
+    none or a failure status, 3 when the SCP cannot be reached."""
+    from broker.dicom.mwl_scu import Peer, WorklistKeys, WorklistQueryError, find, identifier, row, table
+
+    keys = WorklistKeys(args.station, args.modality, args.date, args.patient_id, args.accession, args.patient_name)
+    try:
+        answers = find(Peer(args.host, args.port, args.aet, args.aec, args.timeout), identifier(keys))
+    except WorklistQueryError as exc:
+        print(f"broker find: {exc}", file=sys.stderr)
+        return 1
+    if not answers:
+        print("no matching worklist items", file=sys.stderr)
+        return 1
+    print(table([row(answer) for answer in answers]))
+    return 0
+
+
+def _date_key(text: str) -> str:
+    from broker.dicom.mwl_scu import date_key  # pynetdicom only for the commands that use it
+
+    return date_key(text)
+
+
+def _progress(items: Sequence[T], verb: str, forced: bool) -> Iterator[T]:
+    """Yield `items`, showing `3/120 sent` on stderr when it is a terminal (or when
+    asked with --progress), so stdout stays one line per item for scripts."""
+    if not (forced or sys.stderr.isatty()):
+        yield from items
+        return
+    for done, item in enumerate(items):
+        print(f"\r{done}/{len(items)} {verb}", end="", file=sys.stderr, flush=True)
+        yield item
+    print(f"\r{len(items)}/{len(items)} {verb}", file=sys.stderr, flush=True)
+
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def _command(group: Any, name: str, help_text: str, run: Run, *, config: bool = True) -> argparse.ArgumentParser:
+    """One sub-command; those that read the configuration take --config."""
+    command: argparse.ArgumentParser = group.add_parser(name, help=help_text)
+    if config:
+        command.add_argument("--config", help="YAML configuration file (see config.example.yaml)")
+    command.set_defaults(run=run)
+    return command
+
+
+def _group(commands: Any, name: str, help_text: str) -> Any:
+    return commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _add_simulate(commands: Any) -> None:
+    from broker.simulate.commands import register
+
+    register(_group(commands, "simulate", "simulators: ris, modality, image-manager, scenario"), _command)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description="IHE Scheduled Workflow broker")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _command(commands, "serve", "start the HL7, DICOM and outbound services", _serve)
+    init = _command(commands, "init", "write a new site's configuration, profile and database", _init, config=False)
+    init.add_argument("directory", help="the site's folder (created if missing)")
+    init.add_argument("--profile", default="ihe-swf", help="the shipped profile the site's own extends (jahis…)")
+    _command(_group(commands, "db", "database maintenance"), "upgrade", "apply the schema migrations", _db_upgrade)
+
+    messages = _group(commands, "messages", "the inbound HL7 log: list, replay")
+    listing = _command(messages, "list", "recent inbound messages with their answers", _messages_list)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--refused", action="store_true", help="only messages answered AE/AR")
+    replay = _command(messages, "replay", "apply refused messages again (by id from 'list')", _messages_replay)
+    replay.add_argument("ids", nargs="+", type=int)
+    replay.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+
+    pps = _group(commands, "mpps", "performed procedure steps: exceptions, reconcile")
+    _command(pps, "exceptions", "MPPS linked to no scheduled step (unscheduled)", _mpps_exceptions)
+    reconcile = _command(pps, "reconcile", "link an unscheduled MPPS to an order by accession", _mpps_reconcile)
+    reconcile.add_argument("uid", help="the MPPS SOP Instance UID (from 'exceptions')")
+    reconcile.add_argument("accession", help="the order's Accession Number")
+    reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
+
+    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue, retry")
+    outbox_list = _command(outbox, "list", "messages in one state, oldest first", _outbox_list)
+    outbox_list.add_argument("--state", choices=["pending", "leased", "dead", "sent"], default="dead")
+    outbox_list.add_argument("--limit", type=int, default=50)
+    requeue = _command(outbox, "requeue", "send dead letters again (by id from 'list')", _outbox_requeue)
+    requeue.add_argument("ids", nargs="+", type=int)
+    retry = _command(outbox, "retry", "waiting messages due now (the peer is back; skip the backoff)", _outbox_retry)
+    retry.add_argument("--destination", help="only this destination (ris, an image manager's name, ...)")
+
+    conformance = _command(commands, "conformance", "write the DICOM Conformance Statement", _conformance)
+    conformance.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    conformance.add_argument("--output", help="file to write (default: standard output)")
+    _add_simulate(commands)
+
+    send = _command(commands, "send", "send HL7 message files over MLLP and print the ACKs", _send, config=False)
+    send.add_argument("files", nargs="+", help="files holding one HL7 message each, or names in the hl7/ catalog")
+    send.add_argument("--today", action="store_true", help="move the messages' dates to today (samples)")
+    send.add_argument("--host", default="127.0.0.1")
+    send.add_argument("--port", type=int, default=2575)
+    send.add_argument("--timeout", type=float, default=30)
+    send.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    _find_options(_command(commands, "find", FIND_HELP, _find, config=False))
+    return parser
+
+
+FIND_HELP = "query a Modality Worklist SCP (this broker or another) and print the answers as a table"
+
+
+def _find_options(find: argparse.ArgumentParser) -> None:
+    find.description = (
+        "Modality Worklist C-FIND, as a modality asks it. Exit status: 0 answers printed, "
+        "1 no answers or a failure status, 3 SCP unreachable (refused, rejected, aborted)."
+    )
+    find.add_argument("host", nargs="?", default="127.0.0.1", help="the worklist SCP (default 127.0.0.1)")
+    find.add_argument("port", nargs="?", type=int, default=11112, help="its port (default 11112)")
+    find.add_argument("--aet", default="BROKERFIND", help="our calling AE title (default BROKERFIND)")
+    find.add_argument("--aec", default="BROKER", help="the SCP's AE title (default BROKER)")
+    find.add_argument("--station", default="", help="Scheduled Station AE Title, e.g. CT01")
+    find.add_argument("--modality", default="", help="e.g. CT, MR")
+    find.add_argument(
+        "--date", default="", type=_date_key, help="SPS start date: YYYYMMDD, YYYYMMDD-YYYYMMDD, or 'today'"
+    )
+    find.add_argument("--patient-id", default="")
+    find.add_argument("--accession", default="")
+    find.add_argument("--patient-name", default="", help="wildcards * and ? allowed, e.g. 'DOE^*'")
+    find.add_argument("--timeout", type=float, default=30, help="seconds for each network step")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigError, ProfileError, ScenarioError) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

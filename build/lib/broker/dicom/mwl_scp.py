@@ -1,0 +1,104 @@
+"""Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider.
+
+Answers are written straight to bytes (`AnswerPlan`) and onto the socket
+(`PendingResponses`); pynetdicom sends the final status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
+from pynetdicom import evt
+
+from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
+from broker.dicom.audit import record_query
+from broker.dicom.pending import PendingResponses
+from broker.dicom.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+    OUT_OF_RESOURCES,
+    SUCCESS,
+    UNABLE_TO_PROCESS,
+)
+from broker.domain.audit import Outcome
+from broker.domain.errors import InvalidInput
+from broker.domain.ports import AuditLog
+from broker.mapping.mwl import AnswerPlan, query_from_identifier
+from broker.mapping.profile import Profile
+from broker.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def _failure(status: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = comment[:64]
+    return ds
+
+
+def handle_find(
+    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics, audit: AuditLog | None = None
+) -> Iterator[tuple[object, Dataset | None]]:
+    """The answers, counted and timed from request to final status (what the modality
+    waits for, sending included); each query audited once, refused ones too."""
+    started, final = time.monotonic(), UNABLE_TO_PROCESS
+    try:
+        for status, answer in _answers(event, provider, profile):
+            final = _code(status)
+            yield status, answer
+    finally:
+        metrics.find_answered(final, time.monotonic() - started)
+        record_query(audit, event, _outcome(final))
+
+
+def _outcome(status: int) -> Outcome:
+    """The audit outcome of a final status: refused queries (bad identifier, too many
+    matches) are minor failures, an unprocessable one serious."""
+    if status in (SUCCESS, CANCEL):
+        return Outcome.SUCCESS
+    return Outcome.SERIOUS_FAILURE if status == UNABLE_TO_PROCESS else Outcome.MINOR_FAILURE
+
+
+def _code(status: object) -> int:
+    value = status.Status if isinstance(status, Dataset) else status
+    return value if isinstance(value, int) else UNABLE_TO_PROCESS
+
+
+def _answers(event: evt.Event, provider: WorklistProvider, profile: Profile) -> Iterator[tuple[object, Dataset | None]]:
+    """Yield one pending answer per matching step; every failure still answers."""
+    try:
+        request = event.identifier
+        query = query_from_identifier(request, fold_case_names=profile.dicom.fold_case_names)
+        entries = provider.rad5_query_modality_worklist(query, event.assoc.requestor.ae_title)
+    except InvalidInput as exc:
+        yield _failure(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, f"{exc.location}: {exc.reason}"), None
+        return
+    except TooManyMatches as exc:
+        yield _failure(OUT_OF_RESOURCES, str(exc)), None
+        return
+    except Exception:
+        log.exception("worklist query failed")
+        yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
+        return
+    log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
+    plan = AnswerPlan(request, profile.dicom.character_sets)
+    implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
+    pending = PendingResponses(event)
+    for entry in entries:
+        if event.is_cancelled:
+            yield CANCEL, None
+            return
+        try:
+            answer = plan.encode(entry, implicit=implicit)
+        except Exception:
+            log.exception("worklist answer could not be built")
+            yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
+            return
+        if not pending.send(answer):
+            return
+    yield SUCCESS, None

@@ -1,0 +1,156 @@
+"""What the domain needs from the outside, as Protocols the adapters implement.
+
+A unit of work is one database transaction: everything an HL7 message or a DIMSE
+request changes, including the outbound messages it causes, commits together or not
+at all. That is what lets the broker ACK only after a durable commit and never lose a
+status message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from broker.domain.audit import AuditEvent
+from broker.domain.model import (
+    Order,
+    Patient,
+    PerformedStep,
+    ScheduledStep,
+    StatusChange,
+    StepReference,
+)
+from broker.domain.worklist import WorklistEntry, WorklistQuery
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message for a peer; `ordering_key` keeps one order's messages in sequence."""
+
+    destination: str
+    ordering_key: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """An inbound message as received, with the answer it got.
+
+    `sender` + `control_id` identify it (MSH-3/4 and MSH-10); `answer` is the
+    acknowledgement code (AA, AE, AR) and the error fields the refusal, if any, as the
+    HL7 ERR segment gives it (table 0357 code, field location, text).
+    """
+
+    sender: str
+    control_id: str
+    message_type: str
+    raw: bytes
+    answer: str = "AA"
+    error_code: str = ""
+    error_location: str = ""
+    error: str = ""
+
+
+class Patients(Protocol):
+    def get(self, patient_id: str, issuer: str) -> Patient | None: ...
+    def add(self, patient: Patient) -> None: ...
+    def remove(self, patient: Patient) -> None: ...
+
+
+class Orders(Protocol):
+    def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None: ...
+    def add(self, order: Order) -> None: ...
+    def with_step(self, ref: StepReference) -> Order | None: ...
+    def of_step(self, step: ScheduledStep) -> Order: ...
+    def by_accession(self, accession_number: str) -> Order | None: ...
+    def for_patient(self, patient: Patient) -> list[Order]: ...
+
+
+class PerformedSteps(Protocol):
+    def get(self, sop_instance_uid: str) -> PerformedStep | None: ...
+    def add(self, pps: PerformedStep) -> None: ...
+
+
+class Inbound(Protocol):
+    def get(self, sender: str, control_id: str) -> InboundRecord | None: ...
+    def add(self, record: InboundRecord) -> None: ...
+    def update(self, record: InboundRecord) -> None: ...
+
+
+class Outbox(Protocol):
+    def add(self, messages: Sequence[OutboundMessage]) -> None: ...
+
+
+class Sequences(Protocol):
+    def next(self, name: str) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    # Read-only properties, so an implementation may hold more specific repositories.
+    @property
+    def patients(self) -> Patients: ...
+    @property
+    def orders(self) -> Orders: ...
+    @property
+    def performed(self) -> PerformedSteps: ...
+    @property
+    def inbound(self) -> Inbound: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def sequences(self) -> Sequences: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class WorklistReader(Protocol):
+    def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]: ...
+
+
+class ProcedureNotifier(Protocol):
+    """Renders an order's scheduling event (NW, XO, CA, DC) for the Image Managers
+    (RAD-4 Procedure Scheduled, RAD-13 Procedure Update)."""
+
+    def messages_for(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]: ...
+
+
+class MppsForwarder(Protocol):
+    """The MPPS operations a PPS Manager passes on to other SCPs (e.g. Image Managers)."""
+
+    def messages_for(self, operation: str, sop_instance_uid: str, dataset_json: str) -> list[OutboundMessage]: ...
+
+
+class StatusNotifier(Protocol):
+    """Renders a procedure status change as the messages peers must receive (RAD-3)."""
+
+    def messages_for(self, change: StatusChange) -> list[OutboundMessage]: ...
+
+
+class AuditTrail(Protocol):
+    """Renders an audited event as the messages the audit repository must receive
+    (IHE ATNA). Record events (patient, order, procedure) are written with the change
+    they record, in its unit of work: no change without its audit message, and back."""
+
+    def messages_for(self, event: AuditEvent) -> list[OutboundMessage]: ...
+
+
+class AuditLog(Protocol):
+    """Keeps an event that changes no record (a query, an alert, start/stop) durably,
+    in a transaction of its own. Never raises: auditing must not break the service."""
+
+    def record(self, event: AuditEvent) -> None: ...

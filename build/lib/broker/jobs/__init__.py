@@ -1,0 +1,1 @@
+"""Background jobs on APScheduler: the outbox drain (and, later, housekeeping)."""

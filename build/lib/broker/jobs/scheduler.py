@@ -1,0 +1,45 @@
+"""The broker's scheduler. The outbox is drained on a short interval rather than on
+commit hooks: the outbox table is the only hand-off, so a message written by any
+process (or before a crash) is found the same way."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """The broker's recurring work. Jobs are re-created at each start (they keep no
+    state of their own: the database holds it), so they survive restarts."""
+
+    def __init__(
+        self, drain: Callable[[], int], poll_seconds: float, housekeeping: Callable[[], int], every_minutes: float
+    ) -> None:
+        self._scheduler = BackgroundScheduler(daemon=True)
+        for job, seconds, name in (
+            (drain, poll_seconds, "outbox-drain"),
+            (housekeeping, every_minutes * 60, "housekeeping"),
+        ):
+            self._scheduler.add_job(
+                self._guarded(job, name), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
+            )
+
+    @staticmethod
+    def _guarded(job: Callable[[], int], name: str) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # a failed run is retried at the next interval
+                log.exception("%s failed", name)
+
+        return run
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=True)

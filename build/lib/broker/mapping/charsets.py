@@ -1,0 +1,55 @@
+"""MSH-18 ↔ Python codecs, as the profile names them.
+
+MSH-18 may repeat: JAHIS senders write `~ISO IR87` (first repetition empty: ASCII by
+default, then ISO IR87 reached by ISO 2022 escapes). The last named set is the one the
+message switches to, and the Python ISO-2022 codec handles the ASCII default too.
+The header is read as ASCII before decoding: JIS X 0208 bytes never include CR, so
+the MSH segment ends at the first CR whatever the encoding.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from broker.domain.errors import InvalidInput, Problem
+
+
+def declared_charset(raw: bytes) -> str:
+    """MSH-18 as written (all repetitions), read from the raw bytes."""
+    header = raw.split(b"\r", 1)[0].decode("ascii", errors="replace")
+    if len(header) < 4 or not header.startswith("MSH"):
+        raise InvalidInput("MSH", "a message starts with an MSH segment", Problem.MISSING)
+    fields = header.split(header[3])
+    return fields[17] if len(fields) > 17 else ""
+
+
+def _codecs(msh18: str, charsets: dict[str, str], repetition_separator: str = "~") -> list[str]:
+    """The codecs of the sets MSH-18 names, the last named first."""
+    named = [part.strip() for part in msh18.split(repetition_separator) if part.strip()] or [""]
+    found: list[str] = []
+    for key in reversed(named):
+        if key not in charsets:
+            raise InvalidInput("MSH-18", f"character set {key!r} is not supported", Problem.NOT_IN_TABLE)
+        codec = codecs.lookup(charsets[key]).name
+        if codec not in found:
+            found.append(codec)
+    return found
+
+
+def codec_for(msh18: str, charsets: dict[str, str]) -> str:
+    """The codec to write a message whose MSH-18 is `msh18`."""
+    return _codecs(msh18, charsets)[0]
+
+
+def decode(raw: bytes, charsets: dict[str, str]) -> str:
+    """The message text, decoded as MSH-18 declares. When it names several ISO 2022
+    sets (`~ISO IR87~ISO IR13`), the first of their codecs that reads the whole message
+    wins: the JIS codecs differ in which of those sets they cover. Undecodable bytes
+    are refused: a wrongly decoded name would reach the modality."""
+    candidates = _codecs(declared_charset(raw), charsets)
+    for codec in candidates:
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            failure = exc
+    raise InvalidInput("MSH-18", f"text is not valid {candidates[0]} at byte {failure.start}") from None

@@ -1,0 +1,442 @@
+"""HL7 v2 message → domain commands, reading fields where the profile says.
+
+Routing by MSH-9 is data too: `_ROUTES` names, per message type, the function that
+reads it. Segment groups start at each ORC, so ZDS/TQ1 belong to the order they follow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import hl7
+
+from broker.domain.commands import (
+    CancelOrder,
+    CancelRegistration,
+    ChangeOrder,
+    Command,
+    DiscontinueOrder,
+    MergePatient,
+    PlaceOrder,
+    RegisterPatient,
+    UpdatePatient,
+)
+from broker.domain.errors import InvalidInput, Problem
+from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
+from broker.errors import UnsupportedMessage
+from broker.mapping.profile import OrderFields, Profile
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """`SEG-f[.c[.s]]`, 1-based as HL7 numbers them."""
+
+    segment: str
+    field: int
+    component: int = 0
+    subcomponent: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> FieldPath:
+        segment, _, rest = text.partition("-")
+        numbers = [int(n) for n in rest.split(".")]
+        return cls(segment, *numbers)
+
+    def __str__(self) -> str:
+        parts = [str(n) for n in (self.field, self.component, self.subcomponent) if n]
+        return f"{self.segment}-{'.'.join(parts)}"
+
+
+class SegmentGroup:
+    """Segments an order reads: its own (ORC and what follows), then the message's
+    header segments (MSH, PID, PV1, ... before the first ORC) — never another order's."""
+
+    def __init__(self, message: hl7.Message, own: Sequence[hl7.Segment]) -> None:
+        header = []
+        for segment in message:
+            if str(segment[0]) == "ORC":
+                break
+            header.append(segment)
+        self._own = list(own)
+        self._segments = [*own, *header]
+
+    def own(self, name: str) -> list[hl7.Segment]:
+        """This order's segments called `name` (e.g. every IPC)."""
+        return [s for s in self._own if str(s[0]) == name]
+
+    def focused(self, segment: hl7.Segment) -> SegmentGroup:
+        """The same group, with `segment` found first among its namesakes."""
+        group = SegmentGroup.__new__(SegmentGroup)
+        group._own = self._own
+        group._segments = [segment, *self._segments]
+        return group
+
+    def _segment(self, name: str) -> hl7.Segment | None:
+        return next((s for s in self._segments if str(s[0]) == name), None)
+
+    def value(self, path: FieldPath, repetition: int = 1) -> str:
+        segment = self._segment(path.segment)
+        if segment is None:
+            return ""
+        try:
+            return str(
+                segment.extract_field(1, path.field, repetition, path.component or 1, path.subcomponent or 1)
+            ).strip()
+        except IndexError:
+            return ""
+
+    def first(self, paths: Sequence[str]) -> str:
+        return self.located(paths)[0]
+
+    def located(self, paths: Sequence[str]) -> tuple[str, str]:
+        """The first non-empty value and the path it was read from."""
+        for text in paths:
+            value = self.value(FieldPath.parse(text))
+            if value:
+                return value, text
+        return "", paths[0] if paths else ""
+
+    def repetitions(self, path_text: str) -> int:
+        path = FieldPath.parse(path_text)
+        segment = self._segment(path.segment)
+        if segment is None or len(segment) <= path.field:
+            return 0
+        field = segment[path.field]
+        return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
+
+    def required(self, paths: Sequence[str], what: str) -> str:
+        return self.required_located(paths, what)[0]
+
+    def required_located(self, paths: Sequence[str], what: str) -> tuple[str, str]:
+        value, path = self.located(paths)
+        if not value:
+            raise InvalidInput(path or what, f"{what} is required", Problem.MISSING)
+        return value, path
+
+
+@dataclass(frozen=True)
+class NameLayout:
+    """Component numbers of a name in an HL7 data type."""
+
+    family: int
+    given: int
+    middle: int
+    suffix: int
+    prefix: int
+    representation: int
+
+
+#: XPN: family^given^middle^suffix^prefix^degree^type^representation (XPN-8).
+XPN = NameLayout(1, 2, 3, 4, 5, 8)
+#: XCN: ID^family^given^middle^suffix^prefix^... name representation code is XCN-15.
+XCN = NameLayout(2, 3, 4, 5, 6, 15)
+
+
+def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> PersonName:
+    """Name repetitions → PN component groups chosen by the name representation code;
+    DICOM PN orders the components family^given^middle^prefix^suffix."""
+    path = FieldPath.parse(path_text)
+    groups: dict[str, str] = {}
+    for rep in range(1, max(group.repetitions(path_text), 1) + 1):
+
+        def part(component: int, rep: int = rep) -> str:
+            return group.value(FieldPath(path.segment, path.field, component, 1), rep)
+
+        code = part(layout.representation)
+        target = profile.hl7_in.name_groups.get(code, "alphabetic")
+        value = "^".join(part(n) for n in (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix))
+        if target not in groups:
+            groups[target] = value.rstrip("^")
+    return PersonName(**groups)
+
+
+def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> PersonName:
+    for text in paths:
+        name = _person_name(group, text, layout, profile)
+        if str(name):
+            return name
+    return PersonName()
+
+
+_DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{4})?")
+_DTM_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetime:
+    """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) → the site's wall-clock
+    time, which is what DICOM DA/TM carry. A time with an offset is converted to the
+    site's zone when the profile names one; a time without an offset is local already."""
+    match = _DTM.fullmatch(text.strip())
+    try:
+        if match is None:
+            raise ValueError(text)
+        digits, offset = match.group(1), match.group(3)
+        moment = datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+        if offset and site is not None:
+            moment = datetime.strptime(f"{digits.ljust(14, '0')}{offset}", "%Y%m%d%H%M%S%z")
+            moment = moment.astimezone(site).replace(tzinfo=None)
+        return moment
+    except ValueError:
+        raise InvalidInput(location, f"not an HL7 date/time: {text!r}") from None
+
+
+def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
+    fields = profile.hl7_in.patient
+    patient = Patient(
+        patient_id=group.required(fields.patient_id, "patient ID"),
+        issuer=group.first(fields.issuer),
+        name=_first_name(group, fields.name, XPN, profile),
+        birth_date=group.first(fields.birth_date)[:8],
+        sex=group.first(fields.sex),
+    )
+    for value, limit, paths in [
+        (patient.patient_id, LO, fields.patient_id),
+        (patient.issuer, LO, fields.issuer),
+        (patient.sex, SH, fields.sex),
+    ]:
+        _fit(value, limit, paths[0])
+    for group_text in patient.name.groups():
+        _fit(group_text, PN_GROUP, fields.name[0])
+    return patient
+
+
+def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code | None:
+    """The first coded entry found, translated by the profile's code map."""
+    for text in paths:
+        path = FieldPath.parse(text)
+        value, meaning, scheme = (group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3))
+        if value:
+            return _mapped(Code(value=value, scheme=scheme, meaning=meaning), profile, text)
+    return None
+
+
+def _mapped(code: Code, profile: Profile, location: str) -> Code:
+    target = profile.codes.map.get(code.scheme, {}).get(code.value)
+    if target is not None:
+        return Code(target.value, target.scheme, target.meaning or code.meaning)
+    if profile.codes.require_mapped:
+        raise InvalidInput(location, f"procedure code {code.value!r} is not known", Problem.NOT_IN_TABLE)
+    return code
+
+
+def _obr_procedure(group: SegmentGroup, profile: Profile, start: datetime) -> RequestedProcedure:
+    """RAD-2/RAD-4 v2.3.1: one requested procedure with one step, from OBR (and ZDS)."""
+    f: OrderFields = profile.hl7_in.order
+    code = _code(group, f.procedure_code, profile)
+    description = code.meaning if code else ""
+    step = ScheduledStep(
+        sps_id=group.first(f.sps_id),
+        modality=group.required(f.modality, "modality"),
+        station_ae=group.first(f.station_ae),
+        start=start,
+        description=description,
+        protocol_codes=[code] if code else [],
+    )
+    return RequestedProcedure(
+        requested_procedure_id=group.first(f.requested_procedure_id),
+        study_instance_uid=group.first(f.study_instance_uid),
+        description=description,
+        code=code,
+        priority=group.first(f.priority),
+        steps=[step],
+    )
+
+
+def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> list[RequestedProcedure]:
+    """OMI^O23: one step per IPC; IPCs sharing a Requested Procedure ID share a procedure."""
+    f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
+    code = _code(group, f.procedure_code, profile)
+    procedures: dict[str, RequestedProcedure] = {}
+    for segment in group.own("IPC"):
+        view = group.focused(segment)
+        protocol = _code(view, ipc.protocol_code, profile)
+        rp_id = view.required(ipc.requested_procedure_id, "requested procedure ID")
+        procedure = procedures.setdefault(
+            rp_id,
+            RequestedProcedure(
+                requested_procedure_id=rp_id,
+                study_instance_uid=view.required(ipc.study_instance_uid, "Study Instance UID"),
+                description=code.meaning if code else "",
+                code=code,
+                priority=group.first(f.priority),
+            ),
+        )
+        procedure.steps.append(
+            ScheduledStep(
+                sps_id=view.required(ipc.sps_id, "scheduled procedure step ID"),
+                modality=view.required(ipc.modality, "modality"),
+                station_ae=view.first(ipc.station_ae),
+                station_name=view.first(ipc.station_name),
+                location=view.first(ipc.location),
+                start=start,
+                description=protocol.meaning if protocol else (code.meaning if code else ""),
+                protocol_codes=[protocol] if protocol else [],
+            )
+        )
+    return list(procedures.values())
+
+
+#: DICOM maximum lengths (PS3.5 Table 6.2-1) of what the worklist carries: SH/CS/AE 16,
+#: LO/UI 64, PN 64 per component group. Longer values are refused at intake (AE, field
+#: named) rather than cut, or left for the database to refuse.
+SH, LO, PN_GROUP = 16, 64, 64
+
+
+def _fit(value: str, limit: int, location: str) -> None:
+    if len(value) > limit:
+        raise InvalidInput(location, f"longer than {limit} characters", Problem.MALFORMED)
+
+
+def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
+    """The order's own values (the patient's are checked by read_patient)."""
+    f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
+    where = ipc if from_ipc else f
+    accession_paths = f.accession_number or ipc.accession_number
+    for value, limit, paths in [
+        (order.placer_order_number, LO, f.placer_order_number),
+        (order.placer_application, LO, f.placer_application),
+        (order.filler_order_number, LO, f.filler_order_number),
+        (order.accession_number, SH, accession_paths),
+    ]:
+        _fit(value, limit, paths[0])
+    for group in PersonName.parse(order.referring_physician).groups():
+        _fit(group, PN_GROUP, f.referring_physician[0])
+    for procedure in order.procedures:
+        _fit(procedure.requested_procedure_id, SH, where.requested_procedure_id[0])
+        _fit(procedure.study_instance_uid, LO, where.study_instance_uid[0])
+        for step in procedure.steps:
+            _fit(step.sps_id, SH, where.sps_id[0])
+            _fit(step.modality, SH, where.modality[0])
+            _fit(step.station_ae, SH, (where.station_ae or ["OBR"])[0])
+            _fit(step.station_name, SH, ipc.station_name[0])
+            _fit(step.location, SH, ipc.location[0])
+
+
+def read_order(group: SegmentGroup, profile: Profile) -> Order:
+    order = _read_order(group, profile)
+    _check_lengths(order, profile, from_ipc=bool(group.own("IPC")))
+    return order
+
+
+def _read_order(group: SegmentGroup, profile: Profile) -> Order:
+    f: OrderFields = profile.hl7_in.order
+    start_text, start_path = group.required_located(f.start, "scheduled start")
+    start = parse_dtm(start_text, start_path, ZoneInfo(profile.time_zone) if profile.time_zone else None)
+    ipcs = group.own("IPC")
+    accession = group.first(f.accession_number)
+    if ipcs:
+        accession = accession or group.focused(ipcs[0]).first(profile.hl7_in.ipc.accession_number)
+    return Order(
+        placer_order_number=group.required(f.placer_order_number, "placer order number"),
+        placer_application=group.first(f.placer_application),
+        filler_order_number=group.first(f.filler_order_number),
+        accession_number=accession,
+        patient=read_patient(group, profile),
+        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
+        procedures=_ipc_procedures(group, profile, start) if ipcs else [_obr_procedure(group, profile, start)],
+    )
+
+
+def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
+    groups: list[list[hl7.Segment]] = []
+    for segment in message:
+        if str(segment[0]) == "ORC":
+            groups.append([])
+        if groups:
+            groups[-1].append(segment)
+    if not groups:
+        raise InvalidInput("ORC", "an order message needs an ORC segment", Problem.MISSING)
+    return [SegmentGroup(message, own) for own in groups]
+
+
+def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
+    commands: list[Command] = []
+    for group in _order_groups(message):
+        f = profile.hl7_in.order
+        control, control_path = group.required_located(f.order_control, "order control")
+        if control == "NW":
+            commands.append(PlaceOrder(read_order(group, profile)))
+        elif control == "XO":
+            commands.append(ChangeOrder(read_order(group, profile)))
+        elif control in ("CA", "DC"):
+            kind = CancelOrder if control == "CA" else DiscontinueOrder
+            placer = group.required(f.placer_order_number, "placer order number")
+            commands.append(kind(placer, group.first(f.placer_application)))
+        else:
+            raise InvalidInput(control_path, f"order control {control!r} is not supported", Problem.NOT_IN_TABLE)
+    return commands
+
+
+@dataclass(frozen=True)
+class OrderReference:
+    control: str
+    placer_order_number: str
+    placer_application: str
+
+
+def order_references(message: hl7.Message, profile: Profile) -> list[OrderReference]:
+    """Each order's control code and placer number, for the application response."""
+    f = profile.hl7_in.order
+    return [
+        OrderReference(g.first(f.order_control), g.first(f.placer_order_number), g.first(f.placer_application))
+        for g in _order_groups(message)
+    ]
+
+
+def _register(message: hl7.Message, profile: Profile) -> list[Command]:
+    return [RegisterPatient(read_patient(SegmentGroup(message, []), profile))]
+
+
+def _update(message: hl7.Message, profile: Profile) -> list[Command]:
+    patient = read_patient(SegmentGroup(message, []), profile)
+    if profile.hl7_in.unknown_patient_update == "register":
+        return [RegisterPatient(patient)]
+    return [UpdatePatient(patient)]
+
+
+def _cancel_registration(message: hl7.Message, profile: Profile) -> list[Command]:
+    patient = read_patient(SegmentGroup(message, []), profile)
+    return [CancelRegistration(patient.patient_id, patient.issuer)]
+
+
+def _merge(message: hl7.Message, profile: Profile) -> list[Command]:
+    group, fields = SegmentGroup(message, []), profile.hl7_in.patient
+    prior = group.required(fields.prior_patient_id, "prior patient ID")
+    return [MergePatient(read_patient(group, profile), prior, group.first(fields.prior_issuer))]
+
+
+_ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
+    "ADT^A01": _register,
+    "ADT^A04": _register,
+    "ADT^A05": _register,
+    "ADT^A08": _update,
+    "ADT^A40": _merge,
+    "ADT^A11": _cancel_registration,
+    "ADT^A23": _cancel_registration,
+    "ORM^O01": _orders,
+    "OMG^O19": _orders,
+    "OMI^O23": _orders,
+}
+
+
+def message_type(message: hl7.Message) -> str:
+    """MSH-9 as `TYPE^EVENT` (the structure component, if any, is left out)."""
+    msh = SegmentGroup(message, [])
+    return f"{msh.value(FieldPath('MSH', 9, 1))}^{msh.value(FieldPath('MSH', 9, 2))}"
+
+
+def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
+    """The commands a message carries, or InvalidInput/UnsupportedMessage."""
+    route = _ROUTES.get(message_type(message))
+    if route is None:
+        raise UnsupportedMessage(message_type(message))
+    return route(message, profile)
+
+
+def accepted_message_types() -> list[str]:
+    """Every `TYPE^EVENT` the broker applies (others are answered AR 200)."""
+    return list(_ROUTES)

@@ -1,0 +1,335 @@
+"""C-FIND identifier → WorklistQuery, and worklist entry → answer identifier (PS3.4 K).
+
+The answer carries exactly the keys the query asked for: a key the broker holds gets
+its value, any other comes back empty (type 2 semantics); a sequence asked for with an
+item gets that item's keys, an empty sequence gets the whole item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Sequence as Strings
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from broker.domain.errors import InvalidInput
+from broker.domain.worklist import Key, Pattern, Period, TimesOfDay, WorklistEntry, WorklistQuery
+from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
+from broker.mapping.dicom_charsets import choose
+
+#: Query keys matched by single value, wildcard (`*`, `?`) or universal matching, at the
+#: top level and in the Scheduled Procedure Step Sequence item (the statement lists these).
+TOP_KEYS = {
+    "PatientID": Key.PATIENT_ID,
+    "PatientName": Key.PATIENT_NAME,
+    "AccessionNumber": Key.ACCESSION_NUMBER,
+    "RequestedProcedureID": Key.REQUESTED_PROCEDURE_ID,
+}
+STEP_KEYS = {
+    "ScheduledStationAETitle": Key.STATION_AE,
+    "ScheduledStationName": Key.STATION_NAME,
+    "ScheduledProcedureStepLocation": Key.LOCATION,
+    "Modality": Key.MODALITY,
+    "ScheduledProcedureStepID": Key.SPS_ID,
+    "ScheduledPerformingPhysicianName": Key.PERFORMING_PHYSICIAN,
+}
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    """The value as text. pydicom decodes raw values on first access and some bytes make
+    it fail (e.g. IndexError in its ISO 2022 IR 87 encoder): that is the modality's bad
+    value, answered as a refusal, not an SCP failure."""
+    try:
+        value = ds.get(keyword)
+    except Exception as exc:
+        raise InvalidInput(keyword, f"cannot be read ({type(exc).__name__})") from None
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+#: Matched as a list of UIDs.
+UID_LIST_KEYS = {"StudyInstanceUID": Key.STUDY_INSTANCE_UID}
+#: Matched together as one date-time range (PS3.4 C.2.2.2.5.1).
+RANGE_KEYS = ("ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime")
+
+
+#: PS3.5 Table 6.2-1 maximum lengths of the matching keys' VRs (PN: three component
+#: groups of 64). A longer value matches nothing the broker stores, and would reach SQL
+#: as a pattern too long for it (SQLite refuses LIKE patterns over 50,000 bytes). NUL,
+#: in no VR's repertoire here, is refused too: PostgreSQL cannot take it as text.
+_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 3 * 64 + 2, "UI": 64}
+
+
+def _key(ds: Dataset, keyword: str) -> str:
+    """A matching key's value; each of its values (`\\`-separated) within its VR's length."""
+    text = _text(ds, keyword)
+    if "\x00" in text:
+        raise InvalidInput(keyword, "a NUL character")
+    limit = _MAX_LENGTH.get(dictionary_VR(keyword))
+    if limit is not None and any(len(value) > limit for value in text.split("\\")):
+        raise InvalidInput(keyword, f"a value longer than {limit} characters")
+    return text
+
+
+def _range(text: str) -> tuple[str, str]:
+    """`a-b`, `a-`, `-b` or a single value `a` (= `a-a`)."""
+    lo, sep, hi = text.partition("-")
+    if not sep:
+        hi = lo
+    return lo.strip(), hi.strip()
+
+
+def _day(text: str, location: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise InvalidInput(location, f"not a DA value: {text!r}") from None
+
+
+def _clock(text: str, location: str, *, end: bool) -> time:
+    digits = text.split(".")[0].replace(":", "")
+    if not digits:
+        return time.max if end else time.min
+    try:
+        padded = digits + ("595959"[len(digits) :] if end else "000000"[len(digits) :])
+        clock = datetime.strptime(padded[:6], "%H%M%S").time()
+    except ValueError:
+        raise InvalidInput(location, f"not a TM value: {text!r}") from None
+    return clock.replace(microsecond=999999) if end else clock
+
+
+def _period(step: Dataset) -> Period | None:
+    """SPS Start Date and Time as one combined range (PS3.4 C.2.2.2.5.1)."""
+    day_keyword, time_keyword = RANGE_KEYS
+    day_text, time_text = _text(step, day_keyword), _text(step, time_keyword)
+    if not day_text:
+        return None
+    day_lo, day_hi = _range(day_text)
+    time_lo, time_hi = _range(time_text) if time_text else ("", "")
+    start = (
+        datetime.combine(
+            _day(day_lo, "ScheduledProcedureStepStartDate"),
+            _clock(time_lo, "ScheduledProcedureStepStartTime", end=False),
+        )
+        if day_lo
+        else None
+    )
+    end = (
+        datetime.combine(
+            _day(day_hi, "ScheduledProcedureStepStartDate"),
+            _clock(time_hi, "ScheduledProcedureStepStartTime", end=True),
+        )
+        if day_hi
+        else None
+    )
+    return Period(start, end)
+
+
+def _times(step: Dataset) -> TimesOfDay | None:
+    """SPS Start Time asked without a date: a time-of-day range on any day (C.2.2.2.5)."""
+    day_keyword, time_keyword = RANGE_KEYS
+    time_text = _text(step, time_keyword)
+    if _text(step, day_keyword) or not time_text:
+        return None
+    lo, hi = _range(time_text)
+    return TimesOfDay(_clock(lo, time_keyword, end=False), _clock(hi, time_keyword, end=True))
+
+
+def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> WorklistQuery:
+    patterns = {key: Pattern(_key(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
+    uid_lists = {
+        key: frozenset(_key(identifier, kw).split("\\")) for kw, key in UID_LIST_KEYS.items() if _text(identifier, kw)
+    }
+    period = times = None
+    steps = identifier.get("ScheduledProcedureStepSequence")
+    if steps:
+        step = steps[0]
+        patterns |= {key: Pattern(_key(step, kw)) for kw, key in STEP_KEYS.items() if kw in step}
+        period, times = _period(step), _times(step)
+    return WorklistQuery(
+        patterns=patterns, uid_lists=uid_lists, period=period, times=times, fold_case_names=fold_case_names
+    )
+
+
+# --- answers -----------------------------------------------------------------------
+
+Getter = Callable[[Any], str]
+Items = Callable[[Any], list[Any]]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What the broker holds for one dataset level: values by keyword, and sequences
+    by keyword with the level their items hold."""
+
+    values: Mapping[str, Getter]
+    sequences: Mapping[str, tuple[Items, _Held]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One requested element: a held value (or None: returned empty), or a sequence
+    whose items come from `items` and carry `item_fields`."""
+
+    tag: int
+    vr: str
+    value: Getter | None = None
+    items: Items | None = None
+    item_fields: tuple[_Field, ...] = ()
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%Y%m%d") if moment else ""
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.strftime("%H%M%S") if moment else ""
+
+
+_CODE = _Held(
+    {"CodeValue": lambda c: c.value, "CodingSchemeDesignator": lambda c: c.scheme, "CodeMeaning": lambda c: c.meaning}
+)
+_NOTHING = _Held({})
+_STEP = _Held(
+    {
+        "ScheduledStationAETitle": lambda e: e.station_ae,
+        "ScheduledProcedureStepStartDate": lambda e: _date(e.start),
+        "ScheduledProcedureStepStartTime": lambda e: _time(e.start),
+        "Modality": lambda e: e.modality,
+        "ScheduledPerformingPhysicianName": lambda e: e.performing_physician,
+        "ScheduledProcedureStepDescription": lambda e: e.step_description,
+        "ScheduledProcedureStepID": lambda e: e.sps_id,
+        "ScheduledStationName": lambda e: e.station_name,
+        "ScheduledProcedureStepLocation": lambda e: e.location,
+        "ScheduledProcedureStepStatus": lambda e: e.status.value,
+    },
+    {"ScheduledProtocolCodeSequence": (lambda e: e.protocol_codes, _CODE)},
+)
+_ENTRY = _Held(
+    {
+        "AccessionNumber": lambda e: e.accession_number,
+        "ReferringPhysicianName": lambda e: e.referring_physician,
+        "PatientName": lambda e: str(e.patient_name),
+        "PatientID": lambda e: e.patient_id,
+        "IssuerOfPatientID": lambda e: e.issuer,
+        "PatientBirthDate": lambda e: e.birth_date,
+        "PatientSex": lambda e: e.sex,
+        "StudyInstanceUID": lambda e: e.study_instance_uid,
+        "RequestedProcedureDescription": lambda e: e.procedure_description,
+        "RequestedProcedureID": lambda e: e.requested_procedure_id,
+        "RequestedProcedurePriority": lambda e: e.priority,
+    },
+    {
+        "ReferencedStudySequence": (lambda e: [], _NOTHING),
+        "ReferencedPatientSequence": (lambda e: [], _NOTHING),
+        "RequestedProcedureCodeSequence": (lambda e: [e.procedure_code] if e.procedure_code else [], _CODE),
+        "ScheduledProcedureStepSequence": (lambda e: [e], _STEP),
+    },
+)
+
+
+def _held_field(keyword: str, held: _Held, template: Dataset | None) -> _Field:
+    """The field for a held keyword; `template` (a sequence's requested item, None for
+    an empty sequence: the whole item) narrows what its items carry."""
+    tag, vr = int(Tag(keyword)), dictionary_VR(keyword)
+    if keyword in held.values:
+        return _Field(tag, vr, value=held.values[keyword])
+    items, level = held.sequences[keyword]
+    fields = _fields(template, level) if template is not None else _whole(level)
+    return _Field(tag, vr, items=items, item_fields=fields)
+
+
+def _whole(held: _Held) -> tuple[_Field, ...]:
+    """Every element `held` holds, in tag order (C.2.2.2.6: an empty sequence asks for
+    the whole item)."""
+    fields = [_held_field(kw, held, None) for kw in [*held.values, *held.sequences]]
+    return tuple(sorted(fields, key=lambda f: f.tag))
+
+
+def _fields(request: Dataset, held: _Held) -> tuple[_Field, ...]:
+    """The requested elements in the request's shape (PS3.4 C.4.1.1.3.2: exactly the
+    keys asked for; those the broker does not hold come back empty)."""
+    fields = []
+    for asked in request:
+        if asked.keyword == "SpecificCharacterSet":
+            continue
+        if asked.keyword in held.values or asked.keyword in held.sequences:
+            template = asked.value[0] if asked.VR == "SQ" and asked.value else None
+            fields.append(_held_field(asked.keyword, held, template))
+        else:
+            fields.append(_Field(asked.tag, asked.VR))
+    return tuple(fields)
+
+
+# One resolved element: (tag, VR, text) or (tag, "SQ", items of resolved elements).
+Resolved = tuple[int, str, "str | list[list[Resolved]]"]
+_CHARSET_TAG = 0x00080005
+
+
+def _resolve(fields: tuple[_Field, ...], subject: Any) -> list[Resolved]:
+    resolved: list[Resolved] = []
+    for f in fields:
+        if f.vr != "SQ":
+            resolved.append((f.tag, f.vr, f.value(subject) if f.value else ""))
+        else:
+            items = f.items(subject) if f.items else []
+            resolved.append((f.tag, "SQ", [_resolve(f.item_fields, item) for item in items]))
+    return resolved
+
+
+def _texts(resolved: list[Resolved]) -> Iterator[str]:
+    for _, vr, value in resolved:
+        if isinstance(value, list):
+            for item in value:
+                yield from _texts(item)
+        elif value and vr in TEXT_VRS:
+            yield value
+
+
+def _write(resolved: list[Resolved], encoder: ValueEncoder, implicit: bool) -> bytes:
+    parts = []
+    for tag, vr, value in resolved:
+        if isinstance(value, list):
+            parts.append(sequence(tag, [_write(item, encoder, implicit) for item in value], implicit=implicit))
+        else:
+            parts.append(element(tag, vr, encoder.encode(vr, value), implicit=implicit))
+    return b"".join(parts)
+
+
+class AnswerPlan:
+    """How every answer to one C-FIND request is written: compiled once per query from
+    the request's keys, then applied to each matching entry straight to bytes."""
+
+    def __init__(self, request: Dataset | None, character_sets: Strings[str]) -> None:
+        """`request` None: every key the broker holds (the Conformance Statement's list
+        of return keys)."""
+        self._fields = _fields(request, _ENTRY) if request is not None else _whole(_ENTRY)
+        self._echo_charset = request is not None and "SpecificCharacterSet" in request
+        self._candidates = character_sets
+        self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
+
+    def encode(self, entry: WorklistEntry, *, implicit: bool) -> bytes:
+        """The answer identifier for `entry`, in the first of the profile's character
+        sets that holds its text (none for plain ASCII)."""
+        resolved = _resolve(self._fields, entry)
+        chosen = choose(list(_texts(resolved)), self._candidates)
+        if chosen is not None or self._echo_charset:
+            terms = "\\".join(chosen) if chosen else ""
+            resolved.append((_CHARSET_TAG, "CS", terms))
+            resolved.sort(key=lambda r: r[0])
+        return _write(resolved, self._encoder(chosen), implicit)
+
+    def _encoder(self, chosen: list[str] | None) -> ValueEncoder:
+        key = tuple(chosen) if chosen else None
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = ValueEncoder(chosen)
+        return encoder

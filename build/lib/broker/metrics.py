@@ -1,0 +1,103 @@
+"""Prometheus instruments of one broker, in a registry of its own (never the process
+default), so two brokers in one process (the tests) count apart.
+
+The adapters report what crossed their edge (an HL7 answer, a C-FIND, an MPPS
+operation); the outbox gauges are read from the database when scraped, so every broker
+on a shared PostgreSQL reports the same, true figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from broker.store.outbox import OutboxHealth
+
+log = logging.getLogger(__name__)
+
+#: A label value from the wire is kept only in this shape (e.g. ORM^O01), so hostile
+#: input cannot create unbounded time series.
+_MESSAGE_TYPE = re.compile(r"^[A-Z]{3}\^[A-Z0-9]{3}$")
+_ACCEPTED = frozenset({"AA", "CA"})
+#: C-FIND answers take from milliseconds to seconds for large worklists.
+_FIND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self._hl7_received = Counter("broker_hl7_received", "HL7 messages received", ["message_type"], registry=r)
+        self._hl7_acked = Counter(
+            "broker_hl7_acked", "HL7 answers sent, by answer code", ["message_type", "code"], registry=r
+        )
+        self._hl7_errors = Counter(
+            "broker_hl7_errors", "HL7 messages refused (AE/AR/CE/CR)", ["message_type", "code"], registry=r
+        )
+        self._finds = Counter("broker_cfind", "Worklist C-FIND requests, by final status", ["status"], registry=r)
+        self._find_seconds = Histogram(
+            "broker_cfind_duration_seconds",
+            "Worklist C-FIND, request to final answer",
+            buckets=_FIND_BUCKETS,
+            registry=r,
+        )
+        self._mpps = Counter(
+            "broker_mpps",
+            "MPPS operations, by the status they left (or 'refused')",
+            ["operation", "status"],
+            registry=r,
+        )
+
+    def hl7_received(self, message_type: str) -> None:
+        self._hl7_received.labels(_type_label(message_type)).inc()
+
+    def hl7_answered(self, message_type: str, code: str) -> None:
+        label = _type_label(message_type)
+        self._hl7_acked.labels(label, code).inc()
+        if code not in _ACCEPTED:
+            self._hl7_errors.labels(label, code).inc()
+
+    def find_answered(self, status: int, seconds: float) -> None:
+        self._finds.labels(f"0x{status:04X}").inc()
+        self._find_seconds.observe(seconds)
+
+    def mpps_done(self, operation: str, status: str) -> None:
+        self._mpps.labels(operation, status).inc()
+
+    def watch_outbox(self, health: Callable[[datetime], OutboxHealth]) -> None:
+        self.registry.register(OutboxCollector(health))
+
+
+def _type_label(message_type: str) -> str:
+    return message_type if _MESSAGE_TYPE.match(message_type) else "other"
+
+
+class OutboxCollector(Collector):
+    """Outbox depth, oldest pending age and dead letters, queried at scrape time."""
+
+    def __init__(self, health: Callable[[datetime], OutboxHealth]) -> None:
+        self._health = health
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not query the database
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            health = self._health(datetime.now())
+        except SQLAlchemyError:
+            log.warning("outbox figures unavailable: database unreachable")
+            return
+        yield GaugeMetricFamily("broker_outbox_depth", "Outbox messages waiting to be sent", value=health.depth)
+        yield GaugeMetricFamily(
+            "broker_outbox_oldest_pending_seconds",
+            "Age of the oldest message waiting to be sent",
+            value=health.oldest_pending_seconds,
+        )
+        yield GaugeMetricFamily("broker_outbox_dead", "Dead letters waiting for requeue", value=health.dead)

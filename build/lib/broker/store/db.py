@@ -1,0 +1,82 @@
+"""The engine, built once per broker (never per request), and its connection settings.
+
+SQLite runs in WAL mode so worklist readers never wait for the HL7 writer; writes
+start with BEGIN IMMEDIATE so two writers queue on the lock instead of failing when a
+read transaction tries to upgrade. `synchronous` is NORMAL by default (survives a
+process crash) and FULL on request (survives power loss).
+
+PostgreSQL gets the same two guarantees the actors rely on (a unit of work reads,
+decides, then writes, and no other writer may slip in between): every write
+transaction first takes one transaction-scoped advisory lock, so writers queue as
+they do behind SQLite's BEGIN IMMEDIATE, also across broker instances sharing the
+database; transactions opened with `execution_options(readonly=True)` are READ ONLY
+and skip that lock, so worklist readers never wait for a writer; transactions opened with
+`execution_options(row_locked=True)` (the outbox sender's) guard their rows with
+`SELECT ... FOR UPDATE SKIP LOCKED` themselves and skip it too, so brokers deliver in
+parallel without holding up HL7 intake. `lock_timeout` plays
+SQLite's `busy_timeout`: a writer stuck behind the lock for 30 s fails (the HL7 side
+answers AR) instead of hanging.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.url import make_url
+
+#: The advisory lock every PostgreSQL write transaction takes: any bigint no other
+#: application on the same database uses.
+WRITER_LOCK_KEY = int.from_bytes(b"swfbrokr", "big")
+
+
+def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """`hide_parameters`: a database error that reaches the log must not carry the
+    bound values (patient names, IDs); no patient data in logs above DEBUG."""
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        engine = create_engine(
+            url,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"options": "-c lock_timeout=30000"},  # ms, as busy_timeout below
+        )
+        _queue_postgresql_writers(engine)
+        return engine
+    if backend != "sqlite":
+        return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
+    _tune_sqlite(engine, sqlite_synchronous)
+    return engine
+
+
+def _tune_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _queue_postgresql_writers(engine: Engine) -> None:
+    """psycopg opens the transaction itself (BEGIN before the first statement), so the
+    first statement here is the first one inside it."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        options = connection.get_execution_options()
+        if options.get("readonly", False):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        elif not options.get("row_locked", False):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")

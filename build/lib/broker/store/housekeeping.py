@@ -1,0 +1,120 @@
+"""Housekeeping in SQL: flag steps left IN PROGRESS, archive old finished orders,
+prune old log rows. Run by the scheduler, once per database and interval (see `claim_round`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, Select, and_, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from broker.domain.model import Order, PerformedStep
+from broker.domain.states import ON_WORKLIST
+from broker.store import tables as t
+
+
+def claim_round(engine: Engine, job: str, now: datetime, interval: timedelta) -> bool:
+    """Whether this broker runs `job` now. The round is claimed in the database under
+    the writers' lock (store/db.py), so brokers sharing it run the job once per interval
+    between them whatever their schedulers' phases: a round is taken only when the last
+    one (by any broker) is at least 90% of an interval old (the slack absorbs scheduler
+    jitter), or when the clock went back by more than an interval."""
+    runs = t.job_runs
+    with engine.begin() as conn:
+        last = conn.execute(select(runs.c.last_run_at).where(runs.c.name == job).with_for_update()).scalar()
+        if last is None:
+            conn.execute(runs.insert().values(name=job, last_run_at=now, runs=1))
+            return True
+        if interval * 0.9 <= now - last or now - last < -interval:
+            conn.execute(update(runs).where(runs.c.name == job).values(last_run_at=now, runs=runs.c.runs + 1))
+            return True
+    return False
+
+
+def rounds_run(engine: Engine, job: str) -> int:
+    """How many rounds of `job` all brokers on the database have run."""
+    with engine.connect().execution_options(readonly=True) as conn:
+        return int(conn.execute(select(t.job_runs.c.runs).where(t.job_runs.c.name == job)).scalar() or 0)
+
+
+def flag_stale(engine: Engine, started_before: datetime, now: datetime) -> list[str]:
+    """MPPS still IN PROGRESS since before `started_before`, flagged once; their UIDs."""
+    p = t.performed_steps
+    stale = and_(p.c.status == "IN PROGRESS", p.c.created_at < started_before, p.c.flagged_at.is_(None))
+    with engine.begin() as conn:
+        uids = [str(uid) for uid in conn.execute(select(p.c.sop_instance_uid).where(stale)).scalars()]
+        conn.execute(update(p).where(stale).values(flagged_at=now))
+    return uids
+
+
+def _finished_before(cutoff: datetime) -> Select[tuple[int]]:
+    """Orders none of whose steps is still on the worklist, last scheduled before `cutoff`."""
+    s, rp = t.scheduled_steps, t.requested_procedures
+    active = [status.value for status in ON_WORKLIST]
+    latest = select(func.max(s.c.start)).join(rp, s.c.procedure_pk == rp.c.id).where(rp.c.order_pk == t.orders.c.id)
+    open_steps = (
+        select(s.c.id)
+        .join(rp, s.c.procedure_pk == rp.c.id)
+        .where(rp.c.order_pk == t.orders.c.id, s.c.status.in_(active))
+        .exists()
+    )
+    return select(t.orders.c.id).where(~open_steps, latest.scalar_subquery() < cutoff)
+
+
+def archive_finished(engine: Engine, cutoff: datetime, now: datetime, batch: int = 500) -> int:
+    """Move finished orders (with their steps and the MPPS that served only them) into
+    `archived_orders` as JSON; the worklist tables keep only what is current."""
+    archived = 0
+    with Session(engine) as session, session.begin():
+        for order_pk in list(session.scalars(_finished_before(cutoff).limit(batch))):
+            order = session.get(Order, order_pk)
+            if order is None:
+                continue
+            performed = _performed_for(session, order)
+            session.execute(t.archived_orders.insert().values(
+                placer_application=order.placer_application, placer_order_number=order.placer_order_number,
+                accession_number=order.accession_number, archived_at=now, record=_snapshot(order, performed),
+            ))  # fmt: skip
+            step_pks = [step._id for step in order.steps()]  # type: ignore[attr-defined]
+            session.execute(delete(t.performed_step_links).where(t.performed_step_links.c.step_pk.in_(step_pks)))
+            for pps in performed:
+                session.delete(pps)
+            session.delete(order)
+            archived += 1
+    return archived
+
+
+def _performed_for(session: Session, order: Order) -> list[PerformedStep]:
+    """The MPPS linked only to this order's steps (an MPPS that also served another,
+    still current order stays)."""
+    step_pks = {step._id for step in order.steps()}  # type: ignore[attr-defined]
+    links = t.performed_step_links
+    performed_pks = set(session.scalars(select(links.c.performed_pk).where(links.c.step_pk.in_(step_pks))))
+    elsewhere = set(
+        session.scalars(
+            select(links.c.performed_pk).where(links.c.performed_pk.in_(performed_pks), ~links.c.step_pk.in_(step_pks))
+        )
+    )
+    return [pps for pk in performed_pks - elsewhere if (pps := session.get(PerformedStep, pk)) is not None]
+
+
+def _snapshot(order: Order, performed: list[PerformedStep]) -> str:
+    record = asdict(order)
+    record["performed"] = [{"uid": p.sop_instance_uid, "status": p.status, "attributes": json.loads(p.attributes)}
+                           for p in performed]  # fmt: skip
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def prune_logs(engine: Engine, before: datetime) -> int:
+    """Sent outbox rows and accepted inbound messages older than `before` (refused ones
+    and dead letters stay until an operator deals with them)."""
+    with engine.begin() as conn:
+        sent = conn.execute(delete(t.outbox).where(t.outbox.c.state == "sent", t.outbox.c.sent_at < before))
+        accepted = conn.execute(
+            delete(t.inbound_messages).where(
+                t.inbound_messages.c.answer == "AA", t.inbound_messages.c.received_at < before
+            )
+        )
+    return int(sent.rowcount) + int(accepted.rowcount)

@@ -1,0 +1,77 @@
+"""The SQL unit of work: one session, one transaction, the domain's repositories."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import broker.store.tables  # noqa: F401  (instruments the domain classes)
+from broker.store.repositories import (
+    InboundRepository,
+    OrderRepository,
+    OutboxRepository,
+    PatientRepository,
+    PerformedStepRepository,
+    SequenceRepository,
+)
+
+
+class SqlUnitOfWork:
+    """Opened per request (per HL7 message, per DIMSE request): never shared by threads."""
+
+    def __init__(self, sessions: sessionmaker[Session], writers: AbstractContextManager[object]) -> None:
+        self._sessions = sessions
+        self._writers = writers
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._writers.__enter__()
+        try:
+            self.session = self._sessions()
+        except BaseException:
+            self._writers.__exit__(None, None, None)
+            raise
+        self.patients = PatientRepository(self.session)
+        self.orders = OrderRepository(self.session)
+        self.performed = PerformedStepRepository(self.session)
+        self.inbound = InboundRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.sequences = SequenceRepository(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+            self.session.close()
+        finally:
+            self._writers.__exit__(exc_type, exc, tb)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """On SQLite, the units of work of one process queue on a lock before they begin:
+    SQLite takes one writer at a time anyway, and its busy handler makes a waiting
+    writer sleep in steps of up to 100 ms (measured: p99 ACK latency 640 ms over four
+    HL7 connections). PostgreSQL queues its writers itself (see db.py)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writers: AbstractContextManager[object] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions, self._writers)

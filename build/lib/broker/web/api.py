@@ -1,0 +1,131 @@
+"""REST resources under /api. Reads go through the store's read queries; the three
+repairs an operator makes (replay, requeue, reconcile) go through the actors, exactly
+as the CLI's do. GET needs a read token, everything else an admin token."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from broker.domain.errors import DomainError, UnknownRecord
+from broker.store import inbound_log, mpps_log, reads
+from broker.store.inbound_log import LoggedMessage
+from broker.store.mpps_log import PerformedRow, UnlinkedStep
+from broker.store.outbox import OutboxEntry, OutboxHealth
+from broker.store.reads import StepRow
+from broker.web.auth import Authorized
+from broker.web.context import WebContext, context
+from broker.web.schemas import (
+    OrderOut,
+    PatientOut,
+    ReconcileIn,
+    ReplayOut,
+    RequeueIn,
+    RequeueOut,
+)
+
+router = APIRouter(prefix="/api", dependencies=[Authorized])
+Ctx = Annotated[WebContext, Depends(context)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _refused(exc: DomainError) -> HTTPException:
+    """Unknown records are 404; any other refusal by the workflow rules is 409."""
+    code = status.HTTP_404_NOT_FOUND if isinstance(exc, UnknownRecord) else status.HTTP_409_CONFLICT
+    return HTTPException(code, str(exc))
+
+
+@router.get("/patients", tags=["patients"])
+def list_patients(ctx: Ctx, patient_id: str = "", limit: Limit = 100) -> list[PatientOut]:
+    return [PatientOut.model_validate(p) for p in reads.patients(ctx.engine, patient_id=patient_id, limit=limit)]
+
+
+@router.get("/orders", tags=["orders"])
+def list_orders(ctx: Ctx, accession_number: str = "", patient_id: str = "", limit: Limit = 100) -> list[OrderOut]:
+    found = reads.orders(ctx.engine, accession_number=accession_number, patient_id=patient_id, limit=limit)
+    return [OrderOut.model_validate(o) for o in found]
+
+
+@router.get("/orders/{accession_number}", tags=["orders"], responses={404: {"description": "no such order"}})
+def get_order(ctx: Ctx, accession_number: str) -> OrderOut:
+    found = reads.orders(ctx.engine, accession_number=accession_number, limit=1)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no order with this accession number")
+    return OrderOut.model_validate(found[0])
+
+
+@router.get("/steps", tags=["scheduled steps"])
+def list_steps(ctx: Ctx, day: date | None = None, station_ae: str = "", limit: Limit = 1000) -> list[StepRow]:
+    """Scheduled steps by station and start; `day` keeps those of that day (and untimed ones)."""
+    return reads.steps(ctx.engine, day=day, station_ae=station_ae, limit=limit)
+
+
+@router.get("/mpps", tags=["mpps"])
+def list_mpps(
+    ctx: Ctx, status: Literal["", "IN PROGRESS", "COMPLETED", "DISCONTINUED"] = "", limit: Limit = 100
+) -> list[PerformedRow]:
+    return mpps_log.performed(ctx.engine, status=status, limit=limit)
+
+
+@router.get("/mpps/exceptions", tags=["mpps"])
+def list_exceptions(ctx: Ctx) -> list[UnlinkedStep]:
+    """MPPS linked to no scheduled step (unscheduled): to reconcile with an order."""
+    return mpps_log.exceptions(ctx.engine)
+
+
+@router.post("/mpps/exceptions/{uid}/reconcile", tags=["mpps"], responses={404: {}, 409: {}})
+def reconcile(ctx: Ctx, uid: str, body: ReconcileIn) -> PerformedRow:
+    """Link an unscheduled MPPS to the order it served; the order's steps follow it."""
+    try:
+        ctx.pps_manager.reconcile(uid, body.accession_number, body.requested_procedure_id)
+    except DomainError as exc:
+        raise _refused(exc) from None
+    return get_mpps(ctx, uid)
+
+
+@router.get("/mpps/{uid}", tags=["mpps"], responses={404: {"description": "no such MPPS"}})
+def get_mpps(ctx: Ctx, uid: str) -> PerformedRow:
+    found = mpps_log.performed(ctx.engine, uid=uid, limit=1)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no MPPS with this SOP Instance UID")
+    return found[0]
+
+
+@router.get("/messages", tags=["inbound messages"])
+def list_messages(ctx: Ctx, refused: bool = False, limit: Limit = 100) -> list[LoggedMessage]:
+    """The inbound HL7 log, newest first, each with the answer it got."""
+    return inbound_log.recent(ctx.engine, limit=limit, refused_only=refused)
+
+
+@router.post("/messages/{message_id}/replay", tags=["inbound messages"], responses={404: {}, 409: {}})
+def replay(ctx: Ctx, message_id: int) -> ReplayOut:
+    """Apply a refused message again once its cause is fixed; the new answer is kept."""
+    key = inbound_log.key_of(ctx.engine, message_id)
+    if key is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such message")
+    try:
+        record = ctx.intake.replay(*key)
+    except DomainError as exc:
+        raise _refused(exc) from None
+    return ReplayOut(id=message_id, answer=record.answer, error_code=record.error_code, error=record.error)
+
+
+@router.get("/outbox", tags=["outbox"])
+def list_outbox(
+    ctx: Ctx, state: Literal["pending", "leased", "dead", "sent"] = "dead", limit: Limit = 100
+) -> list[OutboxEntry]:
+    """Outbound messages in one state (dead letters by default), oldest first."""
+    return ctx.outbox.listing(state, limit)
+
+
+@router.get("/outbox/health", tags=["outbox"])
+def outbox_health(ctx: Ctx) -> OutboxHealth:
+    return ctx.outbox.health(datetime.now())
+
+
+@router.post("/outbox/requeue", tags=["outbox"])
+def requeue(ctx: Ctx, body: RequeueIn) -> RequeueOut:
+    """Dead letters back to pending; they leave in their original order per order."""
+    return RequeueOut(requeued=ctx.outbox.requeue(body.ids, datetime.now()))

@@ -1,0 +1,70 @@
+"""Bearer tokens with two roles: `read` may only GET, `admin` may also change things
+(requeue, replay, reconcile).
+
+The page's login form puts the token in an HttpOnly, SameSite=Strict cookie. The cookie
+counts for GET requests only: a write always needs the Authorization header, which a
+page from another site cannot make a browser send, so the cookie cannot be used for
+cross-site request forgery. With no tokens configured (allowed on loopback only, see
+`WebConfig`), everyone who can connect is admin.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from broker.config import WebToken
+
+COOKIE = "broker_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class Role(enum.IntEnum):
+    READ = 1
+    ADMIN = 2
+
+
+class Tokens:
+    def __init__(self, tokens: list[WebToken]) -> None:
+        self._tokens = [(t.token.get_secret_value().encode(), Role[t.role.upper()]) for t in tokens]
+
+    @property
+    def open(self) -> bool:
+        return not self._tokens
+
+    def role_of(self, presented: str) -> Role | None:
+        """Compared in constant time against every token, so timing tells nothing."""
+        found: Role | None = None
+        for token, role in self._tokens:
+            if hmac.compare_digest(token, presented.encode()):
+                found = role
+        return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="a token from web.tokens in the configuration")
+
+
+def caller_role(request: Request, bearer: str = "") -> Role | None:
+    """The role the request's token grants (header, else the cookie on a GET); None: no valid token."""
+    tokens: Tokens = request.app.state.tokens
+    if tokens.open:
+        return Role.ADMIN
+    presented = bearer or (request.cookies.get(COOKIE, "") if request.method in _SAFE_METHODS else "")
+    return tokens.role_of(presented) if presented else None
+
+
+def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Role:
+    """The caller's role; 401 without a valid token, 403 when a read token tries a write."""
+    found = caller_role(request, credentials.credentials if credentials else "")
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid token is required", {"WWW-Authenticate": "Bearer"})
+    if request.method not in _SAFE_METHODS and found < Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read")
+    return found
+
+
+Authorized = Depends(role)

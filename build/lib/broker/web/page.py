@@ -1,0 +1,112 @@
+"""The page for the day: the worklist by station with each step's state and its MPPS,
+outbox health, MPPS to reconcile and refused HL7 messages. Server-rendered (Jinja2,
+autoescaped: patient names are data from the wire), no script; it reloads itself.
+
+Signing in posts the token once; it comes back as an HttpOnly, SameSite=Strict cookie
+(see `broker.web.auth` for why that cookie only ever authorizes reading).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from broker.store import inbound_log, mpps_log, reads
+from broker.store.reads import StepRow
+from broker.web.auth import COOKIE, caller_role
+from broker.web.context import WebContext, context
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[WebContext, Depends(context)]
+
+_templates = Environment(loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True))
+
+
+def _person(group: str) -> str:
+    """family^given^middle^prefix^suffix as a Western reader expects it: `DOE, JOHN Q`."""
+    family, *rest = group.split("^")
+    given = " ".join(part for part in rest if part)
+    return f"{family}, {given}" if family and given else family or given
+
+
+def _spaced(group: str) -> str:
+    """Kanji and kana names are read family first, space separated: `山田 太郎`."""
+    return " ".join(part for part in group.split("^") if part)
+
+
+def _dicom_time(value: str) -> str:
+    """DICOM `YYYYMMDD HHMMSS` (an MPPS start) as `2026-11-23 10:05`; anything else as is."""
+    try:
+        return datetime.strptime(value[:13], "%Y%m%d %H%M").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+_templates.filters.update(person=_person, spaced=_spaced, age=_age, dicom_time=_dicom_time)
+
+
+def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(name).render(**values), status_code=status_code)
+
+
+@router.get("/")
+def day_page(request: Request, ctx: Ctx, day: date | None = None) -> Response:
+    if caller_role(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    day = day or date.today()
+    steps = reads.steps(ctx.engine, day=day)
+    stations: dict[str, list[StepRow]] = {}
+    for step in steps:
+        stations.setdefault(step.station_ae or "(no station)", []).append(step)
+    return _render(
+        "day.html",
+        day=day,
+        previous=day - timedelta(days=1),
+        following=day + timedelta(days=1),
+        now=datetime.now(),
+        stations=stations,
+        step_counts=Counter(s.status for s in steps),
+        mpps_counts=Counter(s.mpps_status for s in steps if s.mpps_status),
+        outbox=ctx.outbox.health(datetime.now()),
+        exceptions=mpps_log.exceptions(ctx.engine),
+        refused=inbound_log.recent(ctx.engine, limit=10, refused_only=True),
+        signed_in=not request.app.state.tokens.open,
+    )
+
+
+@router.get("/login")
+def login_form() -> HTMLResponse:
+    return _render("login.html")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """A valid token is set as the cookie; a wrong one gets the form again (401)."""
+    fields = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    token = fields.get("token", [""])[0].strip()
+    if not token or request.app.state.tokens.role_of(token) is None:
+        return _render("login.html", status_code=401, failed=True)
+    response = RedirectResponse("/", status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=12 * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response

@@ -1,0 +1,85 @@
+"""JSON shapes of the REST API for the domain's orders and patients, read straight from
+the domain objects' attributes (the store's flat read rows are served as they are)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _FromDomain(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CodeOut(_FromDomain):
+    value: str
+    scheme: str
+    meaning: str
+
+
+class NameOut(_FromDomain):
+    """The three DICOM PN component groups (Japanese: kanji in ideographic, kana in phonetic)."""
+
+    alphabetic: str
+    ideographic: str
+    phonetic: str
+
+
+class PatientOut(_FromDomain):
+    patient_id: str
+    issuer: str
+    name: NameOut
+    birth_date: str
+    sex: str
+
+
+class StepOut(_FromDomain):
+    sps_id: str
+    modality: str
+    station_ae: str
+    station_name: str
+    start: datetime | None
+    description: str
+    protocol_codes: list[CodeOut]
+    status: str
+
+
+class ProcedureOut(_FromDomain):
+    requested_procedure_id: str
+    study_instance_uid: str
+    description: str
+    code: CodeOut | None
+    priority: str
+    steps: list[StepOut]
+
+
+class OrderOut(_FromDomain):
+    placer_order_number: str
+    placer_application: str
+    filler_order_number: str
+    accession_number: str
+    referring_physician: str
+    cancelled: bool
+    patient: PatientOut
+    procedures: list[ProcedureOut]
+
+
+class ReplayOut(BaseModel):
+    id: int
+    answer: str
+    error_code: str
+    error: str
+
+
+class RequeueIn(BaseModel):
+    ids: list[int]
+
+
+class RequeueOut(BaseModel):
+    requeued: int
+
+
+class ReconcileIn(BaseModel):
+    accession_number: str
+    requested_procedure_id: str = ""
