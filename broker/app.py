@@ -217,7 +217,16 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
 
     outbox = SqlOutboxQueue(services.engine)
     services.metrics.watch_outbox(outbox.health)
-    context = WebContext(services.engine, services.intake, services.pps_manager, outbox, services.metrics)
+    context = WebContext(
+        services.engine,
+        services.intake,
+        services.pps_manager,
+        outbox,
+        services.metrics,
+        services.worklist,
+        services.profile,
+        services.audit,
+    )
     return WebServer(config.web, context)
 
 

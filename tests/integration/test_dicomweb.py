@@ -1,0 +1,194 @@
+"""DICOMweb Modality Worklist (PS3.18 chapter 14) and MPPS (chapter 15) against a
+running broker, driven by an independent HTTP client (httpx) and compared with what
+the same broker answers over DIMSE (DCMTK findscu, pynetdicom). Test names carry the
+clause they show."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from broker.app import Broker
+from support.dicompeer import findscu
+from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
+from support.mpps import as_dataset, n_create, n_set_final
+from support.web import web_broker as running
+from support.web import web_port
+
+SEARCH = "/dicomweb/modality-scheduled-procedure-steps"
+MPPS = "/dicomweb/modality-performed-procedure-steps"
+NATIVE = "{http://dicom.nema.org/PS3.19/models/NativeDICOM}"
+STUDY = "1.2.392.200036.9999.1.1001"
+DICOM_JSON = {"Content-Type": "application/dicom+json"}
+
+
+@pytest.fixture
+def web(database_url: str, ris: RisListener) -> Iterator[tuple[Broker, httpx.Client]]:
+    with running(ris.port, database_url) as broker:
+        acks = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample(ORDER))
+        assert [ack_code(a) for a in acks] == ["AA", "AA"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            yield broker, http
+
+
+ORDER = "rad-2-placer-order/orm_o01_nw.hl7"
+
+
+def _json(dataset: Dataset) -> dict[str, Any]:
+    found: dict[str, Any] = dataset.to_json_dict()
+    return found
+
+
+def test_14_4_search_answers_what_c_find_answers(web: tuple[Broker, httpx.Client], tmp_path: Path) -> None:
+    broker, http = web
+    answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "CT01"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/dicom+json"
+    [item] = [Dataset.from_json(d) for d in answer.json()]
+    assert item.AccessionNumber == "ACC1001"
+    assert str(item.PatientName) == "DOE^JOHN^Q"
+    assert item.ScheduledProcedureStepSequence[0].ScheduledStationAETitle == "CT01"
+    [over_dimse] = findscu(broker.dicom.port, [], tmp_path, query=as_dataset(_same_keys(item)))
+    for ds in (over_dimse, item):
+        ds.pop("SpecificCharacterSet", None)
+        for nested in ds.ScheduledProcedureStepSequence:
+            nested.pop("SpecificCharacterSet", None)
+    assert _json(item) == _json(over_dimse)
+
+
+def _same_keys(answer: Dataset) -> dict[str, Any]:
+    """The C-FIND identifier asking for exactly the keys of a web answer: zero-item
+    sequences ask for whole items (PS3.4 C.2.2.2.6), but for the station matched."""
+    keys = _asked(answer)
+    keys["ScheduledProcedureStepSequence"] = [_asked(answer.ScheduledProcedureStepSequence[0])]
+    keys["ScheduledProcedureStepSequence"][0]["ScheduledStationAETitle"] = "CT01"
+    return keys
+
+
+def _asked(ds: Dataset) -> dict[str, Any]:
+    return {element.keyword: [] if element.VR == "SQ" else "" for element in ds}
+
+
+def test_14_4_search_returns_nothing_for_another_station(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "MR99"})
+    assert (answer.status_code, answer.json()) == (200, [])
+
+
+def test_14_4_search_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params=[("00100010", "DOE*"), ("includefield", "00081080,PatientWeight")])
+    [item] = [Dataset.from_json(d) for d in answer.json()]
+    assert "PatientWeight" in item
+    assert "Warning" not in answer.headers
+    everything = http.get(SEARCH, params={"AccessionNumber": "ACC1001", "includefield": "all"}).json()
+    assert len(everything[0]) > len(answer.json()[0]) - 2
+
+
+def test_14_4_unsupported_parameters_are_named_in_a_warning(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"NoSuchKeyword": "x", "AccessionNumber": "ACC1001"})
+    assert answer.status_code == 200
+    assert answer.headers["Warning"].startswith("299 ")
+    assert "NoSuchKeyword" in answer.headers["Warning"]
+    assert len(answer.json()) == 1
+
+
+def test_14_4_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    assert http.get(SEARCH, params={"limit": "-1"}).status_code == 400
+    bad_date = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate": "2026-13"})
+    assert bad_date.status_code == 400
+    assert "Warning" in bad_date.headers
+
+
+def test_14_4_offset_and_limit_page_in_creation_order(database_url: str, ris: RisListener) -> None:
+    with running(ris.port, database_url) as broker:
+        send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
+        for n in range(5):
+            assert ack_code(send(broker.hl7.port, scheduled_order(f"20{n}", 2000 + n))[0]) == "AA"
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            first = http.get(SEARCH, params={"limit": "2"})
+            assert "additional results" in first.headers["Warning"]
+            second = http.get(SEARCH, params={"limit": "2", "offset": "2"})
+            last = http.get(SEARCH, params={"limit": "2", "offset": "4"})
+            assert "Warning" not in last.headers
+    pages = [Dataset.from_json(d).AccessionNumber for p in (first, second, last) for d in p.json()]
+    assert pages == [f"ACC20{n}" for n in range(5)]
+
+
+def test_14_4_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"AccessionNumber": "ACC1001"}, headers={"Accept": "application/dicom+xml"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith('multipart/related; type="application/dicom+xml"')
+    [document] = _parts(answer)
+    root = etree.fromstring(document)
+    assert root.tag == f"{NATIVE}NativeDicomModel"
+    [name] = root.findall(f"{NATIVE}DicomAttribute[@keyword='PatientName']/{NATIVE}PersonName/{NATIVE}Alphabetic")
+    assert [name.findtext(f"{NATIVE}FamilyName"), name.findtext(f"{NATIVE}GivenName")] == ["DOE", "JOHN"]
+
+
+def test_8_7_unacceptable_media_types_answer_406(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    assert http.get(SEARCH, headers={"Accept": "image/png"}).status_code == 406
+    assert http.get(SEARCH, headers={"Accept-Charset": "iso-8859-1"}).status_code == 406
+
+
+def _parts(answer: httpx.Response) -> list[bytes]:
+    message = email.message_from_bytes(
+        b"Content-Type: " + answer.headers["content-type"].encode() + b"\r\n\r\n" + answer.content
+    )
+    return [part.get_payload(decode=True) for part in message.get_payload()]
+
+
+def _mpps_json(attributes: dict[str, Any]) -> str:
+    return json.dumps(as_dataset(attributes).to_json_dict())
+
+
+def test_15_4_create_then_15_6_retrieve_then_15_5_update(web: tuple[Broker, httpx.Client], ris: RisListener) -> None:
+    _, http = web
+    uid = generate_uid()
+    created = http.post(f"{MPPS}/{uid}", content=_mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY)),
+                        headers=DICOM_JSON)  # fmt: skip
+    assert created.status_code == 201
+    assert created.headers["Location"].endswith(f"{MPPS}/{uid}")
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedProcedureStepStatus == "IN PROGRESS"
+    updated = http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON)
+    assert updated.status_code == 200
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedProcedureStepStatus == "COMPLETED"
+    assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "CM"]
+
+
+def test_15_4_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    uid = generate_uid()
+    body = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
+    assert http.post(f"{MPPS}/{uid}", content=_mpps_json(body), headers=DICOM_JSON).status_code == 201
+    duplicate = http.post(f"{MPPS}/{uid}", content=_mpps_json(body), headers=DICOM_JSON)
+    assert duplicate.status_code == 409
+    assert Dataset.from_json(duplicate.json())[0x00000900].value == 0x0111
+    not_in_progress = http.post(
+        f"{MPPS}/{generate_uid()}", content=_mpps_json({**body, "PerformedProcedureStepStatus": "COMPLETED"}),
+        headers=DICOM_JSON,
+    )  # fmt: skip
+    assert not_in_progress.status_code == 400
+    assert "0x0106" in not_in_progress.headers["Warning"]
+    assert http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON).status_code == 200
+    final = http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON)
+    assert final.status_code == 409
+    status = Dataset.from_json(final.json())
+    assert (status[0x00000900].value, status[0x00000903].value) == (0x0110, 0xA710)
+    assert http.get(f"{MPPS}/{generate_uid()}").status_code == 404
+    assert http.post(f"{MPPS}/{generate_uid()}", content=b"{not json", headers=DICOM_JSON).status_code == 400
