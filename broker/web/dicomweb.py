@@ -163,7 +163,7 @@ def _audit_query(ctx: WebContext, search: Search, who: Requestor, outcome: Outco
 # --- MPPS -----------------------------------------------------------------------------
 
 #: DICOM failure → HTTP (PS3.18 15.4.3 / 15.5.3 / 15.6.3).
-_HTTP_STATUS = {
+HTTP_STATUS = {
     DUPLICATE_SOP_INSTANCE: 409,
     NO_SUCH_SOP_INSTANCE: 404,
     PROCESSING_FAILURE: 409,  # e.g. 0xA710: the step may no longer be updated
@@ -200,7 +200,7 @@ def _failure(exc: Exception) -> _Failure:
     refusal = dimse_refusal(exc)
     if not isinstance(exc, DomainError):
         log.exception("DICOMweb MPPS request failed")
-    return _Failure(_HTTP_STATUS.get(refusal.status, 500), refusal.status, refusal.comment, refusal.error_id)
+    return _Failure(HTTP_STATUS.get(refusal.status, 500), refusal.status, refusal.comment, refusal.error_id)
 
 
 async def _body(request: Request) -> Dataset:

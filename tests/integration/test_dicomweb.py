@@ -16,11 +16,15 @@ import pytest
 from lxml import etree
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityPerformedProcedureStepRetrieve  # type: ignore[attr-defined]
 
 from broker.app import Broker
-from support.dicompeer import findscu
+from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
+from support.mpps_scp import MppsReceiver
+from support.net import free_port
 from support.web import web_broker as running
 from support.web import web_port
 
@@ -192,3 +196,57 @@ def test_15_4_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) 
     assert (status[0x00000900].value, status[0x00000903].value) == (0x0110, 0xA710)
     assert http.get(f"{MPPS}/{generate_uid()}").status_code == 404
     assert http.post(f"{MPPS}/{generate_uid()}", content=b"{not json", headers=DICOM_JSON).status_code == 400
+
+
+def _n_get(port: int, uid: str, tags: list[int] | None = None) -> tuple[int, Dataset | None]:
+    """MPPS Retrieve with pynetdicom as SCU (N-GET, PS3.4 F.8)."""
+    ae = AE(ae_title="VIEWER")
+    ae.add_requested_context(ModalityPerformedProcedureStepRetrieve)
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    assert assoc.is_established
+    try:
+        status, answer = assoc.send_n_get(tags or [], ModalityPerformedProcedureStepRetrieve, uid)
+    finally:
+        assoc.release()
+    return int(status.Status), answer
+
+
+def test_15_6_an_mpps_made_over_the_web_is_retrieved_over_dimse_and_forwarded(
+    database_url: str, ris: RisListener
+) -> None:
+    port = free_port()
+    target = {"name": "pacs-mpps", "ae_title": "IMAGEMGR", "host": "127.0.0.1", "port": port}
+    receiver = MppsReceiver(port).start()
+    try:
+        with running(ris.port, database_url, mpps_forward=[target]) as broker:
+            send(broker.hl7.port, sample(ORDER))
+            uid = generate_uid()
+            with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+                body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+                assert http.post(f"{MPPS}/{uid}", content=body, headers=DICOM_JSON).status_code == 201
+                assert http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()),
+                                 headers=DICOM_JSON).status_code == 200  # fmt: skip
+            status, whole = _n_get(broker.dicom.port, uid)
+            asked_status, asked = _n_get(broker.dicom.port, uid, [0x00400252, 0x00400270])
+            missing, _ = _n_get(broker.dicom.port, generate_uid())
+            received = receiver.wait_for(2)
+    finally:
+        receiver.stop()
+    assert (status, whole.PerformedProcedureStepStatus, whole.PatientID) == (0, "COMPLETED", "PAT001")
+    assert asked_status == 0
+    assert [e.keyword for e in asked] == ["PerformedProcedureStepStatus", "ScheduledStepAttributesSequence"]
+    assert missing == 0x0112
+    assert received == [("create", uid, "IN PROGRESS"), ("set", uid, "COMPLETED")]
+
+
+def test_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
+    web: tuple[Broker, httpx.Client], tmp_path: Path
+) -> None:
+    broker, http = web
+    create = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
+    uid = str(mpps(broker.dicom.port, "create", tmp_path, dataset=create)["affectedSopInstanceUid"])
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedStationAETitle == "CT01"
+    xml = http.get(f"{MPPS}/{uid}", headers={"Accept": "application/dicom+xml"})
+    [document] = _parts(xml)
+    assert etree.fromstring(document).find(f"{NATIVE}DicomAttribute[@keyword='PerformedStationAETitle']") is not None
