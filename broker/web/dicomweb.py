@@ -118,7 +118,7 @@ def search_worklist(ctx: Ctx, request: Request) -> Response:
 def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[Dataset], bool]:
     query = query_from_identifier(search.identifier, fold_case_names=search.fuzzy or ctx.profile.dicom.fold_case_names)
     entries, more = ctx.worklist.rad5_worklist_page(query, who.user_id, search.offset, search.limit)
-    plan = AnswerPlan(None if search.everything else search.identifier, _UNICODE)
+    plan = AnswerPlan(None if search.everything else search.identifier, _UNICODE, ctx.profile.dicom.priorities)
     return [_decoded(plan.encode(entry, implicit=False)) for entry in entries], more
 
 
