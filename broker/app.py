@@ -227,6 +227,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         services.worklist,
         services.profile,
         services.audit,
+        config.dicom,
     )
     return WebServer(config.web, context)
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import WorklistProvider
+from broker.config import DicomConfig
 from broker.domain.ports import AuditLog
 from broker.hl7.intake import Hl7Intake
 from broker.mapping.profile import Profile
@@ -28,6 +29,7 @@ class WebContext:
     worklist: WorklistProvider
     profile: Profile
     audit: AuditLog | None
+    dicom: DicomConfig
 
 
 def context(request: Request) -> WebContext:

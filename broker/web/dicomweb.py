@@ -21,13 +21,16 @@ from datetime import datetime
 from io import BytesIO
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from broker.config import Service
+from broker.dicom.policy import AssociationPolicy
 from broker.dicom.status import (
     DUPLICATE_SOP_INSTANCE,
     INVALID_ATTRIBUTE_VALUE,
@@ -43,6 +46,7 @@ from broker.errors import StoreUnavailable, dimse_refusal
 from broker.mapping.dicomweb import Search, native_xml, read_search
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
+from broker.web.auth import bearer
 from broker.web.context import WebContext, context
 
 log = logging.getLogger(__name__)
@@ -83,15 +87,42 @@ def _warning(text: str) -> str:
     return f'299 swf-broker: "{text}"'
 
 
-def _identity(request: Request) -> Requestor:
-    """Who asks, for the station rules and the audit trail (the calling AE title of a
-    web client is the station its token is bound to, if any)."""
-    station = getattr(request.state, "station_ae", "") or ""
-    return Requestor(station, request.client.host if request.client else "")
+class Modality:
+    """Who a DICOMweb request acts as. These are modality services, not the admin API,
+    so the DIMSE side's rules decide (broker.dicom.policy): a token bound to a calling AE
+    title acts as that AE (its station rules, addresses and services); a request without
+    a token is an unknown calling AE, let in only where `dicom.accept_unknown_callers`
+    lets one in over DIMSE; a token bound to none (an operator's viewer) may use both."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Requestor:
+        ctx: WebContext = request.app.state.context
+        address = request.client.host if request.client else ""
+        presented = credentials.credentials if credentials else ""
+        calling = request.app.state.tokens.calling_ae(presented) if presented else ""
+        if calling is None:
+            raise HTTPException(401, "not a token of this broker", {"WWW-Authenticate": "Bearer"})
+        if presented and not calling:
+            return Requestor("", address)
+        policy = AssociationPolicy(ctx.dicom)
+        refused = policy.rejection(ctx.dicom.ae_title, calling, address)
+        if refused is not None:
+            raise HTTPException(401 if not presented else 403, refused.detail, {"WWW-Authenticate": "Bearer"})
+        if self._service not in policy.services(calling):
+            raise HTTPException(403, f"{calling} may not use the {self._service} service")
+        return Requestor(calling, address)
+
+
+WorklistClient = Annotated[Requestor, Depends(Modality("worklist"))]
+MppsClient = Annotated[Requestor, Depends(Modality("mpps"))]
 
 
 @router.get(SEARCH, responses={200: {"content": {DICOM_JSON: {}}}, 400: {}, 406: {}})
-def search_worklist(ctx: Ctx, request: Request) -> Response:
+def search_worklist(ctx: Ctx, request: Request, who: WorklistClient) -> Response:
     """Search (PS3.18 14.4): `{attributeID}={value}` matching (keywords, tags, dotted
     sequence paths), includefield, fuzzymatching (case-insensitive PN), offset, limit."""
     try:
@@ -101,7 +132,6 @@ def search_worklist(ctx: Ctx, request: Request) -> Response:
         return Response(status_code=406, headers={"Warning": _warning(str(exc))})
     except InvalidInput as exc:
         return Response(status_code=400, headers={"Warning": _warning(str(exc))})
-    who = _identity(request)
     try:
         found, more = _page(ctx, search, who)
     except InvalidInput as exc:
@@ -224,16 +254,16 @@ async def _body(request: Request) -> Dataset:
 
 
 @router.post(f"{MPPS}/{{uid}}", status_code=201, responses={200: {}, 201: {}, 400: {}, 404: {}, 409: {}, 503: {}})
-async def create_or_update_mpps(ctx: Ctx, uid: str, request: Request) -> Response:
+async def create_or_update_mpps(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Response:
     """Create (PS3.18 15.4, N-CREATE semantics: 201 with Location) or, with `?update`,
     Update (15.5, N-SET semantics: 200)."""
     update = "update" in request.query_params
     try:
         ds = await _body(request)
         if update:
-            _update(ctx, uid, ds, _identity(request))
+            _update(ctx, uid, ds, who)
         else:
-            _create(ctx, uid, ds, _identity(request))
+            _create(ctx, uid, ds, who)
     except Exception as exc:
         ctx.metrics.mpps_done("N-SET" if update else "N-CREATE", "refused")
         return _failure(exc).response()
@@ -254,7 +284,7 @@ def _update(ctx: WebContext, uid: str, ds: Dataset, who: Requestor) -> None:
 
 
 @router.get(f"{MPPS}/{{uid}}", responses={200: {"content": {DICOM_JSON: {}}}, 404: {}, 406: {}})
-def retrieve_mpps(ctx: Ctx, uid: str, request: Request) -> Response:
+def retrieve_mpps(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Response:
     """Retrieve (PS3.18 15.6, N-GET semantics of the MPPS Retrieve SOP Class)."""
     try:
         media = _media_type(request)

@@ -15,18 +15,22 @@ import httpx
 import pytest
 from lxml import etree
 from pydicom.dataset import Dataset
+from sqlalchemy import select
 from pydicom.uid import generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStepRetrieve  # type: ignore[attr-defined]
 
 from broker.app import Broker
+from broker.audit.messages import AUDIT
+from broker.store import tables as t
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.mpps_scp import MppsReceiver
 from support.net import free_port
+from support.audit import event_key, valid_message
+from support.web import ADMIN_TOKEN, web_port, web_section
 from support.web import web_broker as running
-from support.web import web_port
 
 SEARCH = "/dicomweb/modality-scheduled-procedure-steps"
 MPPS = "/dicomweb/modality-performed-procedure-steps"
@@ -250,3 +254,70 @@ def test_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
     xml = http.get(f"{MPPS}/{uid}", headers={"Accept": "application/dicom+xml"})
     [document] = _parts(xml)
     assert etree.fromstring(document).find(f"{NATIVE}DicomAttribute[@keyword='PerformedStationAETitle']") is not None
+
+
+def test_14_4_japanese_names_keep_their_three_groups_in_json_and_xml(database_url: str, ris: RisListener) -> None:
+    with running(ris.port, database_url, profile="jahis") as broker:
+        assert ack_code(send(broker.hl7.port, sample("rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"))[0]) == "AA"
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            [item] = http.get(SEARCH, params={"PatientID": "JP0001"}).json()
+            xml = http.get(SEARCH, params={"PatientID": "JP0001"}, headers={"Accept": "application/dicom+xml"})
+    assert item["00100010"] == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "YAMADA^TAROU", "Ideographic": "山田^太郎", "Phonetic": "ヤマダ^タロウ"}],
+    }
+    assert "00080005" not in item
+    [document] = _parts(xml)
+    [name] = etree.fromstring(document).findall(f"{NATIVE}DicomAttribute[@keyword='PatientName']/{NATIVE}PersonName")
+    groups = {g.tag.removeprefix(NATIVE): [g.findtext(f"{NATIVE}FamilyName"), g.findtext(f"{NATIVE}GivenName")]
+              for g in name}  # fmt: skip
+    assert groups == {"Alphabetic": ["YAMADA", "TAROU"], "Ideographic": ["山田", "太郎"], "Phonetic": ["ヤマダ", "タロウ"]}
+
+
+CT01_TOKEN, QA_TOKEN, FAR_TOKEN = "ct01-modality-token-0001", "qa-station-token-00001", "far-away-token-000001"
+
+
+def test_14_access_follows_the_dimse_callers_rules(database_url: str, ris: RisListener) -> None:
+    """Where DIMSE refuses unknown calling AEs, the web does too; a token bound to a
+    calling AE title gets that caller's station rule, services and addresses."""
+    callers = {"CT01": {"station_only": True}, "QA": {"services": ["verification"]},
+               "FAR": {"addresses": ["10.99.0.0/16"]}}  # fmt: skip
+    dicom = {"host": "127.0.0.1", "port": free_port(), "accept_unknown_callers": False, "callers": callers}
+    tokens = [{"name": n, "token": t, "calling_ae": n} for n, t in (("CT01", CT01_TOKEN), ("QA", QA_TOKEN),
+                                                                    ("FAR", FAR_TOKEN))]  # fmt: skip
+    tokens += web_section()["tokens"]
+    with running(ris.port, database_url, dicom=dicom, web=web_section(tokens=tokens)) as broker:
+        send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample(ORDER))
+        send(broker.hl7.port, scheduled_order("MR1", 3001).replace(b"|CT|", b"|MR|"))
+        base = f"http://127.0.0.1:{web_port(broker)}"
+        with httpx.Client(base_url=base, timeout=10) as anonymous:
+            assert anonymous.get(SEARCH).status_code == 401
+            assert anonymous.get(f"{MPPS}/{generate_uid()}").status_code == 401
+
+        def search(token: str) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+                return http.get(SEARCH)
+
+        ct01 = search(CT01_TOKEN)
+        assert [Dataset.from_json(d).ScheduledProcedureStepSequence[0].ScheduledStationAETitle
+                for d in ct01.json()] == ["CT01"]  # fmt: skip
+        assert len(search(ADMIN_TOKEN).json()) == 2  # an operator's token is bound to no station
+        assert search(QA_TOKEN).status_code == 403
+        assert search(FAR_TOKEN).status_code == 403
+        assert search("not-a-token-of-this-broker").status_code == 401
+
+
+def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: RisListener) -> None:
+    audit = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "protocol": "udp",
+             "audit_source_id": "test-broker"}  # fmt: skip
+    with running(ris.port, database_url, audit=audit) as broker:
+        send(broker.hl7.port, sample(ORDER))
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            http.get(SEARCH, params={"AccessionNumber": "ACC1001"})
+            body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+            assert http.post(f"{MPPS}/{generate_uid()}", content=body, headers=DICOM_JSON).status_code == 201
+        with broker.engine.connect() as conn:
+            payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == AUDIT)).scalars()
+            events = [event_key(valid_message(p[p.index(b"<?xml"):])) for p in payloads]
+    assert ("110112", "E", "") in events  # Query, as for a C-FIND
+    assert ("110111", "C", "") in events  # Procedure Record, as for an N-CREATE
