@@ -15,20 +15,20 @@ import httpx
 import pytest
 from lxml import etree
 from pydicom.dataset import Dataset
-from sqlalchemy import select
 from pydicom.uid import generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStepRetrieve  # type: ignore[attr-defined]
+from sqlalchemy import select
 
 from broker.app import Broker
 from broker.audit.messages import AUDIT
 from broker.store import tables as t
+from support.audit import event_key, valid_message
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.mpps_scp import MppsReceiver
 from support.net import free_port
-from support.audit import event_key, valid_message
 from support.web import ADMIN_TOKEN, web_port, web_section
 from support.web import web_broker as running
 
@@ -271,7 +271,11 @@ def test_14_4_japanese_names_keep_their_three_groups_in_json_and_xml(database_ur
     [name] = etree.fromstring(document).findall(f"{NATIVE}DicomAttribute[@keyword='PatientName']/{NATIVE}PersonName")
     groups = {g.tag.removeprefix(NATIVE): [g.findtext(f"{NATIVE}FamilyName"), g.findtext(f"{NATIVE}GivenName")]
               for g in name}  # fmt: skip
-    assert groups == {"Alphabetic": ["YAMADA", "TAROU"], "Ideographic": ["山田", "太郎"], "Phonetic": ["ヤマダ", "タロウ"]}
+    assert groups == {
+        "Alphabetic": ["YAMADA", "TAROU"],
+        "Ideographic": ["山田", "太郎"],
+        "Phonetic": ["ヤマダ", "タロウ"],
+    }
 
 
 CT01_TOKEN, QA_TOKEN, FAR_TOKEN = "ct01-modality-token-0001", "qa-station-token-00001", "far-away-token-000001"
