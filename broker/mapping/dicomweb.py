@@ -8,10 +8,14 @@ sequence matching, PN groups) are one implementation for both faces.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from xml.etree import ElementTree
 
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
 from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
@@ -177,3 +181,100 @@ def _xml_names(node: ElementTree.Element, names: Iterable[object]) -> None:
             for part_name, part in zip(_PN_PARTS, group.split("^"), strict=False):
                 if part:
                     ElementTree.SubElement(group_node, part_name).text = part
+
+
+# --- request bodies --------------------------------------------------------------------
+
+#: Nesting allowed in a request body (sequences in sequences): far beyond any MPPS, far
+#: below what a parser's recursion could be made to choke on.
+MAX_DEPTH = 16
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"})
+
+
+def read_json_dataset(raw: bytes) -> Dataset:
+    """One DICOM JSON dataset (PS3.18 F.2; a one-element array too). Nesting is
+    measured before parsing, so a hostile body costs one pass over its bytes."""
+    if _json_depth(raw) > MAX_DEPTH:
+        raise InvalidInput("body", f"nested deeper than {MAX_DEPTH}")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("body", "not JSON") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise InvalidInput("body", "one DICOM JSON dataset is expected")
+    return _from_json(data)
+
+
+def _json_depth(raw: bytes) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _from_json(data: dict[str, Any]) -> Dataset:
+    try:
+        return Dataset.from_json(data)
+    except Exception:
+        raise InvalidInput("body", "not a DICOM JSON dataset") from None
+
+
+def read_xml_dataset(raw: bytes) -> Dataset:
+    """One PS3.19 NativeDicomModel document. Parsed by defusedxml with DTDs refused, so
+    no entity is ever expanded or fetched (XXE, entity bombs)."""
+    try:
+        root = safe_xml.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (safe_xml.ParseError, DefusedXmlException):
+        raise InvalidInput("body", "not a well-formed XML document without DTD") from None
+    if root.tag != f"{{{_NS}}}NativeDicomModel":
+        raise InvalidInput("body", "not a NativeDicomModel document")
+    return _from_json(_xml_to_json(root, 0))
+
+
+def _xml_to_json(node: ElementTree.Element, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise InvalidInput("body", f"nested deeper than {MAX_DEPTH}")
+    found: dict[str, Any] = {}
+    for attribute in node.findall(f"{{{_NS}}}DicomAttribute"):
+        vr = attribute.get("vr", "")
+        element: dict[str, Any] = {"vr": vr}
+        if vr == "SQ":
+            element["Value"] = [_xml_to_json(item, depth + 1) for item in attribute.findall(f"{{{_NS}}}Item")]
+        elif vr == "PN":
+            element["Value"] = [_xml_name(person) for person in attribute.findall(f"{{{_NS}}}PersonName")]
+        else:
+            element["Value"] = [_xml_value(vr, value.text or "") for value in attribute.findall(f"{{{_NS}}}Value")]
+        if not element["Value"]:
+            del element["Value"]
+        found[attribute.get("tag", "").upper()] = element
+    return found
+
+
+def _xml_value(vr: str, text: str) -> object:
+    if vr not in _NUMERIC_VRS:
+        return text
+    try:
+        return float(text) if vr in ("FL", "FD") else int(text)
+    except ValueError:
+        raise InvalidInput("body", f"{text!r} is not a number for VR {vr}") from None
+
+
+def _xml_name(person: ElementTree.Element) -> dict[str, str]:
+    groups = {}
+    for group in _PN_GROUPS:
+        node = person.find(f"{{{_NS}}}{group}")
+        if node is not None:
+            parts = [node.findtext(f"{{{_NS}}}{part}") or "" for part in _PN_PARTS]
+            groups[group] = "^".join(parts).rstrip("^")
+    return groups

@@ -43,7 +43,7 @@ from broker.dicom.status import (
 from broker.domain.audit import Action, Audited, AuditEvent, Outcome, Query, Requestor
 from broker.domain.errors import DomainError, InvalidInput
 from broker.errors import StoreUnavailable, dimse_refusal
-from broker.mapping.dicomweb import Search, native_xml, read_search
+from broker.mapping.dicomweb import Search, native_xml, read_json_dataset, read_search, read_xml_dataset
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.web.auth import bearer
@@ -234,23 +234,14 @@ def _failure(exc: Exception) -> _Failure:
 
 
 async def _body(request: Request) -> Dataset:
-    """The request's one dataset (a DICOM JSON object, or an array holding one)."""
-    if DICOM_JSON not in request.headers.get("content-type", "") and "application/json" not in request.headers.get(
-        "content-type", ""
-    ):
-        raise InvalidInput("Content-Type", f"must be {DICOM_JSON}")
-    try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise InvalidInput("body", "not JSON") from None
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    if not isinstance(data, dict):
-        raise InvalidInput("body", "one DICOM JSON dataset is expected")
-    try:
-        return Dataset.from_json(data)
-    except Exception:
-        raise InvalidInput("body", "not a DICOM JSON dataset") from None
+    """The request's one dataset, DICOM JSON or Native DICOM Model XML (its size is
+    capped before it is read: broker.web.limits)."""
+    content_type = request.headers.get("content-type", "")
+    if DICOM_XML in content_type:
+        return read_xml_dataset(await request.body())
+    if DICOM_JSON in content_type or "application/json" in content_type:
+        return read_json_dataset(await request.body())
+    raise InvalidInput("Content-Type", f"must be {DICOM_JSON} or {DICOM_XML}")
 
 
 @router.post(f"{MPPS}/{{uid}}", status_code=201, responses={200: {}, 201: {}, 400: {}, 404: {}, 409: {}, 503: {}})

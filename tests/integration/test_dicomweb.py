@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from broker.app import Broker
 from broker.audit.messages import AUDIT
+from broker.mapping.dicomweb import native_xml
 from broker.store import tables as t
 from support.audit import event_key, valid_message
 from support.dicompeer import findscu, mpps
@@ -325,3 +326,24 @@ def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: R
             events = [event_key(valid_message(p[p.index(b"<?xml"):])) for p in payloads]
     assert ("110112", "E", "") in events  # Query, as for a C-FIND
     assert ("110111", "C", "") in events  # Procedure Record, as for an N-CREATE
+
+
+def test_15_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    uid = generate_uid()
+    xml = native_xml(as_dataset(n_create("SPS1001", "ACC1001", "RP1001", STUDY)))
+    created = http.post(f"{MPPS}/{uid}", content=xml, headers={"Content-Type": "application/dicom+xml"})
+    assert created.status_code == 201
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert str(Dataset.from_json(record).PatientName) == "DOE^JOHN^Q"
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<NativeDicomModel xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM">&x;</NativeDicomModel>')
+    refused = http.post(f"{MPPS}/{generate_uid()}", content=xxe, headers={"Content-Type": "application/dicom+xml"})
+    assert refused.status_code == 400
+    assert "root:" not in refused.text
+    deep = b"[" * 1_000 + b"]" * 1_000  # within the body limit, far beyond the nesting cap
+    assert http.post(f"{MPPS}/{generate_uid()}", content=deep, headers=DICOM_JSON).status_code == 400
+    too_big = b"[" + b" " * 8192 + b"]"
+    assert http.post(f"{MPPS}/{generate_uid()}", content=too_big, headers=DICOM_JSON).status_code == 413
+    plain = http.post(f"{MPPS}/{generate_uid()}", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 400
