@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bench.ingest_bench import BROKER, FLOOR, IngestResults
 from bench.stats import percentile, ratio
 from bench.status_bench import StatusResult
+from bench.web_client import JSON, XML
 from bench.worklist_bench import FILTERED, UNIVERSAL, Row, Timing, WorklistResults
 
 BROKER_SCP = "broker"
@@ -97,6 +98,7 @@ def worklist_section(results: WorklistResults, reps_target: int) -> list[str]:
     if results.skipped:
         lines += ["", *(f"- {name} not measured: {why}" for name, why in results.skipped.items())]
     lines += ["", *per_answer_section(results)]
+    lines += ["", *web_section(results)]
     lines += ["", "Setup per size (not a benchmark result, for context):", ""]
     lines += table(
         [
@@ -111,6 +113,28 @@ def worklist_section(results: WorklistResults, reps_target: int) -> list[str]:
         ],
     )
     return lines
+
+
+def web_section(results: WorklistResults) -> list[str]:
+    """The broker's DICOMweb search (PS3.18 14.4) beside its own C-FIND, same query."""
+    rows = []
+    for row in results.web_rows:
+        json_t, xml_t = row.web.get(JSON, Timing()), row.web.get(XML, Timing())
+        checks = [t.error or ("" if t.answers == row.expected and t.content_ok is not False else f"{t.answers} answers")
+                  for t in (json_t, xml_t)]  # fmt: skip
+        rows.append([
+            f"{row.size:,}", row.query, ms(row.dimse.median), ms(json_t.median), ms(xml_t.median),
+            times(ratio(json_t.median, row.dimse.median)), times(ratio(xml_t.median, row.dimse.median)),
+            "; ".join(c for c in checks if c) or "ok",
+        ])  # fmt: skip
+    header = ["items", "query", "C-FIND reused ms", "web JSON ms", "web XML ms", "JSON/C-FIND", "XML/C-FIND",
+              "answers"]  # fmt: skip
+    return [
+        "The same queries through the broker's DICOMweb search (one kept-alive HTTP connection, httpx; the",
+        "JSON parsed by the client, the XML parts counted), beside its C-FIND on a reused association:",
+        "",
+        *table(header, rows),
+    ]
 
 
 def per_answer_section(results: WorklistResults) -> list[str]:

@@ -36,7 +36,7 @@ class BrokerServer:
         self, workdir: Path, *, max_matches: int, sqlite_synchronous: str, ris_port: int | None = None
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.hl7_port, self.dicom_port = free_port(), free_port()
+        self.hl7_port, self.dicom_port, self.web_port = free_port(), free_port(), free_port()
         self.database = workdir / "broker.db"
         self.sqlite_synchronous = sqlite_synchronous
         config = {
@@ -52,6 +52,8 @@ class BrokerServer:
                 "dimse_timeout_seconds": 3600,
                 "network_timeout_seconds": 3600,
             },
+            # The DICOMweb worklist search is timed beside C-FIND (part A).
+            "web": {"enabled": True, "host": "127.0.0.1", "port": self.web_port, "max_body_bytes": 65536},
         }
         if ris_port is not None:
             config["ris"] = {"host": "127.0.0.1", "port": ris_port}
@@ -61,7 +63,7 @@ class BrokerServer:
         self.peer = Peer(
             "broker",
             [sys.executable, "-m", "broker", "serve", "--config", str(self.config)],
-            [self.hl7_port, self.dicom_port],
+            [self.hl7_port, self.dicom_port, self.web_port],
             workdir / "broker.log",
             cwd=ROOT,
         )

@@ -23,6 +23,7 @@ from bench import hl7_load, servers
 from bench.dicom_client import FindClient, FindResult, FindscuClient, Scp
 from bench.procs import Peer, Peers
 from bench.stats import Repetitions, median
+from bench.web_client import JSON, XML, WebClient
 from bench.wlfiles import WorklistFolder
 from bench.worklist import (
     FIRST_DAY,
@@ -39,6 +40,7 @@ from bench.worklist import (
 log = logging.getLogger(__name__)
 
 REUSED, FRESH, FINDSCU = "reused", "fresh", "fresh, findscu"
+BROKER = "broker"
 FILTERED, UNIVERSAL = "station+date", "universal"
 POPULATE_CONNECTIONS = 4
 
@@ -79,8 +81,20 @@ class Setup:
 
 
 @dataclass
+class WebRow:
+    """The broker's own C-FIND (reused association) beside its DICOMweb search."""
+
+    size: int
+    query: str
+    expected: int
+    dimse: Timing
+    web: dict[str, Timing] = field(default_factory=dict)
+
+
+@dataclass
 class WorklistResults:
     rows: list[Row] = field(default_factory=list)
+    web_rows: list[WebRow] = field(default_factory=list)
     setups: list[Setup] = field(default_factory=list)
     scps: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -175,7 +189,7 @@ def run(
             results.skipped[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
             _progress(f"  {name} not measured: {results.skipped[name]}")
     results.scps = [scp.name for scp in scps] + ["null SCP"]
-    client, findscu = FindClient(), FindscuClient()
+    client, findscu, web = FindClient(), FindscuClient(), WebClient(broker.web_port)
 
     populated = 0
     for size in sorted(sizes):
@@ -207,9 +221,30 @@ def run(
                     for mode, timing in timings.items():
                         rows[mode].timings[scp.name] = timing
                 results.rows.extend(rows.values())
+                results.web_rows.append(_measure_web(web, rows[REUSED], accessions, query, reps))
         finally:
             peers.stop(null_peer)
     return results
+
+
+def _measure_web(web: WebClient, dimse: Row, accessions: set[str], query: Dataset, reps: Repetitions) -> WebRow:
+    """The same query as DICOMweb search, JSON then XML, on one kept-alive connection;
+    the JSON answer checked like the C-FIND one."""
+    row = WebRow(dimse.size, dimse.query, dimse.expected, dimse.timings[BROKER])
+    for media in (JSON, XML):
+        _progress(f"[A] {dimse.size} items, {dimse.query} query: broker DICOMweb {media} ...")
+        timing = Timing()
+        try:
+            check = web.search(query, media, collect=media == JSON)
+            timing.answers, timing.status = check.answers, check.status
+            timing.counts.add(check.answers)
+            timing.content_ok = set(check.accessions) == accessions if media == JSON else None
+            timing.seconds = reps.run(_counted(lambda m=media: web.search(query, m), timing), first=[check.seconds])
+        except Exception as exc:  # a measurement, not a test: report and go on
+            log.exception("DICOMweb %s failed", media)
+            timing.error = f"{type(exc).__name__}: {exc}"[:120]
+        row.web[media] = timing
+    return row
 
 
 def _timed(action: Callable[[], object]) -> float:

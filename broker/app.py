@@ -22,7 +22,7 @@ from broker.audit.trail import OutboxAuditLog
 from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
-from broker.dicom.mpps_scp import handle_n_create, handle_n_set
+from broker.dicom.mpps_scp import handle_n_create, handle_n_get, handle_n_set
 from broker.dicom.mwl_scp import handle_find
 from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
@@ -128,6 +128,7 @@ class Broker:
                     [self.pps_manager, self.profile.mpps, config.uid_root, services.metrics],
                 ),
                 (evt.EVT_N_SET, handle_n_set, [self.pps_manager, self.profile.mpps, services.metrics]),
+                (evt.EVT_N_GET, handle_n_get, [self.pps_manager]),
             ],
             services.alerts,
         )
@@ -217,7 +218,17 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
 
     outbox = SqlOutboxQueue(services.engine)
     services.metrics.watch_outbox(outbox.health)
-    context = WebContext(services.engine, services.intake, services.pps_manager, outbox, services.metrics)
+    context = WebContext(
+        services.engine,
+        services.intake,
+        services.pps_manager,
+        outbox,
+        services.metrics,
+        services.worklist,
+        services.profile,
+        services.audit,
+        config.dicom,
+    )
     return WebServer(config.web, context)
 
 

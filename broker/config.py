@@ -145,6 +145,9 @@ class WebToken(_Section):
     name: str = Field(min_length=1, max_length=64)
     role: Literal["read", "admin"] = "read"
     token: SecretStr = Field(min_length=16)
+    #: A modality's token: its DICOMweb worklist and MPPS requests act as this calling AE
+    #: title, under its `dicom.callers` rules (station_only, addresses, services).
+    calling_ae: str = Field("", max_length=16)
 
 
 class WebConfig(_Section):

@@ -75,6 +75,15 @@ class PpsManager:
             uow.commit()
             return pps
 
+    def retrieve(self, sop_instance_uid: str) -> str:
+        """N-GET (MPPS Retrieve SOP Class, PS3.4 F.8) and its DICOMweb twin: the
+        record's attributes as they stand, for a client that lost track of an MPPS."""
+        with self._uow() as uow:
+            pps = uow.performed.get(sop_instance_uid)
+            if pps is None:
+                raise UnknownRecord("SOP Instance")
+            return pps.attributes
+
     def reconcile(
         self, sop_instance_uid: str, accession_number: str, requested_procedure_id: str = ""
     ) -> PerformedStep:

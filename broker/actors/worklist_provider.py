@@ -42,6 +42,16 @@ class WorklistProvider:
             raise TooManyMatches(self._max_matches)
         return entries
 
+    def rad5_worklist_page(
+        self, query: WorklistQuery, calling_ae: str, offset: int, limit: int | None
+    ) -> tuple[list[WorklistEntry], bool]:
+        """One page of the same answer for a client that pages (DICOMweb offset/limit):
+        at most `limit` (and never more than one C-FIND answer may carry), and whether
+        more matches follow."""
+        size = min(limit, self._max_matches) if limit is not None else self._max_matches
+        entries = self._reader.find(self._scoped(query, calling_ae), size + 1, offset)
+        return entries[:size], len(entries) > size
+
     def _scoped(self, query: WorklistQuery, calling_ae: str) -> WorklistQuery:
         policy = self._callers.get(calling_ae)
         if policy is None or not policy.station_only:

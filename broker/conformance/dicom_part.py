@@ -11,6 +11,7 @@ from pydicom.uid import UID
 from pynetdicom import AE
 
 from broker.config import BrokerConfig, CallerConfig, DicomConfig, TlsConfig
+from broker.conformance.dicomweb_part import write_web_services
 from broker.conformance.document import Document
 from broker.conformance.specimen import worklist_item
 from broker.dicom import status
@@ -64,6 +65,7 @@ class DicomStatement:
         self._implementation_model(doc)
         self._ae_specification(doc)
         self._network_and_configuration(doc)
+        write_web_services(doc, self.config)
         doc.heading(1, "5 Media Interchange")
         doc.text("The broker does not support Media Interchange.")
         self._character_sets(doc)
@@ -270,6 +272,8 @@ class DicomStatement:
                 + ", ".join(rules.final_required)
                 + "; after it the instance can no longer be updated.",
                 "Linked scheduled steps follow the MPPS (STARTED, COMPLETED, DISCONTINUED); the RIS is told (RAD-3).",
+                "Modality Performed Procedure Step Retrieve (N-GET, PS3.4 F.8): the attributes the request lists "
+                "(all when it lists none); one the instance does not hold comes back zero-length.",
             ]
         )
         doc.table(["Status", "Error ID", "When"], _mpps_status_rows())

@@ -23,6 +23,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import EventHandlerType
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityPerformedProcedureStep,
+    ModalityPerformedProcedureStepRetrieve,
     ModalityWorklistInformationFind,
     Verification,
 )
@@ -35,7 +36,12 @@ from broker.security import TLS_HANDSHAKE, LoggedAlerts, SecurityAlerts
 from broker.tls import handshake, optional_server_context
 
 #: The SOP classes the broker accepts as SCP; the Conformance Statement reads this.
-SCP_SOP_CLASSES = (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep)
+SCP_SOP_CLASSES = (
+    Verification,
+    ModalityWorklistInformationFind,
+    ModalityPerformedProcedureStep,
+    ModalityPerformedProcedureStepRetrieve,
+)
 TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import cast
 
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import evt
-from pynetdicom.dimse_primitives import N_CREATE, N_SET
+from pynetdicom.dimse_primitives import N_CREATE, N_GET, N_SET
 
 from broker.actors.pps_manager import PpsManager
 from broker.dicom.audit import requestor
@@ -63,6 +65,25 @@ def handle_n_create(
     answer = Dataset()
     if not request_uid:
         answer.AffectedSOPInstanceUID = uid
+    return SUCCESS, answer
+
+
+def handle_n_get(event: evt.Event, manager: PpsManager) -> tuple[object, Dataset | None]:
+    """MPPS Retrieve (PS3.4 F.8): the attributes the request lists, or all of them; an
+    attribute the record lacks comes back empty (F.8.2.1.2: zero-length)."""
+    uid = str(cast(N_GET, event.request).RequestedSOPInstanceUID)
+    try:
+        record = Dataset.from_json(manager.retrieve(uid))
+    except Exception as exc:
+        if not isinstance(exc, DomainError):
+            log.exception("MPPS N-GET %s failed", uid)
+        return _refusal(exc), None
+    wanted = cast(N_GET, event.request).AttributeIdentifierList
+    if not wanted:
+        return SUCCESS, record
+    answer = Dataset()
+    for tag in wanted if isinstance(wanted, list) else [wanted]:
+        answer[tag] = record[tag] if tag in record else DataElement(tag, dictionary_VR(tag), None)
     return SUCCESS, answer
 
 

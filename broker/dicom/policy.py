@@ -20,6 +20,7 @@ from pynetdicom import evt
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityPerformedProcedureStep,
+    ModalityPerformedProcedureStepRetrieve,
     ModalityWorklistInformationFind,
     Verification,
 )
@@ -30,10 +31,11 @@ from broker.security import DICOM_ASSOCIATION, DICOM_SERVICE, SecurityAlerts
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 CALLING_AE_NOT_RECOGNIZED, CALLED_AE_NOT_RECOGNIZED = 0x03, 0x07
 
-SERVICE_SOP_CLASSES: dict[Service, UID] = {
-    "verification": Verification,
-    "worklist": ModalityWorklistInformationFind,
-    "mpps": ModalityPerformedProcedureStep,
+#: A service's SOP classes: `mpps` is reporting (N-CREATE/N-SET) and retrieving (N-GET).
+SERVICE_SOP_CLASSES: dict[Service, tuple[UID, ...]] = {
+    "verification": (Verification,),
+    "worklist": (ModalityWorklistInformationFind,),
+    "mpps": (ModalityPerformedProcedureStep, ModalityPerformedProcedureStepRetrieve),
 }
 
 
@@ -87,10 +89,12 @@ def admit(event: evt.Event, policy: AssociationPolicy, alerts: SecurityAlerts) -
         assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, rejection.reason)
         assoc.kill()
         return
-    allowed = {SERVICE_SOP_CLASSES[s] for s in policy.services(calling)}
+    allowed = {uid for s in policy.services(calling) for uid in SERVICE_SOP_CLASSES[s]}
     contexts = assoc.acceptor.supported_contexts
     assoc.acceptor.supported_contexts = [cx for cx in contexts if cx.abstract_syntax in allowed]
     requested = {cx.abstract_syntax for cx in request.presentation_context_definition_list}
-    refused = sorted(name for name, uid in SERVICE_SOP_CLASSES.items() if uid in requested and uid not in allowed)
+    refused = sorted(
+        name for name, uids in SERVICE_SOP_CLASSES.items() for uid in uids if uid in requested and uid not in allowed
+    )
     if refused:
         alerts.refused(DICOM_SERVICE, peer, f"presentation contexts rejected for {', '.join(refused)}")

@@ -119,7 +119,11 @@ class UnitOfWorkFactory(Protocol):
 
 
 class WorklistReader(Protocol):
-    def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]: ...
+    def find(self, query: WorklistQuery, limit: int, offset: int | None = None) -> list[WorklistEntry]:
+        """At most `limit` matches. `offset` None: in scheduled start order (C-FIND);
+        a number: that many matches skipped, in the order the steps were made, so that
+        pages stay put while new orders arrive (DICOMweb offset/limit)."""
+        ...
 
 
 class ProcedureNotifier(Protocol):

@@ -74,7 +74,7 @@ def _entry(row: Any) -> WorklistEntry:
     return WorklistEntry(patient_id, issuer, PersonName(alphabetic, ideographic, phonetic), *rest)
 
 
-def statement(query: WorklistQuery) -> Select[Any]:
+def statement(query: WorklistQuery, *, by_creation: bool = False) -> Select[Any]:
     """The SELECT for `query`: what SQL can narrow by index (the tests read its plan)."""
     return (
         select(*_ENTRY_COLUMNS)
@@ -84,7 +84,7 @@ def statement(query: WorklistQuery) -> Select[Any]:
         .where(*_conditions(query))
         # Steps without a start time first on every backend: SQLite's default, where
         # PostgreSQL would put them last and so answer a capped query differently.
-        .order_by(_S.start.nulls_first(), _S.id)
+        .order_by(*((_S.id,) if by_creation else (_S.start.nulls_first(), _S.id)))
     )
 
 
@@ -92,15 +92,20 @@ class SqlWorklistReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def find(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
-        """At most `limit` entries, in scheduled start order. Core rows, not ORM
-        objects: one flat row per step is all an answer needs."""
+    def find(self, query: WorklistQuery, limit: int, offset: int | None = None) -> list[WorklistEntry]:
+        """See `WorklistReader.find`. Core rows, not ORM objects: one flat row per step
+        is all an answer needs."""
         entries: list[WorklistEntry] = []
+        skip = offset or 0
         with self._engine.connect().execution_options(readonly=True) as conn:
-            for row in conn.execute(statement(query)):
+            for row in conn.execute(statement(query, by_creation=offset is not None)):
                 entry = _entry(row)
-                if matches(entry, query):
-                    entries.append(entry)
-                    if len(entries) >= limit:
-                        break
+                if not matches(entry, query):
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                entries.append(entry)
+                if len(entries) >= limit:
+                    break
         return entries

@@ -31,6 +31,7 @@ class Role(enum.IntEnum):
 class Tokens:
     def __init__(self, tokens: list[WebToken]) -> None:
         self._tokens = [(t.token.get_secret_value().encode(), Role[t.role.upper()]) for t in tokens]
+        self._calling = [(t.token.get_secret_value().encode(), t.calling_ae) for t in tokens]
 
     @property
     def open(self) -> bool:
@@ -45,7 +46,17 @@ class Tokens:
         return found
 
 
-_bearer = HTTPBearer(auto_error=False, description="a token from web.tokens in the configuration")
+    def calling_ae(self, presented: str) -> str | None:
+        """The calling AE title a token acts as ("" when bound to none); None: no such
+        token. Constant time, like `role_of`."""
+        found: str | None = None
+        for token, calling in self._calling:
+            if hmac.compare_digest(token, presented.encode()):
+                found = calling
+        return found
+
+
+bearer = HTTPBearer(auto_error=False, description="a token from web.tokens in the configuration")
 
 
 def caller_role(request: Request, bearer: str = "") -> Role | None:
@@ -57,7 +68,7 @@ def caller_role(request: Request, bearer: str = "") -> Role | None:
     return tokens.role_of(presented) if presented else None
 
 
-def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Role:
+def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Role:
     """The caller's role; 401 without a valid token, 403 when a read token tries a write."""
     found = caller_role(request, credentials.credentials if credentials else "")
     if found is None:

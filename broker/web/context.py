@@ -9,7 +9,11 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from broker.actors.pps_manager import PpsManager
+from broker.actors.worklist_provider import WorklistProvider
+from broker.config import DicomConfig
+from broker.domain.ports import AuditLog
 from broker.hl7.intake import Hl7Intake
+from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.store.outbox import SqlOutboxQueue
 
@@ -21,6 +25,11 @@ class WebContext:
     pps_manager: PpsManager
     outbox: SqlOutboxQueue
     metrics: Metrics
+    #: The DICOMweb worklist and MPPS services (broker.web.dicomweb) work with these.
+    worklist: WorklistProvider
+    profile: Profile
+    audit: AuditLog | None
+    dicom: DicomConfig
 
 
 def context(request: Request) -> WebContext:

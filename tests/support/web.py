@@ -56,7 +56,8 @@ def metric(exposition: str, name: str, **labels: str) -> float:
 @contextmanager
 def web_broker(ris_port: int, database_url: str, **overrides: object) -> Iterator[Broker]:
     """A started broker with `web_section()`; stopped on exit."""
-    broker = Broker(make_config(ris_port, database_url=database_url, web=web_section(), **overrides))
+    web = overrides.pop("web", web_section())
+    broker = Broker(make_config(ris_port, database_url=database_url, web=web, **overrides))
     broker.start()
     try:
         yield broker

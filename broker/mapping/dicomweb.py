@@ -1,0 +1,280 @@
+"""DICOMweb (PS3.18) query parameters → the C-FIND identifier the worklist rules take,
+and answer datasets → DICOM JSON (PS3.18 F.2) or the Native DICOM Model (PS3.19 A.1).
+
+The web search is not a second matcher: its parameters become the same identifier a
+modality sends over DIMSE, so Annex K / C.2.2.2 semantics (wildcards, ranges,
+sequence matching, PN groups) are one implementation for both faces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree
+
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
+from pydicom import config
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag, Tag
+from pydicom.valuerep import PersonName
+
+from broker.domain.errors import InvalidInput, Problem
+
+#: PS3.18 query parameters that are not attribute matches.
+_CONTROL = frozenset({"includefield", "fuzzymatching", "offset", "limit"})
+_STEPS = "ScheduledProcedureStepSequence"
+
+#: Returned when the query names no includefield (PS3.18 14.4: the worklist item's
+#: IHE RAD-5 return keys, Specific Character Set aside: the web answer is Unicode).
+DEFAULT_RETURN = (
+    "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
+    "AccessionNumber", "ReferringPhysicianName", "StudyInstanceUID", "RequestedProcedureID",
+    "RequestedProcedureDescription", "RequestedProcedureCodeSequence", "RequestedProcedurePriority",
+    f"{_STEPS}.ScheduledStationAETitle", f"{_STEPS}.ScheduledProcedureStepStartDate",
+    f"{_STEPS}.ScheduledProcedureStepStartTime", f"{_STEPS}.Modality", f"{_STEPS}.ScheduledProcedureStepID",
+    f"{_STEPS}.ScheduledProcedureStepDescription", f"{_STEPS}.ScheduledProtocolCodeSequence",
+    f"{_STEPS}.ScheduledPerformingPhysicianName", f"{_STEPS}.ScheduledStationName",
+    f"{_STEPS}.ScheduledProcedureStepLocation", f"{_STEPS}.ScheduledProcedureStepStatus",
+)  # fmt: skip
+
+
+@dataclass
+class Search:
+    """A search request read from its query parameters."""
+
+    #: The C-FIND identifier: matching keys with values, return keys empty.
+    identifier: Dataset
+    #: `includefield=all`: every attribute the broker holds.
+    everything: bool = False
+    fuzzy: bool = False
+    offset: int = 0
+    limit: int | None = None
+    #: Parameters the broker does not support (ignored, named in a Warning header).
+    unsupported: list[str] = field(default_factory=list)
+
+
+def read_search(parameters: Sequence[tuple[str, str]]) -> Search:
+    """PS3.18 8.3.4 query parameters; a malformed value raises InvalidInput (400)."""
+    search = Search(Dataset())
+    included: list[str] = []
+    for name, value in parameters:
+        if name == "includefield":
+            included += [part.strip() for part in value.split(",") if part.strip()]
+        elif name == "fuzzymatching":
+            search.fuzzy = _boolean(name, value)
+        elif name in ("offset", "limit"):
+            setattr(search, name, _count(name, value))
+        elif not _set(search.identifier, name, value):
+            search.unsupported.append(name)
+    search.everything = "all" in included
+    for path in [] if search.everything else [*DEFAULT_RETURN, *included]:
+        if not _set(search.identifier, path, None):
+            search.unsupported.append(f"includefield={path}")
+    return search
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        raise InvalidInput(name, "must be true or false", Problem.MALFORMED)
+    return value == "true"
+
+
+def _count(name: str, value: str) -> int:
+    if not value.isdigit() or len(value) > 9:
+        raise InvalidInput(name, "must be a whole number", Problem.MALFORMED)
+    return int(value)
+
+
+def _tag(part: str) -> BaseTag | None:
+    """A keyword or an 8-digit hex tag (PS3.18 8.3.4.1 attributeID), if the dictionary knows it."""
+    if len(part) == 8 and all(c in "0123456789abcdefABCDEF" for c in part):
+        found = Tag(int(part, 16))
+        return found if keyword_for_tag(found) else None
+    number = tag_for_keyword(part)
+    return Tag(number) if number is not None else None
+
+
+def _set(ds: Dataset, path: str, value: str | None) -> bool:
+    """Put `path` (`Keyword`, `ggggeeee`, or dotted through sequences) into the
+    identifier: a match value, or (None) an empty return key. False: not a path the
+    dictionary knows."""
+    if path in _CONTROL:
+        return False
+    *outer, last = path.split(".")
+    target = ds
+    for part in outer:
+        tag = _tag(part)
+        if tag is None or dictionary_VR(tag) != "SQ":
+            return False
+        if tag not in target or not target[tag].value:
+            target[tag] = DataElement(tag, "SQ", [Dataset()])
+        target = target[tag].value[0]
+    tag = _tag(last)
+    if tag is None:
+        return False
+    vr = dictionary_VR(tag)
+    if value is None:
+        if tag not in target:
+            target[tag] = DataElement(tag, vr, [] if vr == "SQ" else None)
+        return True
+    if vr == "SQ":
+        return False
+    # Not validated here: the matching rules judge the value (and refuse it as 0xA900
+    # refuses it over DIMSE); pydicom's validation would log the value at WARNING.
+    target[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    return True
+
+
+# --- answers -----------------------------------------------------------------------
+
+_NS = "http://dicom.nema.org/PS3.19/models/NativeDICOM"
+_PN_PARTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+def native_xml(ds: Dataset) -> bytes:
+    """One dataset as a PS3.19 NativeDicomModel document (UTF-8)."""
+    root = ElementTree.Element("NativeDicomModel", xmlns=_NS)
+    _xml_attributes(root, ds)
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def _xml_attributes(parent: ElementTree.Element, ds: Dataset) -> None:
+    for element in ds:
+        attrs = {"tag": f"{element.tag:08X}", "vr": element.VR}
+        if element.keyword:
+            attrs["keyword"] = element.keyword
+        node = ElementTree.SubElement(parent, "DicomAttribute", attrs)
+        if element.VR == "SQ":
+            for number, item in enumerate(element.value, start=1):
+                _xml_attributes(ElementTree.SubElement(node, "Item", number=str(number)), item)
+        elif element.VR == "PN":
+            _xml_names(node, _values(element.value))
+        elif element.VR not in _BINARY_VRS:
+            for number, value in enumerate(_values(element.value), start=1):
+                ElementTree.SubElement(node, "Value", number=str(number)).text = str(value)
+
+
+def _values(value: object) -> list[object]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, MultiValue | list) else [value]
+
+
+def _xml_names(node: ElementTree.Element, names: Iterable[object]) -> None:
+    """PN as its component groups, each split into the five components (PS3.19 A.1.5)."""
+    for number, name in enumerate(names, start=1):
+        person = ElementTree.SubElement(node, "PersonName", number=str(number))
+        groups = PersonName(str(name)).components if not isinstance(name, PersonName) else name.components
+        for group_name, group in zip(_PN_GROUPS, groups, strict=False):
+            if not group:
+                continue
+            group_node = ElementTree.SubElement(person, group_name)
+            for part_name, part in zip(_PN_PARTS, group.split("^"), strict=False):
+                if part:
+                    ElementTree.SubElement(group_node, part_name).text = part
+
+
+# --- request bodies --------------------------------------------------------------------
+
+#: Nesting allowed in a request body (sequences in sequences): far beyond any MPPS, far
+#: below what a parser's recursion could be made to choke on.
+MAX_DEPTH = 16
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"})
+
+
+def read_json_dataset(raw: bytes) -> Dataset:
+    """One DICOM JSON dataset (PS3.18 F.2; a one-element array too). Nesting is
+    measured before parsing, so a hostile body costs one pass over its bytes."""
+    if _json_depth(raw) > MAX_DEPTH:
+        raise InvalidInput("body", f"nested deeper than {MAX_DEPTH}")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("body", "not JSON") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise InvalidInput("body", "one DICOM JSON dataset is expected")
+    return _from_json(data)
+
+
+def _json_depth(raw: bytes) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _from_json(data: dict[str, Any]) -> Dataset:
+    try:
+        return Dataset.from_json(data)
+    except Exception:
+        raise InvalidInput("body", "not a DICOM JSON dataset") from None
+
+
+def read_xml_dataset(raw: bytes) -> Dataset:
+    """One PS3.19 NativeDicomModel document. Parsed by defusedxml with DTDs refused, so
+    no entity is ever expanded or fetched (XXE, entity bombs)."""
+    try:
+        root = safe_xml.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (safe_xml.ParseError, DefusedXmlException):
+        raise InvalidInput("body", "not a well-formed XML document without DTD") from None
+    if root.tag != f"{{{_NS}}}NativeDicomModel":
+        raise InvalidInput("body", "not a NativeDicomModel document")
+    return _from_json(_xml_to_json(root, 0))
+
+
+def _xml_to_json(node: ElementTree.Element, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise InvalidInput("body", f"nested deeper than {MAX_DEPTH}")
+    found: dict[str, Any] = {}
+    for attribute in node.findall(f"{{{_NS}}}DicomAttribute"):
+        vr = attribute.get("vr", "")
+        element: dict[str, Any] = {"vr": vr}
+        if vr == "SQ":
+            element["Value"] = [_xml_to_json(item, depth + 1) for item in attribute.findall(f"{{{_NS}}}Item")]
+        elif vr == "PN":
+            element["Value"] = [_xml_name(person) for person in attribute.findall(f"{{{_NS}}}PersonName")]
+        else:
+            element["Value"] = [_xml_value(vr, value.text or "") for value in attribute.findall(f"{{{_NS}}}Value")]
+        if not element["Value"]:
+            del element["Value"]
+        found[attribute.get("tag", "").upper()] = element
+    return found
+
+
+def _xml_value(vr: str, text: str) -> object:
+    if vr not in _NUMERIC_VRS:
+        return text
+    try:
+        return float(text) if vr in ("FL", "FD") else int(text)
+    except ValueError:
+        raise InvalidInput("body", f"{text!r} is not a number for VR {vr}") from None
+
+
+def _xml_name(person: ElementTree.Element) -> dict[str, str]:
+    groups = {}
+    for group in _PN_GROUPS:
+        node = person.find(f"{{{_NS}}}{group}")
+        if node is not None:
+            parts = [node.findtext(f"{{{_NS}}}{part}") or "" for part in _PN_PARTS]
+            groups[group] = "^".join(parts).rstrip("^")
+    return groups

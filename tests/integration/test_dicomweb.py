@@ -1,0 +1,349 @@
+"""DICOMweb Modality Worklist (PS3.18 chapter 14) and MPPS (chapter 15) against a
+running broker, driven by an independent HTTP client (httpx) and compared with what
+the same broker answers over DIMSE (DCMTK findscu, pynetdicom). Test names carry the
+clause they show."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityPerformedProcedureStepRetrieve  # type: ignore[attr-defined]
+from sqlalchemy import select
+
+from broker.app import Broker
+from broker.audit.messages import AUDIT
+from broker.mapping.dicomweb import native_xml
+from broker.store import tables as t
+from support.audit import event_key, valid_message
+from support.dicompeer import findscu, mpps
+from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
+from support.mpps import as_dataset, n_create, n_set_final
+from support.mpps_scp import MppsReceiver
+from support.net import free_port
+from support.web import ADMIN_TOKEN, web_port, web_section
+from support.web import web_broker as running
+
+SEARCH = "/dicomweb/modality-scheduled-procedure-steps"
+MPPS = "/dicomweb/modality-performed-procedure-steps"
+NATIVE = "{http://dicom.nema.org/PS3.19/models/NativeDICOM}"
+STUDY = "1.2.392.200036.9999.1.1001"
+DICOM_JSON = {"Content-Type": "application/dicom+json"}
+
+
+@pytest.fixture
+def web(database_url: str, ris: RisListener) -> Iterator[tuple[Broker, httpx.Client]]:
+    with running(ris.port, database_url) as broker:
+        acks = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample(ORDER))
+        assert [ack_code(a) for a in acks] == ["AA", "AA"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            yield broker, http
+
+
+ORDER = "rad-2-placer-order/orm_o01_nw.hl7"
+
+
+def _json(dataset: Dataset) -> dict[str, Any]:
+    found: dict[str, Any] = dataset.to_json_dict()
+    return found
+
+
+def test_14_4_search_answers_what_c_find_answers(web: tuple[Broker, httpx.Client], tmp_path: Path) -> None:
+    broker, http = web
+    answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "CT01"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/dicom+json"
+    [item] = [Dataset.from_json(d) for d in answer.json()]
+    assert item.AccessionNumber == "ACC1001"
+    assert str(item.PatientName) == "DOE^JOHN^Q"
+    assert item.ScheduledProcedureStepSequence[0].ScheduledStationAETitle == "CT01"
+    [over_dimse] = findscu(broker.dicom.port, [], tmp_path, query=as_dataset(_same_keys(item)))
+    for ds in (over_dimse, item):
+        ds.pop("SpecificCharacterSet", None)
+        for nested in ds.ScheduledProcedureStepSequence:
+            nested.pop("SpecificCharacterSet", None)
+    assert _json(item) == _json(over_dimse)
+
+
+def _same_keys(answer: Dataset) -> dict[str, Any]:
+    """The C-FIND identifier asking for exactly the keys of a web answer: zero-item
+    sequences ask for whole items (PS3.4 C.2.2.2.6), but for the station matched."""
+    keys = _asked(answer)
+    keys["ScheduledProcedureStepSequence"] = [_asked(answer.ScheduledProcedureStepSequence[0])]
+    keys["ScheduledProcedureStepSequence"][0]["ScheduledStationAETitle"] = "CT01"
+    return keys
+
+
+def _asked(ds: Dataset) -> dict[str, Any]:
+    return {element.keyword: [] if element.VR == "SQ" else "" for element in ds}
+
+
+def test_14_4_search_returns_nothing_for_another_station(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "MR99"})
+    assert (answer.status_code, answer.json()) == (200, [])
+
+
+def test_14_4_search_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params=[("00100010", "DOE*"), ("includefield", "00081080,PatientWeight")])
+    [item] = [Dataset.from_json(d) for d in answer.json()]
+    assert "PatientWeight" in item
+    assert "Warning" not in answer.headers
+    everything = http.get(SEARCH, params={"AccessionNumber": "ACC1001", "includefield": "all"}).json()
+    assert len(everything[0]) > len(answer.json()[0]) - 2
+
+
+def test_14_4_unsupported_parameters_are_named_in_a_warning(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"NoSuchKeyword": "x", "AccessionNumber": "ACC1001"})
+    assert answer.status_code == 200
+    assert answer.headers["Warning"].startswith("299 ")
+    assert "NoSuchKeyword" in answer.headers["Warning"]
+    assert len(answer.json()) == 1
+
+
+def test_14_4_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    assert http.get(SEARCH, params={"limit": "-1"}).status_code == 400
+    bad_date = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate": "2026-13"})
+    assert bad_date.status_code == 400
+    assert "Warning" in bad_date.headers
+
+
+def test_14_4_offset_and_limit_page_in_creation_order(database_url: str, ris: RisListener) -> None:
+    with running(ris.port, database_url) as broker:
+        send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
+        for n in range(5):
+            assert ack_code(send(broker.hl7.port, scheduled_order(f"20{n}", 2000 + n))[0]) == "AA"
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            first = http.get(SEARCH, params={"limit": "2"})
+            assert "additional results" in first.headers["Warning"]
+            second = http.get(SEARCH, params={"limit": "2", "offset": "2"})
+            last = http.get(SEARCH, params={"limit": "2", "offset": "4"})
+            assert "Warning" not in last.headers
+    pages = [Dataset.from_json(d).AccessionNumber for p in (first, second, last) for d in p.json()]
+    assert pages == [f"ACC20{n}" for n in range(5)]
+
+
+def test_14_4_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    answer = http.get(SEARCH, params={"AccessionNumber": "ACC1001"}, headers={"Accept": "application/dicom+xml"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith('multipart/related; type="application/dicom+xml"')
+    [document] = _parts(answer)
+    root = etree.fromstring(document)
+    assert root.tag == f"{NATIVE}NativeDicomModel"
+    [name] = root.findall(f"{NATIVE}DicomAttribute[@keyword='PatientName']/{NATIVE}PersonName/{NATIVE}Alphabetic")
+    assert [name.findtext(f"{NATIVE}FamilyName"), name.findtext(f"{NATIVE}GivenName")] == ["DOE", "JOHN"]
+
+
+def test_8_7_unacceptable_media_types_answer_406(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    assert http.get(SEARCH, headers={"Accept": "image/png"}).status_code == 406
+    assert http.get(SEARCH, headers={"Accept-Charset": "iso-8859-1"}).status_code == 406
+
+
+def _parts(answer: httpx.Response) -> list[bytes]:
+    message = email.message_from_bytes(
+        b"Content-Type: " + answer.headers["content-type"].encode() + b"\r\n\r\n" + answer.content
+    )
+    return [part.get_payload(decode=True) for part in message.get_payload()]
+
+
+def _mpps_json(attributes: dict[str, Any]) -> str:
+    return json.dumps(as_dataset(attributes).to_json_dict())
+
+
+def test_15_4_create_then_15_6_retrieve_then_15_5_update(web: tuple[Broker, httpx.Client], ris: RisListener) -> None:
+    _, http = web
+    uid = generate_uid()
+    created = http.post(f"{MPPS}/{uid}", content=_mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY)),
+                        headers=DICOM_JSON)  # fmt: skip
+    assert created.status_code == 201
+    assert created.headers["Location"].endswith(f"{MPPS}/{uid}")
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedProcedureStepStatus == "IN PROGRESS"
+    updated = http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON)
+    assert updated.status_code == 200
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedProcedureStepStatus == "COMPLETED"
+    assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "CM"]
+
+
+def test_15_4_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    uid = generate_uid()
+    body = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
+    assert http.post(f"{MPPS}/{uid}", content=_mpps_json(body), headers=DICOM_JSON).status_code == 201
+    duplicate = http.post(f"{MPPS}/{uid}", content=_mpps_json(body), headers=DICOM_JSON)
+    assert duplicate.status_code == 409
+    assert Dataset.from_json(duplicate.json())[0x00000900].value == 0x0111
+    not_in_progress = http.post(
+        f"{MPPS}/{generate_uid()}", content=_mpps_json({**body, "PerformedProcedureStepStatus": "COMPLETED"}),
+        headers=DICOM_JSON,
+    )  # fmt: skip
+    assert not_in_progress.status_code == 400
+    assert "0x0106" in not_in_progress.headers["Warning"]
+    assert http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON).status_code == 200
+    final = http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()), headers=DICOM_JSON)
+    assert final.status_code == 409
+    status = Dataset.from_json(final.json())
+    assert (status[0x00000900].value, status[0x00000903].value) == (0x0110, 0xA710)
+    assert http.get(f"{MPPS}/{generate_uid()}").status_code == 404
+    assert http.post(f"{MPPS}/{generate_uid()}", content=b"{not json", headers=DICOM_JSON).status_code == 400
+
+
+def _n_get(port: int, uid: str, tags: list[int] | None = None) -> tuple[int, Dataset | None]:
+    """MPPS Retrieve with pynetdicom as SCU (N-GET, PS3.4 F.8)."""
+    ae = AE(ae_title="VIEWER")
+    ae.add_requested_context(ModalityPerformedProcedureStepRetrieve)
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    assert assoc.is_established
+    try:
+        status, answer = assoc.send_n_get(tags or [], ModalityPerformedProcedureStepRetrieve, uid)
+    finally:
+        assoc.release()
+    return int(status.Status), answer
+
+
+def test_15_6_an_mpps_made_over_the_web_is_retrieved_over_dimse_and_forwarded(
+    database_url: str, ris: RisListener
+) -> None:
+    port = free_port()
+    target = {"name": "pacs-mpps", "ae_title": "IMAGEMGR", "host": "127.0.0.1", "port": port}
+    receiver = MppsReceiver(port).start()
+    try:
+        with running(ris.port, database_url, mpps_forward=[target]) as broker:
+            send(broker.hl7.port, sample(ORDER))
+            uid = generate_uid()
+            with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+                body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+                assert http.post(f"{MPPS}/{uid}", content=body, headers=DICOM_JSON).status_code == 201
+                assert http.post(f"{MPPS}/{uid}?update", content=_mpps_json(n_set_final()),
+                                 headers=DICOM_JSON).status_code == 200  # fmt: skip
+            status, whole = _n_get(broker.dicom.port, uid)
+            asked_status, asked = _n_get(broker.dicom.port, uid, [0x00400252, 0x00400270])
+            missing, _ = _n_get(broker.dicom.port, generate_uid())
+            received = receiver.wait_for(2)
+    finally:
+        receiver.stop()
+    assert (status, whole.PerformedProcedureStepStatus, whole.PatientID) == (0, "COMPLETED", "PAT001")
+    assert asked_status == 0
+    assert [e.keyword for e in asked] == ["PerformedProcedureStepStatus", "ScheduledStepAttributesSequence"]
+    assert missing == 0x0112
+    assert received == [("create", uid, "IN PROGRESS"), ("set", uid, "COMPLETED")]
+
+
+def test_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
+    web: tuple[Broker, httpx.Client], tmp_path: Path
+) -> None:
+    broker, http = web
+    create = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
+    uid = str(mpps(broker.dicom.port, "create", tmp_path, dataset=create)["affectedSopInstanceUid"])
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert Dataset.from_json(record).PerformedStationAETitle == "CT01"
+    xml = http.get(f"{MPPS}/{uid}", headers={"Accept": "application/dicom+xml"})
+    [document] = _parts(xml)
+    assert etree.fromstring(document).find(f"{NATIVE}DicomAttribute[@keyword='PerformedStationAETitle']") is not None
+
+
+def test_14_4_japanese_names_keep_their_three_groups_in_json_and_xml(database_url: str, ris: RisListener) -> None:
+    with running(ris.port, database_url, profile="jahis") as broker:
+        assert ack_code(send(broker.hl7.port, sample("rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"))[0]) == "AA"
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            [item] = http.get(SEARCH, params={"PatientID": "JP0001"}).json()
+            xml = http.get(SEARCH, params={"PatientID": "JP0001"}, headers={"Accept": "application/dicom+xml"})
+    assert item["00100010"] == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "YAMADA^TAROU", "Ideographic": "山田^太郎", "Phonetic": "ヤマダ^タロウ"}],
+    }
+    assert "00080005" not in item
+    [document] = _parts(xml)
+    [name] = etree.fromstring(document).findall(f"{NATIVE}DicomAttribute[@keyword='PatientName']/{NATIVE}PersonName")
+    groups = {g.tag.removeprefix(NATIVE): [g.findtext(f"{NATIVE}FamilyName"), g.findtext(f"{NATIVE}GivenName")]
+              for g in name}  # fmt: skip
+    assert groups == {
+        "Alphabetic": ["YAMADA", "TAROU"],
+        "Ideographic": ["山田", "太郎"],
+        "Phonetic": ["ヤマダ", "タロウ"],
+    }
+
+
+CT01_TOKEN, QA_TOKEN, FAR_TOKEN = "ct01-modality-token-0001", "qa-station-token-00001", "far-away-token-000001"
+
+
+def test_14_access_follows_the_dimse_callers_rules(database_url: str, ris: RisListener) -> None:
+    """Where DIMSE refuses unknown calling AEs, the web does too; a token bound to a
+    calling AE title gets that caller's station rule, services and addresses."""
+    callers = {"CT01": {"station_only": True}, "QA": {"services": ["verification"]},
+               "FAR": {"addresses": ["10.99.0.0/16"]}}  # fmt: skip
+    dicom = {"host": "127.0.0.1", "port": free_port(), "accept_unknown_callers": False, "callers": callers}
+    tokens = [{"name": n, "token": t, "calling_ae": n} for n, t in (("CT01", CT01_TOKEN), ("QA", QA_TOKEN),
+                                                                    ("FAR", FAR_TOKEN))]  # fmt: skip
+    tokens += web_section()["tokens"]
+    with running(ris.port, database_url, dicom=dicom, web=web_section(tokens=tokens)) as broker:
+        send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"), sample(ORDER))
+        send(broker.hl7.port, scheduled_order("MR1", 3001).replace(b"|CT|", b"|MR|"))
+        base = f"http://127.0.0.1:{web_port(broker)}"
+        with httpx.Client(base_url=base, timeout=10) as anonymous:
+            assert anonymous.get(SEARCH).status_code == 401
+            assert anonymous.get(f"{MPPS}/{generate_uid()}").status_code == 401
+
+        def search(token: str) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+                return http.get(SEARCH)
+
+        ct01 = search(CT01_TOKEN)
+        assert [Dataset.from_json(d).ScheduledProcedureStepSequence[0].ScheduledStationAETitle
+                for d in ct01.json()] == ["CT01"]  # fmt: skip
+        assert len(search(ADMIN_TOKEN).json()) == 2  # an operator's token is bound to no station
+        assert search(QA_TOKEN).status_code == 403
+        assert search(FAR_TOKEN).status_code == 403
+        assert search("not-a-token-of-this-broker").status_code == 401
+
+
+def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: RisListener) -> None:
+    audit = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "protocol": "udp",
+             "audit_source_id": "test-broker"}  # fmt: skip
+    with running(ris.port, database_url, audit=audit) as broker:
+        send(broker.hl7.port, sample(ORDER))
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
+            http.get(SEARCH, params={"AccessionNumber": "ACC1001"})
+            body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+            assert http.post(f"{MPPS}/{generate_uid()}", content=body, headers=DICOM_JSON).status_code == 201
+        with broker.engine.connect() as conn:
+            payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == AUDIT)).scalars()
+            events = [event_key(valid_message(p[p.index(b"<?xml"):])) for p in payloads]
+    assert ("110112", "E", "") in events  # Query, as for a C-FIND
+    assert ("110111", "C", "") in events  # Procedure Record, as for an N-CREATE
+
+
+def test_15_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, httpx.Client]) -> None:
+    _, http = web
+    uid = generate_uid()
+    xml = native_xml(as_dataset(n_create("SPS1001", "ACC1001", "RP1001", STUDY)))
+    created = http.post(f"{MPPS}/{uid}", content=xml, headers={"Content-Type": "application/dicom+xml"})
+    assert created.status_code == 201
+    [record] = http.get(f"{MPPS}/{uid}").json()
+    assert str(Dataset.from_json(record).PatientName) == "DOE^JOHN^Q"
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<NativeDicomModel xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM">&x;</NativeDicomModel>')
+    refused = http.post(f"{MPPS}/{generate_uid()}", content=xxe, headers={"Content-Type": "application/dicom+xml"})
+    assert refused.status_code == 400
+    assert "root:" not in refused.text
+    deep = b"[" * 1_000 + b"]" * 1_000  # within the body limit, far beyond the nesting cap
+    assert http.post(f"{MPPS}/{generate_uid()}", content=deep, headers=DICOM_JSON).status_code == 400
+    too_big = b"[" + b" " * 8192 + b"]"
+    assert http.post(f"{MPPS}/{generate_uid()}", content=too_big, headers=DICOM_JSON).status_code == 413
+    plain = http.post(f"{MPPS}/{generate_uid()}", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 400
