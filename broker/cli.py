@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from broker.config import BrokerConfig, ConfigError, load_config
 from broker.domain.errors import DomainError
@@ -24,6 +24,9 @@ from broker.hl7.sender import acknowledgement_code
 from broker.mapping.profile import ProfileError
 from broker.simulate.hl7_peer import load_message, on_day
 from broker.simulate.scenario import ScenarioError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 T = TypeVar("T")
 
@@ -239,6 +242,8 @@ def _find(args: argparse.Namespace) -> int:
     from broker.dicom.mwl_scu import Peer, WorklistKeys, WorklistQueryError, find, identifier, row, table
 
     keys = WorklistKeys(args.station, args.modality, args.date, args.patient_id, args.accession, args.patient_name)
+    if args.explain:
+        return _explain(args, identifier(keys))
     try:
         answers = find(Peer(args.host, args.port, args.aet, args.aec, args.timeout), identifier(keys))
     except WorklistQueryError as exc:
@@ -249,6 +254,23 @@ def _find(args: argparse.Namespace) -> int:
         return 1
     print(table([row(answer) for answer in answers]))
     return 0
+
+
+def _explain(args: argparse.Namespace, query: Dataset) -> int:
+    """`find --explain`: this broker's own matching, read from its database, for the
+    calling AE `--aet`: every step of the query's days, answered or with what excluded it."""
+    from broker.app import Services
+    from broker.explain import explanation_table
+    from broker.mapping.mwl import query_from_identifier
+
+    services = Services(_config(args.config))
+    try:
+        fold = services.profile.dicom.fold_case_names
+        explained = services.worklist.explain(query_from_identifier(query, fold_case_names=fold), args.aet)
+    finally:
+        services.close()
+    print(explanation_table(explained))
+    return 0 if any(not item.excluded_by for item in explained) else 1
 
 
 def _date_key(text: str) -> str:
@@ -361,6 +383,13 @@ def _find_options(find: argparse.ArgumentParser) -> None:
     find.add_argument("--accession", default="")
     find.add_argument("--patient-name", default="", help="wildcards * and ? allowed, e.g. 'DOE^*'")
     find.add_argument("--timeout", type=float, default=30, help="seconds for each network step")
+    find.add_argument(
+        "--explain",
+        action="store_true",
+        help="no query: run this broker's matching on its database (--config) for --aet, and say why each "
+        "step of the query's days is or is not answered",
+    )
+    find.add_argument("--config", help="with --explain: the broker's configuration")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 
 from broker.domain.errors import DomainError
 from broker.domain.ports import WorklistReader
-from broker.domain.worklist import Key, Pattern, WorklistEntry, WorklistQuery
+from broker.domain.states import ON_WORKLIST
+from broker.domain.worklist import Exclusion, Key, Pattern, WorklistEntry, WorklistQuery, exclusions
 
 
 class TooManyMatches(DomainError):
@@ -17,6 +18,14 @@ class TooManyMatches(DomainError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"more than {limit} matches; narrow the query")
         self.limit = limit
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One worklist item and what excludes it from a caller's answer (none: returned)."""
+
+    entry: WorklistEntry
+    excluded_by: list[Exclusion]
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,23 @@ class WorklistProvider:
         size = min(limit, self._max_matches) if limit is not None else self._max_matches
         entries = self._reader.find(self._scoped(query, calling_ae), size + 1, offset)
         return entries[:size], len(entries) > size
+
+    def explain(self, query: WorklistQuery, calling_ae: str, limit: int = 200) -> list[Explained]:
+        """Every step scheduled in the query's period (any status, at most `limit`),
+        each with what keeps it from `calling_ae`'s answer: a status off the worklist,
+        the caller's station-only rule, or a key of the query. The same rules as
+        `rad5_query_modality_worklist`, item by item."""
+        scoped = self._scoped(query, calling_ae)
+        station_rule = scoped.patterns.get(Key.STATION_AE) != query.patterns.get(Key.STATION_AE)
+        explained = []
+        for entry in self._reader.around(query, limit):
+            off = entry.status not in ON_WORKLIST
+            reasons = [Exclusion("status", "SCHEDULED or STARTED", entry.status.value)] if off else []
+            for reason in exclusions(entry, scoped):
+                station_only = station_rule and reason.key == Key.STATION_AE
+                reasons.append(replace(reason, key="station_only rule") if station_only else reason)
+            explained.append(Explained(entry, reasons))
+        return explained
 
     def _scoped(self, query: WorklistQuery, calling_ae: str) -> WorklistQuery:
         policy = self._callers.get(calling_ae)

@@ -125,6 +125,11 @@ class WorklistReader(Protocol):
         pages stay put while new orders arrive (DICOMweb offset/limit)."""
         ...
 
+    def around(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
+        """At most `limit` steps in the query's period, whatever their status or other
+        keys: the candidates an explanation goes through."""
+        ...
+
 
 class ProcedureNotifier(Protocol):
     """Renders an order's scheduling event (NW, XO, CA, DC) for the Image Managers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cached_property
@@ -155,19 +155,40 @@ def name_matches(pattern: Pattern, name: PersonName, *, fold_case: bool) -> bool
     )
 
 
+@dataclass(frozen=True)
+class Exclusion:
+    """Why an item is not answered: the key that excluded it, what was asked and what
+    the item holds (for "the modality shows nothing": `broker find --explain`)."""
+
+    key: str
+    asked: str
+    found: str
+
+
 def matches(entry: WorklistEntry, query: WorklistQuery) -> bool:
     """Whether `entry` answers `query`; empty patterns (universal matching) match all."""
+    return next(exclusions(entry, query), None) is None
+
+
+def exclusions(entry: WorklistEntry, query: WorklistQuery) -> Iterator[Exclusion]:
+    """Each key of `query` that `entry` fails, lazily: `matches` stops at the first."""
     for key, pattern in query.patterns.items():
         if not pattern.text or pattern.text == "*":
             continue
         if key is Key.PATIENT_NAME:
             if not name_matches(pattern, entry.patient_name, fold_case=query.fold_case_names):
-                return False
+                yield Exclusion(key.value, pattern.text, str(entry.patient_name))
         elif not pattern.matches(entry.value(key), fold_case=query.fold_case_names and key in PN_KEYS):
-            return False
+            yield Exclusion(key.value, pattern.text, entry.value(key))
     for key, uids in query.uid_lists.items():
         if uids and entry.value(key) not in uids:
-            return False
+            yield Exclusion(key.value, "\\".join(sorted(uids)), entry.value(key))
     if query.times is not None and not query.times.contains(entry.start):
-        return False
-    return query.period is None or query.period.contains(entry.start)
+        yield Exclusion("start_time", f"{query.times.start}-{query.times.end}", _moment(entry.start))
+    if query.period is not None and not query.period.contains(entry.start):
+        asked = f"{_moment(query.period.start)}-{_moment(query.period.end)}"
+        yield Exclusion("start", asked, _moment(entry.start))
+
+
+def _moment(moment: datetime | time | None) -> str:
+    return moment.isoformat(sep=" ") if isinstance(moment, datetime) else str(moment or "")

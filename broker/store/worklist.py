@@ -38,6 +38,11 @@ def _like(pattern: Pattern) -> str:
 def _conditions(query: WorklistQuery) -> list[ColumnElement[bool]]:
     status_values = [s.value for s in ON_WORKLIST]
     conditions: list[ColumnElement[bool]] = [t.scheduled_steps.c.status.in_(status_values)]
+    return conditions + _query_conditions(query)
+
+
+def _query_conditions(query: WorklistQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     for key, pattern in query.patterns.items():
         column = _COLUMNS.get(key)
         if column is None or pattern.text in ("", "*"):
@@ -77,14 +82,20 @@ def _entry(row: Any) -> WorklistEntry:
 def statement(query: WorklistQuery, *, by_creation: bool = False) -> Select[Any]:
     """The SELECT for `query`: what SQL can narrow by index (the tests read its plan)."""
     return (
-        select(*_ENTRY_COLUMNS)
-        .join_from(t.scheduled_steps, t.requested_procedures, _S.procedure_pk == _R.id)
-        .join(t.orders, _R.order_pk == _O.id)
-        .join(t.patients, _O.patient_pk == _P.id)
+        _joined()
         .where(*_conditions(query))
         # Steps without a start time first on every backend: SQLite's default, where
         # PostgreSQL would put them last and so answer a capped query differently.
         .order_by(*((_S.id,) if by_creation else (_S.start.nulls_first(), _S.id)))
+    )
+
+
+def _joined() -> Select[Any]:
+    return (
+        select(*_ENTRY_COLUMNS)
+        .join_from(t.scheduled_steps, t.requested_procedures, _S.procedure_pk == _R.id)
+        .join(t.orders, _R.order_pk == _O.id)
+        .join(t.patients, _O.patient_pk == _P.id)
     )
 
 
@@ -109,3 +120,10 @@ class SqlWorklistReader:
                 if len(entries) >= limit:
                     break
         return entries
+
+    def around(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
+        """See `WorklistReader.around`."""
+        period = WorklistQuery(period=query.period)
+        stmt = _joined().where(*_query_conditions(period)).order_by(_S.start.nulls_first(), _S.id).limit(limit)
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            return [_entry(row) for row in conn.execute(stmt)]

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from broker.config import WebConfig
 from broker.store import reads
-from broker.web import api, dicomweb, page
+from broker.web import api, dicomweb, lab, page
 from broker.web.auth import Authorized, Tokens
 from broker.web.context import WebContext
 from broker.web.limits import BodyLimit
@@ -39,6 +39,7 @@ def create_app(config: WebConfig, ctx: WebContext) -> FastAPI:
     app.include_router(api.router)
     app.include_router(page.router)
     app.include_router(dicomweb.router)
+    app.include_router(lab.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

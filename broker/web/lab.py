@@ -1,0 +1,71 @@
+"""The worklist lab over HTTP: what a calling AE would get and why an item is not
+returned, computed by the broker's own matching (WorklistProvider.explain), for the
+operator asked "the modality shows nothing"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel
+
+from broker.actors.worklist_provider import Explained
+from broker.dicom.mwl_scu import WorklistKeys, date_key, identifier
+from broker.domain.errors import InvalidInput
+from broker.mapping.mwl import query_from_identifier
+from broker.web.auth import Authorized
+from broker.web.context import WebContext, context
+
+router = APIRouter(prefix="/api/worklist", dependencies=[Authorized], tags=["worklist lab"])
+Ctx = Annotated[WebContext, Depends(context)]
+Key = Annotated[str, Query(max_length=64)]
+
+
+class ExclusionOut(BaseModel):
+    key: str
+    asked: str
+    found: str
+
+
+class ExplainedOut(BaseModel):
+    patient_name: str
+    patient_id: str
+    accession_number: str
+    modality: str
+    station_ae: str
+    start: datetime | None
+    status: str
+    returned: bool
+    excluded_by: list[ExclusionOut]
+
+    @classmethod
+    def of(cls, item: Explained) -> ExplainedOut:
+        e = item.entry
+        return cls(
+            patient_name=str(e.patient_name), patient_id=e.patient_id, accession_number=e.accession_number,
+            modality=e.modality, station_ae=e.station_ae, start=e.start, status=e.status.value,
+            returned=not item.excluded_by,
+            excluded_by=[ExclusionOut(key=r.key, asked=r.asked, found=r.found) for r in item.excluded_by],
+        )  # fmt: skip
+
+
+@router.get("/explain", responses={422: {"description": "a key value the matching rules refuse"}})
+def explain(
+    ctx: Ctx,
+    calling_ae: Annotated[str, Query(min_length=1, max_length=16)],
+    station: Key = "",
+    modality: Key = "",
+    date: Key = "",
+    patient_id: Key = "",
+    accession: Key = "",
+    patient_name: Key = "",
+) -> list[ExplainedOut]:
+    """Every step of the asked days as `calling_ae` would see it: returned, or the key
+    that excluded it (station, date, modality, status, the station-only rule...)."""
+    try:
+        keys = WorklistKeys(station, modality, date_key(date) if date else "", patient_id, accession, patient_name)
+        query = query_from_identifier(identifier(keys), fold_case_names=ctx.profile.dicom.fold_case_names)
+    except (ValueError, InvalidInput) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return [ExplainedOut.of(item) for item in ctx.worklist.explain(query, calling_ae)]
