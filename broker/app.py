@@ -26,6 +26,7 @@ from broker.dicom.mpps_scp import handle_n_create, handle_n_get, handle_n_set
 from broker.dicom.mwl_scp import handle_find
 from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
+from broker.domain.query_log import QueryLog
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
 from broker.hl7.sender import Destination, MllpTransport
@@ -91,6 +92,8 @@ class Services:
             audit=trail,
         )
         callers = {ae: CallerPolicy(c.station_only, c.station_ae) for ae, c in config.dicom.callers.items()}
+        #: The last worklist queries of each calling AE (the worklist lab shows them).
+        self.queries = QueryLog()
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
         self.intake = Hl7Intake(
             self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts, self.metrics
@@ -121,7 +124,11 @@ class Broker:
             config.dicom,
             [
                 (evt.EVT_C_ECHO, _echo, []),
-                (evt.EVT_C_FIND, handle_find, [services.worklist, self.profile, services.metrics, services.audit]),
+                (
+                    evt.EVT_C_FIND,
+                    handle_find,
+                    [services.worklist, self.profile, services.metrics, services.audit, services.queries],
+                ),
                 (
                     evt.EVT_N_CREATE,
                     handle_n_create,
@@ -228,6 +235,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         services.profile,
         services.audit,
         config.dicom,
+        services.queries,
     )
     return WebServer(config.web, context)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
@@ -27,7 +29,8 @@ from broker.dicom.status import (
 from broker.domain.audit import Outcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import AuditLog
-from broker.mapping.mwl import AnswerPlan, query_from_identifier
+from broker.domain.query_log import LoggedQuery, QueryLog
+from broker.mapping.mwl import AnswerPlan, asked_keys, query_from_identifier
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 
@@ -41,19 +44,41 @@ def _failure(status: int, comment: str) -> Dataset:
     return ds
 
 
+@dataclass
+class _Tally:
+    matches: int = 0
+
+
 def handle_find(
-    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics, audit: AuditLog | None = None
+    event: evt.Event,
+    provider: WorklistProvider,
+    profile: Profile,
+    metrics: Metrics,
+    audit: AuditLog | None = None,
+    queries: QueryLog | None = None,
 ) -> Iterator[tuple[object, Dataset | None]]:
     """The answers, counted and timed from request to final status (what the modality
-    waits for, sending included); each query audited once, refused ones too."""
-    started, final = time.monotonic(), UNABLE_TO_PROCESS
+    waits for, sending included); each query audited once, refused ones too, and kept
+    in the bounded query log of its calling AE."""
+    started, final, tally = time.monotonic(), UNABLE_TO_PROCESS, _Tally()
     try:
-        for status, answer in _answers(event, provider, profile):
+        for status, answer in _answers(event, provider, profile, tally):
             final = _code(status)
             yield status, answer
     finally:
-        metrics.find_answered(final, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        metrics.find_answered(final, seconds)
         record_query(audit, event, _outcome(final))
+        if queries is not None:
+            queries.record(_logged(event, tally.matches, seconds, final))
+
+
+def _logged(event: evt.Event, matches: int, seconds: float, status: int) -> LoggedQuery:
+    try:
+        keys = asked_keys(event.identifier)
+    except Exception:  # an identifier that cannot be decoded was answered 0xA900 already
+        keys = {}
+    return LoggedQuery(datetime.now(UTC), event.assoc.requestor.ae_title, keys, matches, seconds, status)
 
 
 def _outcome(status: int) -> Outcome:
@@ -69,7 +94,9 @@ def _code(status: object) -> int:
     return value if isinstance(value, int) else UNABLE_TO_PROCESS
 
 
-def _answers(event: evt.Event, provider: WorklistProvider, profile: Profile) -> Iterator[tuple[object, Dataset | None]]:
+def _answers(
+    event: evt.Event, provider: WorklistProvider, profile: Profile, tally: _Tally
+) -> Iterator[tuple[object, Dataset | None]]:
     """Yield one pending answer per matching step; every failure still answers."""
     try:
         request = event.identifier
@@ -85,6 +112,7 @@ def _answers(event: evt.Event, provider: WorklistProvider, profile: Profile) -> 
         log.exception("worklist query failed")
         yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
         return
+    tally.matches = len(entries)
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
     plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian

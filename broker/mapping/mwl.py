@@ -145,6 +145,19 @@ def _times(step: Dataset) -> TimesOfDay | None:
     return TimesOfDay(_clock(lo, time_keyword, end=False), _clock(hi, time_keyword, end=True))
 
 
+def asked_keys(identifier: Dataset) -> dict[str, str]:
+    """The keys a query matched on (with a value), for the query log: top level and
+    the first Scheduled Procedure Step item, by keyword."""
+    steps = identifier.get("ScheduledProcedureStepSequence")
+    levels = [("", identifier), *([("ScheduledProcedureStepSequence.", steps[0])] if steps else [])]
+    return {
+        prefix + element.keyword: str(element.value)
+        for prefix, level in levels
+        for element in level
+        if element.VR != "SQ" and element.keyword != "SpecificCharacterSet" and element.value not in (None, "")
+    }
+
+
 def query_from_identifier(identifier: Dataset, *, fold_case_names: bool) -> WorklistQuery:
     patterns = {key: Pattern(_key(identifier, kw)) for kw, key in TOP_KEYS.items() if kw in identifier}
     uid_lists = {

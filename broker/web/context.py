@@ -12,6 +12,7 @@ from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import WorklistProvider
 from broker.config import DicomConfig
 from broker.domain.ports import AuditLog
+from broker.domain.query_log import QueryLog
 from broker.hl7.intake import Hl7Intake
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
@@ -30,6 +31,7 @@ class WebContext:
     profile: Profile
     audit: AuditLog | None
     dicom: DicomConfig
+    queries: QueryLog
 
 
 def context(request: Request) -> WebContext:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from broker.actors.worklist_provider import Explained
 from broker.dicom.mwl_scu import WorklistKeys, date_key, identifier
 from broker.domain.errors import InvalidInput
+from broker.domain.query_log import LoggedQuery
 from broker.mapping.mwl import query_from_identifier
 from broker.web.auth import Authorized
 from broker.web.context import WebContext, context
@@ -20,6 +21,29 @@ from broker.web.context import WebContext, context
 router = APIRouter(prefix="/api/worklist", dependencies=[Authorized], tags=["worklist lab"])
 Ctx = Annotated[WebContext, Depends(context)]
 Key = Annotated[str, Query(max_length=64)]
+
+
+class LoggedQueryOut(BaseModel):
+    at: datetime
+    calling_ae: str
+    keys: dict[str, str]
+    matches: int
+    seconds: float
+    status: str
+
+    @classmethod
+    def of(cls, q: LoggedQuery) -> LoggedQueryOut:
+        return cls(at=q.at, calling_ae=q.calling_ae, keys=dict(q.keys), matches=q.matches, seconds=q.seconds,
+                   status=f"0x{q.status:04X}")  # fmt: skip
+
+
+@router.get("/queries")
+def recent_queries(
+    ctx: Ctx, calling_ae: Annotated[str | None, Query(max_length=16)] = None
+) -> list[LoggedQueryOut]:
+    """The last worklist queries (per calling AE, bounded, since the broker started):
+    what a station asked, how many items it got, how long it waited, the final status."""
+    return [LoggedQueryOut.of(q) for q in ctx.queries.recent(calling_ae)]
 
 
 class ExclusionOut(BaseModel):

@@ -6,12 +6,14 @@ matching; what they call returned is exactly what a C-FIND (DCMTK findscu) gets.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker.app import Broker
+from broker.domain.query_log import LoggedQuery, QueryLog
 from support.cli import run_cli
 from support.dicompeer import findscu
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, send
@@ -83,3 +85,29 @@ def test_malformed_keys_are_refused(lab: Broker) -> None:
     with client(web_port(lab), READ_TOKEN) as reader:
         assert reader.get("/api/worklist/explain", params={"calling_ae": "CT01", "date": "2026-11"}).status_code == 422
         assert reader.get("/api/worklist/explain").status_code == 422
+
+
+def test_the_last_queries_of_each_station_are_kept(lab: Broker, tmp_path: Path) -> None:
+    for station in ("CT01", "MR01"):
+        findscu(lab.dicom.port, [f"ScheduledProcedureStepSequence[0].ScheduledStationAETitle={station}",
+                                 "AccessionNumber"], tmp_path, aet="CT01")  # fmt: skip
+    findscu(lab.dicom.port, ["ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=2026-11"],
+            tmp_path, aet="CT02")  # fmt: skip
+    with client(web_port(lab), READ_TOKEN) as reader:
+        ct01 = reader.get("/api/worklist/queries", params={"calling_ae": "CT01"}).json()
+        everyone = reader.get("/api/worklist/queries").json()
+    assert [(q["keys"], q["matches"], q["status"]) for q in ct01] == [
+        ({"ScheduledProcedureStepSequence.ScheduledStationAETitle": "MR01"}, 1, "0x0000"),
+        ({"ScheduledProcedureStepSequence.ScheduledStationAETitle": "CT01"}, 2, "0x0000"),
+    ]
+    assert everyone[0]["calling_ae"] == "CT02"
+    assert everyone[0]["status"] == "0xA900"
+
+
+def test_the_query_log_is_bounded() -> None:
+    log = QueryLog(per_caller=3, callers=2)
+    for n in range(10):  # AE0 every other query, AE1 and AE2 in turn between
+        calling = "AE0" if n % 2 == 0 else f"AE{1 + n // 2 % 2}"
+        log.record(LoggedQuery(datetime(2026, 1, 1, 0, 0, n, tzinfo=UTC), calling, {}, n, 0.0, 0))
+    assert {q.calling_ae for q in log.recent()} == {"AE0", "AE1"}  # AE2 was heard from least recently
+    assert [q.matches for q in log.recent("AE0")] == [8, 6, 4]
