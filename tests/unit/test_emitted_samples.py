@@ -17,7 +17,7 @@ import pytest
 from broker.domain.commands import PlaceOrder
 from broker.domain.model import Order, StatusChange, StepStatus
 from broker.mapping.hl7_in import interpret
-from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier
 from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.profile import load_profile
 
@@ -57,7 +57,7 @@ def _check(path: str, payload: bytes) -> None:
 ])  # fmt: skip
 def test_rad3_status_samples_are_what_the_broker_sends(status: StepStatus, name: str) -> None:
     order = _order("rad-2-placer-order/orm_o01_nw.hl7", "ihe-swf")
-    [message] = Hl7StatusNotifier(load_profile("ihe-swf"), "ris").messages_for(
+    [message] = Hl7StatusNotifier(load_profile("ihe-swf"), Addressee("ris")).messages_for(
         StatusChange(order, order.steps()[0], status, AT)
     )
     _check(f"rad-3-filler-order-status/{name}", message.payload)
@@ -68,5 +68,6 @@ def test_rad3_status_samples_are_what_the_broker_sends(status: StepStatus, name:
     ("jahis", "rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7", "omi_o23_nw_iso2022jp.hl7"),
 ])  # fmt: skip
 def test_rad4_procedure_scheduled_samples_are_what_the_broker_sends(profile: str, sample: str, name: str) -> None:
-    [message] = Hl7ProcedureNotifier(load_profile(profile), ["pacs"]).messages_for(_order(sample, profile), "NW", AT)
+    notifier = Hl7ProcedureNotifier(load_profile(profile), [Addressee("pacs")])
+    [message] = notifier.messages_for(_order(sample, profile), "NW", AT)
     _check(f"rad-4-procedure-scheduled/emitted/{name}", message.payload)
