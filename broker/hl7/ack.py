@@ -68,9 +68,9 @@ def render_ack(
     the broker's identity) to the message's sender: a general ACK, or the application response `response_type` (ORR^O02,
     ORG^O20, ORI^O24) with one ORC per order saying what became of it, followed by the
     order detail its structure requires (OBR; for ORI^O24 also each step's IPC). When
-    an ORI cannot carry an IPC for every order (the message named none), the answer is
-    a general ACK rather than a malformed ORI."""
-    if response_type and response_type.startswith("ORI") and not all(_steps(o) for o in orders):
+    an ORI cannot carry a complete IPC for every order (a refused message that named none),
+    the answer is a general ACK rather than a malformed ORI."""
+    if response_type and response_type.startswith("ORI") and not all(_ipc_complete(o) for o in orders):
         response_type = None
     event = header.trigger_event
     message_type = f"ACK^{event}^ACK" if event and has_structure(header.version) else f"ACK^{event}".rstrip("^")
@@ -95,8 +95,13 @@ def render_ack(
     )
 
 
-def _steps(order: OrderOutcome) -> int:
-    return sum(len(procedure.steps) for procedure in order.procedures)
+def _ipc_complete(order: OrderOutcome) -> bool:
+    """Whether IPC-1..IPC-4 (all required) can be written for at least one step and for
+    each of them."""
+    steps = [(procedure, step) for procedure in order.procedures for step in procedure.steps]
+    return bool(steps) and all(
+        order.accession_number and p.requested_procedure_id and p.study_instance_uid and s.sps_id for p, s in steps
+    )
 
 
 def _order(w: Hl7Writer, order: OrderOutcome, *, accepted: bool, imaging: bool) -> list[str]:
