@@ -11,6 +11,8 @@ Title must not be able to add a segment to the RIS feed (HL7 segment injection).
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from broker.domain.model import (
 from broker.domain.ports import OutboundMessage
 from broker.mapping.charsets import codec_for
 from broker.mapping.profile import Profile
+
+log = logging.getLogger(__name__)
 
 #: A component is text, or a tuple of subcomponents.
 Component = str | tuple[str, ...]
@@ -141,6 +145,17 @@ class Hl7Writer:
         return "\r".join([self.msh(header), *segments]) + "\r"
 
 
+def encoded(text: str, codec: str) -> bytes:
+    """The message in its character set. A character the set cannot carry (a Latin
+    letter or a bidi override in an ISO-2022-JP message) becomes `?` instead of failing
+    the MPPS or order that caused the message."""
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError:
+        log.warning("a value the %s message cannot carry was written as '?'", codec)
+        return text.encode(codec, errors="replace")
+
+
 def writer_for(profile: Profile) -> Hl7Writer:
     return Hl7Writer(profile.hl7_out.control_characters)
 
@@ -158,17 +173,24 @@ class Addressee:
         return (self.application or order.placer_application, self.facility or order.placer_facility)
 
 
+_DA, _TM = re.compile(r"\d{8}"), re.compile(r"\d{2}(\d{2}(\d{2})?)?")
+
+
 def _performed(change: StatusChange) -> tuple[str, str, str]:
-    """PPS start, end (HL7 DTM) and performed station AE from the MPPS record."""
+    """PPS start, end (HL7 DTM) and performed station AE from the MPPS record. A date
+    or time that is not a DICOM DA/TM is left out: OBR-7/8 are typed fields, and
+    whatever else a modality wrote there is no time the RIS could use."""
     if change.performed is None:
         return "", "", ""
     record = json.loads(change.performed.attributes)
 
-    def value(tag: str) -> str:
-        return str(record.get(tag, {}).get("Value", [""])[0]).split(".")[0]
+    def moment(date_tag: str, time_tag: str) -> str:
+        date, time = (str(record.get(tag, {}).get("Value", [""])[0]) for tag in (date_tag, time_tag))
+        time = time.split(".")[0]
+        return date + time if _DA.fullmatch(date) and _TM.fullmatch(time) else ""
 
-    started = value("00400244") + value("00400245")  # PPS Start Date + Time
-    ended = value("00400250") + value("00400251")  # PPS End Date + Time
+    started = moment("00400244", "00400245")  # PPS Start Date + Time
+    ended = moment("00400250", "00400251")  # PPS End Date + Time
     return started, ended, change.performed.performed_station_ae
 
 
@@ -248,7 +270,7 @@ class Hl7StatusNotifier:
             charset_handling=out.charset_handling,
         )
         text = self._writer.message(header, self._segments(change, order_status))
-        return [OutboundMessage(self._addressee.name, ordering_key(order), text.encode(self._codec))]
+        return [OutboundMessage(self._addressee.name, ordering_key(order), encoded(text, self._codec))]
 
     def _segments(self, change: StatusChange, order_status: str) -> list[str]:
         out, order, step, w = self._profile.status_out, change.order, change.step, self._writer

@@ -18,6 +18,7 @@ from broker.mapping.hl7_out import (
     Addressee,
     Header,
     Hl7Writer,
+    encoded,
     ipc_segment,
     name_codes,
     ordering_key,
@@ -66,7 +67,7 @@ class Hl7ProcedureNotifier:
             charset=out.charset,
             charset_handling=out.charset_handling,
         )
-        return self._writer.message(header, body).encode(self._codec)
+        return encoded(self._writer.message(header, body), self._codec)
 
     def _orc(self, order: Order, control: str) -> str:
         placer = [order.placer_order_number, order.placer_application]
