@@ -27,6 +27,7 @@ from support.brokers import make_config
 from support.hl7_structure import problems
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.mpps import as_dataset, n_create, n_set_final
+from support.net import free_port
 from support.senders import MppsSender
 
 STUDY = "1.2.392.200036.9999.1.1001"
@@ -129,4 +130,52 @@ def test_hl7_segment_injection_through_every_mpps_field_reaching_rad3(
         if series:
             assert _value(message, obr, 8) == "20261123101500"
             assert [_value(message, obx, 5) for obx in message.segments("OBX")] == SERIES
+        assert problems(text) == []
+
+
+#: An HL7 sender's escapes decode to CR, LF and `|` in the stored name: when the broker
+#: writes the name again (RAD-4 to the Image Manager, RAD-3 to the RIS), they must stay
+#: inside PID-5.
+HOSTILE_FAMILY = "DOE\\X0D\\PID\\F\\1\\F\\\\F\\EVIL\\X0A\\\\X1B\\"
+HOSTILE_FAMILY_DECODED = "DOE\rPID|1||EVIL\n\x1b"
+
+
+def test_hl7_segment_injection_through_hl7_sourced_values_and_answers(
+    database_url: str, ris: RisListener, tmp_path: Path, lenient_pydicom: None
+) -> None:
+    """Also: MSH-5/MSH-6 from each destination's configuration, every message and the
+    ORR^O02 answer well-formed for its version."""
+    pacs = RisListener(free_port()).start()
+    image_managers = [
+        {"name": "pacs", "host": "127.0.0.1", "port": pacs.port, "receiving_application": "PACS",
+         "receiving_facility": "IMAGING"},
+    ]  # fmt: skip
+    config = make_config(
+        ris.port, database_url=database_url, image_managers=image_managers,
+        ris={"host": "127.0.0.1", "port": ris.port, "timeout_seconds": 5, "receiving_application": "RISAPP"},
+    )  # fmt: skip
+    broker = Broker(config)
+    broker.start()
+    try:
+        order = sample("rad-2-placer-order/orm_o01_nw.hl7").replace(b"DOE^JOHN", HOSTILE_FAMILY.encode() + b"^JOHN")
+        [answer] = send(broker.hl7.port, order)
+        uid = generate_uid()
+        assert (
+            MppsSender(broker.dicom.port).create(uid, as_dataset(n_create("SPS1001", "ACC1001", "RP1001", STUDY)))()
+            == 0
+        )
+        [scheduled] = pacs.wait_for(1)
+        [started] = ris.wait_for(1)
+    finally:
+        broker.stop()
+        pacs.stop()
+    assert ack_code(answer) == "AA"
+    assert problems(answer.decode()) == []
+    for raw, receiving in ((scheduled, ["PACS", "IMAGING"]), (started, ["RISAPP", "HOSPITAL"])):
+        text = raw.decode()
+        message = hl7.parse(text)
+        assert [str(s[0]) for s in message].count("PID") == 1
+        assert text.count("\r") == len(message) and "\n" not in text
+        assert message.unescape(str(message.segment("PID")[5]).split("^")[0]) == HOSTILE_FAMILY_DECODED
+        assert [str(message.segment("MSH")[n]) for n in (5, 6)] == receiving
         assert problems(text) == []
