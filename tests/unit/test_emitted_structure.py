@@ -209,3 +209,17 @@ def test_jahis_ack_repeats_msh18_and_msh20_jahis() -> None:
     msh = text.split("\r")[0].split("|")
     assert (msh[17], msh[19]) == ("~ISO IR87", "ISO 2022-1994")
     assert missing_msh_fields(text) == []
+
+
+EMITTED = sorted(
+    path
+    for path in CATALOG.rglob("*.hl7")
+    if "emitted" in path.parts or path.parent.name == "rad-3-filler-order-status"
+)
+
+
+@pytest.mark.parametrize("path", EMITTED, ids=lambda p: str(p.relative_to(CATALOG)))
+def test_catalog_samples_of_emitted_messages_validate(path: Path) -> None:
+    """The catalog's emitted samples (re-rendered byte for byte by test_emitted_samples.py)."""
+    raw = path.read_bytes().replace(b"\n", b"\r")
+    assert problems(raw.decode("iso2022_jp" if b"ISO IR87" in raw else "utf-8")) == []
