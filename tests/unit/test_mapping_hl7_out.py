@@ -177,3 +177,20 @@ def test_performed_series_as_obx_when_the_profile_asks_issue_6() -> None:
     ]
     [plain] = Hl7StatusNotifier(SWF, RIS).messages_for(change)
     assert b"OBX" not in plain.payload
+
+
+def test_control_characters_dropped_when_the_profile_says_hl7_segment_injection() -> None:
+    dropping = Profile.model_validate({**SWF.model_dump(), "hl7_out": {"control_characters": "drop"}})
+    change = _change(StepStatus.COMPLETED, PersonName("O\rPID|1^ANN\n"))
+    [hexed] = Hl7StatusNotifier(SWF, RIS).messages_for(change)
+    [dropped] = Hl7StatusNotifier(dropping, RIS).messages_for(change)
+    assert _fields(hexed.payload.decode())["PID"][5] == "O\\X0D\\PID\\F\\1^ANN\\X0A\\^^^^^L^A"
+    assert _fields(dropped.payload.decode())["PID"][5] == "OPID\\F\\1^ANN^^^^^L^A"
+
+
+def test_text_an_iso_2022_jp_message_cannot_carry_is_written_as_question_mark_jahis() -> None:
+    """A Latin letter or a bidi override has no JIS X 0208 code: the status still goes."""
+    [message] = Hl7StatusNotifier(JAHIS, RIS).messages_for(
+        _change(StepStatus.STARTED, PersonName("Ren\u00e9e\u202e^A"))
+    )
+    assert _fields(message.payload.decode("iso2022_jp"))["PID"][5].startswith("Ren?e?^A^")
