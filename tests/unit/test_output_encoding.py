@@ -123,3 +123,22 @@ def test_audit_message_with_hostile_values_is_well_formed_xml_ps3_15_a_5(value: 
     assert patient.findtext("ParticipantObjectName") == expected.replace("\r\n", "\n").replace("\r", "\n")
     assert [a.get("Number") for a in root.iter("Accession")] == [expected]
     assert etree.tostring(root)  # parsed back by a second XML implementation
+
+
+@EXAMPLES
+@given(control_id=st.text(alphabet=st.characters(blacklist_characters="\r|"), max_size=30), error=st.text())
+def test_any_control_id_and_refusal_text_come_back_as_values_in_the_ack(control_id: str, error: str) -> None:
+    """MSA-2 echoes the sender's MSH-10 (whatever it holds but its own field separator
+    and CR, which end it); MSA-3 and ERR-8 carry the refusal text."""
+    raw = f"MSH|^~\\&|RIS|HOSP|BROKER|RAD|20261123||ORM^O01|{control_id}|P|2.5.1\rPID|1\r".encode()
+    header = MessageHeader.read(raw)
+    record = InboundRecord(header.sender, header.control_id, "ORM^O01", raw, "AE", "207", "", error)
+    message = hl7.parse(render_ack(header, record, datetime(2026, 11, 23), ("BROKER", "RADIOLOGY"), Hl7Writer()))
+    assert [str(s[0]) for s in message] == ["MSH", "MSA", "ERR"]
+    assert message.unescape(_at(message.segment("MSA"), 2)) == header.control_id
+    assert message.unescape(_at(message.segment("ERR"), 8)) == error
+
+
+def _at(segment: hl7.Segment, field: int) -> str:
+    """A field's text; empty trailing fields are not written."""
+    return str(segment[field]) if len(segment) > field else ""
