@@ -34,7 +34,7 @@ from broker.hl7.senders import SenderPolicy
 from broker.jobs.housekeeping import Housekeeper
 from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
-from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier
 from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
 from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
@@ -82,11 +82,14 @@ class Services:
             station_by_modality=self.profile.assign.station_by_modality,
             station_by_procedure=self.profile.assign.station_by_procedure,
         )
-        procedures = Hl7ProcedureNotifier(self.profile, [im.name for im in config.image_managers])
+        procedures = Hl7ProcedureNotifier(
+            self.profile,
+            [Addressee(im.name, im.receiving_application, im.receiving_facility) for im in config.image_managers],
+        )
         self.order_filler = OrderFiller(uow, policy, procedures, audit=trail)
         self.pps_manager = PpsManager(
             uow,
-            Hl7StatusNotifier(self.profile, RIS),
+            Hl7StatusNotifier(self.profile, _ris_addressee(config)),
             MppsForwarding([scp.name for scp in config.mpps_forward]),
             link_by_accession=self.profile.mpps.link_by_accession,
             audit=trail,
@@ -203,6 +206,11 @@ def _transports(config: BrokerConfig) -> dict[str, Transport]:
     if config.audit.enabled:
         transports[AUDIT] = syslog_transport(config.audit)
     return transports
+
+
+def _ris_addressee(config: BrokerConfig) -> Addressee:
+    ris = config.ris
+    return Addressee(RIS, ris.receiving_application, ris.receiving_facility) if ris else Addressee(RIS)
 
 
 def _mllp(destination: DestinationConfig) -> Destination:

@@ -112,7 +112,16 @@ class DestinationConfig(_Section):
     tls: TlsConfig | None = None
 
 
-class ImageManagerConfig(DestinationConfig):
+class Hl7DestinationConfig(DestinationConfig):
+    """An HL7 peer: its MSH-5/MSH-6 in what the broker sends it (strict receivers
+    refuse messages without them). Empty: the order's placer application (ORC-2.2) and
+    facility (MSH-4) as received."""
+
+    receiving_application: str = Field("", max_length=227)
+    receiving_facility: str = Field("", max_length=227)
+
+
+class ImageManagerConfig(Hl7DestinationConfig):
     #: The name under which its messages wait in the outbox (keep it stable).
     name: str = Field(min_length=1, max_length=64)
 
@@ -210,7 +219,7 @@ class BrokerConfig(_Section):
     database: DatabaseConfig = DatabaseConfig()
     hl7: Hl7ListenerConfig = Hl7ListenerConfig()
     dicom: DicomConfig = DicomConfig()
-    ris: DestinationConfig | None = None
+    ris: Hl7DestinationConfig | None = None
     #: Image Managers that receive RAD-4/RAD-13 procedure messages.
     image_managers: list[ImageManagerConfig] = []
     #: SCPs the PPS Manager forwards MPPS to, through the outbox.

@@ -49,7 +49,14 @@ class Receipt:
 
 def _outcome(command: Command, order: Order) -> OrderOutcome:
     control = ORDER_CONTROL[type(command)]
-    return OrderOutcome(control, order.placer_order_number, order.placer_application, order.filler_order_number)
+    return OrderOutcome(
+        control,
+        order.placer_order_number,
+        order.placer_application,
+        order.filler_order_number,
+        tuple(order.procedures),
+        order.accession_number,
+    )
 
 
 class OrderFiller:

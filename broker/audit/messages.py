@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import uuid
 from dataclasses import dataclass
@@ -119,8 +120,25 @@ def audit_xml(event: AuditEvent, source: AuditSource) -> bytes:
         audit_source.set("AuditEnterpriseSiteID", source.site_id)
     SubElement(audit_source, "AuditSourceTypeCode", {"csd-code": "4"})  # application server process
     _objects(root, event)
+    _xml_characters(root)
     xml: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
     return xml
+
+
+#: Characters XML 1.0 cannot carry at all, not even as references (2.2 Char): C0 other
+#: than TAB, LF, CR; U+FFFE/U+FFFF; lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_characters(root: Element) -> None:
+    """Values come from the wire (AE titles, patient IDs, HL7 senders): ElementTree
+    escapes `<&"` but writes a NUL or ESC as is, and the message would not parse. Each
+    such character becomes U+FFFD."""
+    for element in root.iter():
+        if element.text:
+            element.text = _NOT_XML.sub("\ufffd", element.text)
+        for key, value in element.attrib.items():
+            element.set(key, _NOT_XML.sub("\ufffd", value))
 
 
 def _coded(parent: Element, tag: str, code: str, meaning: str, system: str = "DCM") -> None:

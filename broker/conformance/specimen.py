@@ -22,7 +22,7 @@ from broker.domain.model import (
 )
 from broker.domain.worklist import WorklistEntry
 from broker.mapping.charsets import codec_for
-from broker.mapping.hl7_out import Hl7StatusNotifier
+from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier
 from broker.mapping.hl7_procedure import ORDER_STATUS, Hl7ProcedureNotifier
 from broker.mapping.mwl import AnswerPlan
 from broker.mapping.profile import Profile
@@ -60,13 +60,13 @@ def status_segments(profile: Profile) -> list[str]:
     """The segments of the RAD-3 status message the profile makes."""
     order = _order()
     change = StatusChange(order, order.steps()[0], StepStatus.COMPLETED, _AT)
-    [message] = Hl7StatusNotifier(profile, "ris").messages_for(change)
+    [message] = Hl7StatusNotifier(profile, Addressee("ris")).messages_for(change)
     return _segment_names(message.payload, profile.status_out.charset, profile)
 
 
 def procedure_segments(profile: Profile) -> dict[str, list[str]]:
     """The segments of the RAD-4/RAD-13 message, per order control code it is sent with."""
-    notifier = Hl7ProcedureNotifier(profile, ["image-manager"])
+    notifier = Hl7ProcedureNotifier(profile, [Addressee("image-manager")])
     return {
         control: _segment_names(
             notifier.messages_for(_order(), control, _AT)[0].payload, profile.procedure_out.charset, profile

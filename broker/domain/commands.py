@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.domain.model import Order, Patient
+from broker.domain.model import Order, Patient, RequestedProcedure
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ class OrderOutcome:
     placer_order_number: str
     placer_application: str
     filler_order_number: str = ""
+    #: What the order asks for (procedure codes, scheduled steps): the order detail of
+    #: the answer (OBR-4; IPC for ORI^O24).
+    procedures: tuple[RequestedProcedure, ...] = ()
+    accession_number: str = ""
 
 
 #: Order control code of each order command.

@@ -111,6 +111,8 @@ class Order:
     admission_id: str = ""
     requesting_physician: str = ""
     requesting_service: str = ""
+    #: The placer's facility as received (MSH-4 of the order): where its status goes.
+    placer_facility: str = ""
 
     def steps(self) -> list[ScheduledStep]:
         return [step for rp in self.procedures for step in rp.steps]

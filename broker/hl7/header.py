@@ -19,7 +19,8 @@ class MessageHeader:
     trigger_event: str = ""
     control_id: str = ""
     version: str = "2.5.1"
-    charset: str = ""
+    charset: str = ""  # MSH-18, repetitions separated by `~`
+    charset_handling: str = ""  # MSH-20
 
     @property
     def sender(self) -> str:
@@ -50,5 +51,6 @@ class MessageHeader:
             trigger_event=msh9[1],
             control_id=get(10),
             version=first(12) or "2.5.1",
-            charset=get(18),
+            charset=get(18).replace(line[5], "~"),
+            charset_handling=get(20),
         )

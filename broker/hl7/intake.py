@@ -25,7 +25,7 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
 from broker.mapping.hl7_in import interpret, order_references
-from broker.mapping.hl7_out import message_structure
+from broker.mapping.hl7_out import message_structure, writer_for
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
@@ -47,6 +47,8 @@ class Hl7Intake:
         self._senders = senders or SenderPolicy([])
         self._alerts = alerts or LoggedAlerts()
         self._metrics = metrics if metrics is not None else Metrics()
+        self._identity = (profile.sending_application, profile.sending_facility)
+        self._writer = writer_for(profile)
 
     def handle(self, raw: bytes) -> bytes:
         """The encoded ACK for one framed message; never raises."""
@@ -89,9 +91,9 @@ class Hl7Intake:
         response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
         orders = (applied or self._orders(answered)) if response else None
         if response is None or orders is None:
-            return render_ack(header, answered, datetime.now())
+            return render_ack(header, answered, datetime.now(), self._identity, self._writer)
         response_type = message_structure(response, header.version)
-        return render_ack(header, answered, datetime.now(), response_type, orders)
+        return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)
 
     def _orders(self, answered: InboundRecord) -> list[OrderOutcome] | None:
         try:
@@ -106,6 +108,8 @@ class Hl7Intake:
                 r.placer_order_number,
                 r.placer_application,
                 filler(r.placer_order_number, r.placer_application),
+                r.procedures,
+                r.accession_number,
             )
             for r in references
         ]

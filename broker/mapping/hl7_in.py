@@ -299,6 +299,7 @@ def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
     for value, limit, paths in [
         (order.placer_order_number, LO, f.placer_order_number),
         (order.placer_application, LO, f.placer_application),
+        (order.placer_facility, LO, f.placer_facility),
         (order.filler_order_number, LO, f.filler_order_number),
         (order.accession_number, SH, accession_paths),
         (order.admission_id, LO, f.admission_id),
@@ -339,6 +340,7 @@ def _read_order(group: SegmentGroup, profile: Profile) -> Order:
     return Order(
         placer_order_number=group.required(f.placer_order_number, "placer order number"),
         placer_application=group.first(f.placer_application),
+        placer_facility=group.first(f.placer_facility),
         filler_order_number=group.first(f.filler_order_number),
         accession_number=accession,
         patient=read_patient(group, profile),
@@ -385,15 +387,53 @@ class OrderReference:
     control: str
     placer_order_number: str
     placer_application: str
+    procedures: tuple[RequestedProcedure, ...] = ()
+    accession_number: str = ""
+
+
+def _as_sent(group: SegmentGroup, profile: Profile) -> tuple[RequestedProcedure, ...]:
+    """The order's procedure code and step identifiers as the message gives them, read
+    without any check (the message may have been refused for them), for the answer's
+    order detail: OBR-4, and one IPC per IPC received."""
+    f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
+    path = FieldPath.parse(f.procedure_code[0])
+    value, meaning, scheme = (group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3))
+    code = Code(value, scheme, meaning) if value else None
+    views = [group.focused(s) for s in group.own("IPC")]
+    if not views:
+        step = ScheduledStep(group.first(f.sps_id), group.first(f.modality))
+        return (RequestedProcedure(group.first(f.requested_procedure_id), "", meaning, code, steps=[step]),)
+    return tuple(
+        RequestedProcedure(
+            v.first(ipc.requested_procedure_id),
+            v.first(ipc.study_instance_uid),
+            meaning,
+            code,
+            steps=[ScheduledStep(v.first(ipc.sps_id), v.first(ipc.modality))],
+        )
+        for v in views
+    )
 
 
 def order_references(message: hl7.Message, profile: Profile) -> list[OrderReference]:
-    """Each order's control code and placer number, for the application response."""
+    """Each order's control code, placer number and detail, for the application response."""
     f = profile.hl7_in.order
-    return [
-        OrderReference(g.first(f.order_control), g.first(f.placer_order_number), g.first(f.placer_application))
-        for g in _order_groups(message)
-    ]
+    references = []
+    for g in _order_groups(message):
+        ipcs = g.own("IPC")
+        accession = g.first(f.accession_number)
+        if not accession and ipcs:
+            accession = g.focused(ipcs[0]).first(profile.hl7_in.ipc.accession_number)
+        references.append(
+            OrderReference(
+                g.first(f.order_control),
+                g.first(f.placer_order_number),
+                g.first(f.placer_application),
+                _as_sent(g, profile),
+                accession,
+            )
+        )
+    return references
 
 
 def _register(message: hl7.Message, profile: Profile) -> list[Command]:

@@ -15,13 +15,16 @@ from broker.domain.model import Order, RequestedProcedure, ScheduledStep
 from broker.domain.ports import OutboundMessage
 from broker.mapping.charsets import codec_for
 from broker.mapping.hl7_out import (
-    msh,
+    Addressee,
+    Header,
+    Hl7Writer,
+    encoded,
+    ipc_segment,
     name_codes,
-    new_control_id,
     ordering_key,
     pid_segment,
-    segment,
     universal_service,
+    writer_for,
 )
 from broker.mapping.profile import Profile
 
@@ -34,35 +37,41 @@ def _when(step: ScheduledStep) -> str:
 
 
 class Hl7ProcedureNotifier:
-    def __init__(self, profile: Profile, destinations: list[str]) -> None:
+    def __init__(self, profile: Profile, addressees: list[Addressee]) -> None:
         self._profile = profile
-        self._destinations = destinations
+        self._addressees = addressees
         self._codec = codec_for(profile.procedure_out.charset, profile.hl7_in.charsets)
         self._name_codes = name_codes(profile)
+        self._writer: Hl7Writer = writer_for(profile)
 
     def messages_for(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]:
-        """The message for each Image Manager; none when none is configured."""
-        if not self._destinations:
-            return []
+        """The message for each Image Manager (MSH-5/6 its own); none when none is configured."""
         out = self._profile.procedure_out
-        body = self._omi(order, control) if out.message_type == "OMI^O23" else self._orm(order, control)
-        header = msh(
+        body = [
+            pid_segment(self._writer, order.patient, self._name_codes),
+            *(self._omi(order, control) if out.message_type == "OMI^O23" else self._orm(order, control)),
+        ]
+        return [
+            OutboundMessage(addressee.name, ordering_key(order), self._text(addressee, order, at, body))
+            for addressee in self._addressees
+        ]
+
+    def _text(self, addressee: Addressee, order: Order, at: datetime, body: list[str]) -> bytes:
+        out = self._profile.procedure_out
+        header = Header(
             sending=(self._profile.sending_application, self._profile.sending_facility),
-            receiving=("", ""),
+            receiving=addressee.receiving(order),
             message_type=out.message_type,
-            control_id=new_control_id(),
             version=out.version,
+            at=at,
             charset=out.charset,
             charset_handling=out.charset_handling,
-            now=at,
         )
-        payload = ("\r".join([header, pid_segment(order.patient, self._name_codes), *body]) + "\r").encode(self._codec)
-        return [OutboundMessage(name, ordering_key(order), payload) for name in self._destinations]
+        return encoded(self._writer.message(header, body), self._codec)
 
-    @staticmethod
-    def _orc(order: Order, control: str) -> str:
+    def _orc(self, order: Order, control: str) -> str:
         placer = [order.placer_order_number, order.placer_application]
-        return segment("ORC", control, placer, order.filler_order_number, "", ORDER_STATUS[control])
+        return self._writer.segment("ORC", control, placer, order.filler_order_number, "", ORDER_STATUS[control])
 
     def _orm(self, order: Order, control: str) -> list[str]:
         lines: list[str] = []
@@ -78,12 +87,11 @@ class Hl7ProcedureNotifier:
     def _zds(self, procedure: RequestedProcedure) -> str:
         """ZDS-1: Study Instance UID ^ implementation ^ Application ^ DICOM (IHE RAD TF-2)."""
         uid = [procedure.study_instance_uid, self._profile.sending_application, "Application", "DICOM"]
-        return segment("ZDS", uid)
+        return self._writer.segment("ZDS", uid)
 
-    @staticmethod
-    def _obr(order: Order, procedure: RequestedProcedure, step: ScheduledStep) -> str:
+    def _obr(self, order: Order, procedure: RequestedProcedure, step: ScheduledStep) -> str:
         placer = [order.placer_order_number, order.placer_application]
-        return segment(
+        return self._writer.segment(
             "OBR", "1", placer, order.filler_order_number, universal_service(procedure), *[""] * 13,
             order.accession_number, procedure.requested_procedure_id, step.sps_id, "", "", "",
             step.modality, "", "", ["", "", "", _when(step), "", procedure.priority],
@@ -92,20 +100,13 @@ class Hl7ProcedureNotifier:
     def _omi(self, order: Order, control: str) -> list[str]:
         lines: list[str] = []
         placer = [order.placer_order_number, order.placer_application]
+        w = self._writer
         for procedure in order.procedures:
             first = procedure.steps[0] if procedure.steps else None
             lines += [
                 self._orc(order, control),
-                segment("TQ1", "1", "", "", "", "", "", _when(first) if first else "", "", procedure.priority),
-                segment("OBR", "1", placer, order.filler_order_number, universal_service(procedure)),
+                w.segment("TQ1", "1", "", "", "", "", "", _when(first) if first else "", "", procedure.priority),
+                w.segment("OBR", "1", placer, order.filler_order_number, universal_service(procedure)),
             ]
-            lines += [self._ipc(order, procedure, step) for step in procedure.steps]
+            lines += [ipc_segment(w, order.accession_number, procedure, step) for step in procedure.steps]
         return lines
-
-    @staticmethod
-    def _ipc(order: Order, procedure: RequestedProcedure, step: ScheduledStep) -> str:
-        protocols = [[c.value, c.meaning, c.scheme] for c in step.protocol_codes]
-        return segment(
-            "IPC", order.accession_number, procedure.requested_procedure_id, procedure.study_instance_uid,
-            step.sps_id, step.modality, protocols, step.station_name, step.location, step.station_ae,
-        )  # fmt: skip

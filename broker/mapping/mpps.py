@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import PerformedStep, PpsStatus, StepReference
@@ -39,6 +40,15 @@ def _references(ds: Dataset) -> list[StepReference]:
         )
         for item in ds.get("ScheduledStepAttributesSequence", [])
     ]
+
+
+def _as_sent(ds: Dataset, keyword: str) -> str:
+    """A value as the modality wrote it: a backslash-separated multi-value stays one
+    string (str() of pydicom's MultiValue is a Python list's repr). NUL is DICOM padding,
+    never text, and PostgreSQL text cannot hold it: it is left out."""
+    value = ds.get(keyword, "")
+    text = "\\".join(str(v) for v in value) if isinstance(value, MultiValue) else str(value or "")
+    return text.replace("\x00", "")
 
 
 def _to_json(record: Dataset) -> str:
@@ -87,7 +97,7 @@ def performed_step_from(ds: Dataset, sop_instance_uid: str, rules: MppsRules) ->
         status=_status(ds),
         references=_references(ds),
         attributes=_as_utf8_json(ds),
-        performed_station_ae=str(ds.get("PerformedStationAETitle", "") or ""),
+        performed_station_ae=_as_sent(ds, "PerformedStationAETitle"),
     )
 
 

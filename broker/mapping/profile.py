@@ -64,6 +64,8 @@ class OrderFields(_Strict):
     requesting_physician: Paths = []
     #: Requesting Service (0032,1033).
     requesting_service: Paths = []
+    #: The placer's facility as received: MSH-6 of the status messages by default.
+    placer_facility: Paths = ["MSH-4.1"]
 
 
 class IpcFields(_Strict):
@@ -118,6 +120,15 @@ class StatusOut(_Strict):
     charset: str
     #: MSH-20 alternate character set handling scheme (JAHIS: `ISO 2022-1994`).
     charset_handling: str = ""
+
+
+class Hl7Out(_Strict):
+    """How the broker writes every HL7 message and answer."""
+
+    #: CR, LF and other control characters (C0, C1) in a value: `hex` writes them as
+    #: `\Xhh\` hex data (HL7 v2.5 2.7.5), `drop` leaves them out. Never as is: a CR
+    #: would start a segment at the receiver.
+    control_characters: Literal["hex", "drop"] = "hex"
 
 
 class ProcedureOut(_Strict):
@@ -204,6 +215,7 @@ class Profile(_Strict):
     sending_application: str = "BROKER"
     sending_facility: str = "RADIOLOGY"
     hl7_in: Hl7In
+    hl7_out: Hl7Out = Hl7Out()
     status_out: StatusOut
     procedure_out: ProcedureOut
     assign: Assignment

@@ -16,6 +16,7 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.listener import MllpListener
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
+from broker.mapping.hl7_out import Hl7Writer
 from broker.resources import resource_dir
 
 CATALOG = resource_dir("hl7")
@@ -105,7 +106,8 @@ class Hl7Receiver:
         with self._arrived:
             self.received.append(raw)
             self._arrived.notify_all()
-        return render_ack(header, record, datetime.now()).encode("utf-8")
+        addressed = (header.receiving_application, header.receiving_facility)
+        return render_ack(header, record, datetime.now(), addressed, Hl7Writer()).encode("utf-8")
 
     def wait_for(self, count: int, timeout: float) -> list[bytes]:
         """The messages received once `count` have arrived, or all by the timeout."""

@@ -135,6 +135,7 @@ orders = Table(
     Column("admission_id", String(64), nullable=False, default=""),
     Column("requesting_physician", String(200), nullable=False, default=""),
     Column("requesting_service", String(64), nullable=False, default=""),
+    Column("placer_facility", String(64), nullable=False, default=""),
     UniqueConstraint("placer_application", "placer_order_number"),
 )
 

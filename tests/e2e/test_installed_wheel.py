@@ -91,7 +91,9 @@ def test_wheel_serves_the_readme_walk_through_from_another_directory(
     assert "ACC1001" in found.stdout
     page = subprocess.run(
         [installed / "python", "-c", f"import httpx; print(httpx.get('http://127.0.0.1:{ports['WEB']}/').text)"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert date.today().isoformat() in page.stdout
     assert "ACC1001" in page.stdout, "today's page shows the sample order"

@@ -323,7 +323,7 @@ def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: R
             assert http.post(f"{MPPS}/{generate_uid()}", content=body, headers=DICOM_JSON).status_code == 201
         with broker.engine.connect() as conn:
             payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == AUDIT)).scalars()
-            events = [event_key(valid_message(p[p.index(b"<?xml"):])) for p in payloads]
+            events = [event_key(valid_message(p[p.index(b"<?xml") :])) for p in payloads]
     assert ("110112", "E", "") in events  # Query, as for a C-FIND
     assert ("110111", "C", "") in events  # Procedure Record, as for an N-CREATE
 
@@ -336,8 +336,10 @@ def test_15_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, ht
     assert created.status_code == 201
     [record] = http.get(f"{MPPS}/{uid}").json()
     assert str(Dataset.from_json(record).PatientName) == "DOE^JOHN^Q"
-    xxe = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           b'<NativeDicomModel xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM">&x;</NativeDicomModel>')
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<NativeDicomModel xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM">&x;</NativeDicomModel>'
+    )
     refused = http.post(f"{MPPS}/{generate_uid()}", content=xxe, headers={"Content-Type": "application/dicom+xml"})
     assert refused.status_code == 400
     assert "root:" not in refused.text

@@ -156,8 +156,9 @@ def test_order_answered_with_orr_o02_reporting_filler_number_rad2(broker: Broker
         sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7"),
         sample("rad-2-placer-order/orm_o01_ca.hl7"),
     )
-    assert segment(nw, "MSH")[9] == "ORR^O02"
+    assert segment(nw, "MSH")[9] == "ORR^O02^ORR_O02"  # v2.3.1 has the message structure
     assert segment(nw, "ORC")[1:4] == ["OK", "PO1002^RIS", "A00000001"]
+    assert segment(nw, "OBR")[2:5] == ["PO1002^RIS", "A00000001", "MRHEAD^MR Head^LOCAL"]  # ORC needs its OBR
     assert segment(ca, "ORC")[1:3] == ["CR", "PO1002^RIS"]
     [refused] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_ca.hl7", ORM0003="ORM0004"))
     assert (ack_code(refused), segment(refused, "ORC")[1]) == ("AE", "UC")
@@ -171,7 +172,7 @@ def test_omg_answered_with_org_o20_swf_b(broker: Broker) -> None:
 
 def test_adt_still_answered_with_general_ack(broker: Broker) -> None:
     [reply] = send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
-    assert segment(reply, "MSH")[9] == "ACK^A04"
+    assert segment(reply, "MSH")[9] == "ACK^A04^ACK"
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def test_rad4_then_rad13_orm_with_zds_ihe_swf(database_url: str, ris: RisListene
         scheduled, changed, stopped = image_manager.wait_for(3)
     finally:
         broker.stop()
-    assert segment(scheduled, "MSH")[9] == "ORM^O01"
+    assert segment(scheduled, "MSH")[9] == "ORM^O01^ORM_O01"
     assert [segment(m, "ORC")[1] for m in (scheduled, changed, stopped)] == ["NW", "XO", "DC"]
     assert [segment(m, "ORC")[5] for m in (scheduled, changed, stopped)] == ["SC", "SC", "DC"]
     obr = segment(scheduled, "OBR")

@@ -32,5 +32,5 @@ def test_ris_and_modality_simulators(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "C-FIND: 0x0000, 1 item(s)" in out
     assert "N-SET COMPLETED: 0x0000" in out
-    assert "status: MSH-9=ORM^O01 ORC-1=SC ORC-5=IP OBR-18=ACC1001" in out
-    assert "status: MSH-9=ORM^O01 ORC-1=SC ORC-5=CM OBR-18=ACC1001" in out
+    assert "status: MSH-9=ORM^O01^ORM_O01 ORC-1=SC ORC-5=IP OBR-18=ACC1001" in out
+    assert "status: MSH-9=ORM^O01^ORM_O01 ORC-1=SC ORC-5=CM OBR-18=ACC1001" in out

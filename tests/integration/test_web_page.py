@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydicom.uid import generate_uid
 
 from broker.app import Broker
 from support.hl7peer import RisListener, ack_code, sample, send
+from support.mpps import as_dataset, n_create
+from support.senders import MppsSender
 from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_broker, web_port
 
 
@@ -39,3 +42,14 @@ def test_names_from_the_wire_are_escaped(page_broker: Broker) -> None:
         html = browser.get("/", params={"day": "2026-11-23"}).text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;, JOHN" in html
     assert "<script>" not in html
+
+
+def test_station_ae_from_an_mpps_is_escaped_on_the_page(page_broker: Broker) -> None:
+    """A DICOM-sourced value (an unscheduled MPPS's Performed Station AE Title, shown in
+    "MPPS to reconcile") is text on the page, never markup."""
+    hostile = n_create("NOSUCHSPS", "NOSUCHACC", "RP9", "1.2.3.9", PerformedStationAETitle="<img src=x>'\"&")
+    assert MppsSender(page_broker.dicom.port).create(generate_uid(), as_dataset(hostile))() == 0x0000
+    with client(web_port(page_broker), None, cookie=ADMIN_TOKEN) as browser:
+        html = browser.get("/", params={"day": "2026-11-23"}).text
+    assert "&lt;img src=x&gt;&#39;&#34;&amp;" in html
+    assert "<img src=x>" not in html

@@ -13,8 +13,14 @@ import pytest
 from broker.domain.ports import InboundRecord
 from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
+from broker.mapping.hl7_out import Hl7Writer
 
 NOW = datetime(2026, 11, 23, 8, 10, 0)
+BROKER = ("BROKER", "RADIOLOGY")
+
+
+def render(header: MessageHeader, record: InboundRecord) -> str:
+    return render_ack(header, record, NOW, BROKER, Hl7Writer())
 
 
 def _raw(version: str, msh9: str = "ORM^O01", msh18: str = "") -> bytes:
@@ -91,38 +97,45 @@ def test_header_of_truncated_msh_keeps_what_is_there() -> None:
 @pytest.mark.parametrize("version", ["2.3.1", "2.5.1"])
 def test_aa_ack_echoes_msh10_and_swaps_sender_receiver_hl7_2_9_2(version: str) -> None:
     header = MessageHeader.read(_raw(version))
-    ack = render_ack(header, _record(), NOW)
+    ack = render(header, _record())
     seg = _segments(ack)
     assert list(seg) == ["MSH", "MSA"]  # no ERR on AA
     msh = seg["MSH"]
     assert msh[1] == "^~\\&"
     assert msh[2:6] == ["BROKER", "RADIOLOGY", "RIS", "HOSPITAL"]  # MSH-3..6 swapped
     assert msh[6] == "20261123081000"  # MSH-7
-    assert msh[9] == "ACKMSG0001"  # MSH-10: own control id
+    assert 0 < len(msh[9]) <= 20 and msh[9] != "MSG0001"  # MSH-10: its own control id
     assert msh[11] == version  # MSH-12 echoes the version
     assert seg["MSA"] == ["MSA", "AA", "MSG0001"]  # MSA-2 = MSH-10 of the message
 
 
-@pytest.mark.parametrize(("version", "msh9"), [("2.3.1", "ACK^O01"), ("2.5.1", "ACK^O01^ACK"), ("2.5", "ACK^O01^ACK")])
+@pytest.mark.parametrize(
+    ("version", "msh9"),
+    [("2.3", "ACK^O01"), ("2.3.1", "ACK^O01^ACK"), ("2.5.1", "ACK^O01^ACK"), ("2.5", "ACK^O01^ACK")],
+)
 def test_ack_message_type_per_version_hl7_2_9_2(version: str, msh9: str) -> None:
-    assert _segments(render_ack(MessageHeader.read(_raw(version)), _record(), NOW))["MSH"][8] == msh9
+    assert _segments(render(MessageHeader.read(_raw(version)), _record()))["MSH"][8] == msh9
 
 
-def test_ack_control_id_fits_st20_hl7_2_15_9_10() -> None:
-    raw = b"MSH|^~\\&|RIS|H|B|R|20261123||ORM^O01|ABCDEFGHIJKLMNOPQRST|P|2.5.1"
-    msh = _segments(render_ack(MessageHeader.read(raw), _record(), NOW))["MSH"]
-    assert msh[9] == "ACKABCDEFGHIJKLMNOPQ"
-    assert len(msh[9]) == 20
+def test_ack_control_ids_are_unique_and_fit_st20_hl7_2_15_9_10() -> None:
+    """Two senders' MSH-10 of 20 characters differing only at the end used to give the
+    same ACK control ID (`ACK` + the first 17)."""
+    ids = set()
+    for tail in "ST":
+        raw = f"MSH|^~\\&|RIS|H|B|R|20261123||ORM^O01|ABCDEFGHIJKLMNOPQRS{tail}|P|2.5.1".encode()
+        ids.add(_segments(render(MessageHeader.read(raw), _record()))["MSH"][9])
+    assert len(ids) == 2
+    assert all(0 < len(i) <= 20 for i in ids)
 
 
 def test_ack_echoes_msh18_hl7_2_15_9_18() -> None:
-    msh = _segments(render_ack(MessageHeader.read(_raw("2.5", msh18="UNICODE UTF-8")), _record(), NOW))["MSH"]
+    msh = _segments(render(MessageHeader.read(_raw("2.5", msh18="UNICODE UTF-8")), _record()))["MSH"]
     assert msh[17] == "UNICODE UTF-8"
 
 
 def test_ae_ack_v231_err1_eld_hl7_v2_3_1_2_16_5() -> None:
     header = MessageHeader.read(_raw("2.3.1"))
-    ack = render_ack(header, _record("AE", "101", "PID-3.1", "patient ID is required"), NOW)
+    ack = render(header, _record("AE", "101", "PID-3.1", "patient ID is required"))
     seg = _segments(ack)
     assert list(seg) == ["MSH", "MSA", "ERR"]
     assert seg["MSA"] == ["MSA", "AE", "MSG0001", "patient ID is required"]
@@ -131,7 +144,7 @@ def test_ae_ack_v231_err1_eld_hl7_v2_3_1_2_16_5() -> None:
 
 def test_ae_ack_v251_err2_err3_err4_hl7_v2_5_2_15_5() -> None:
     header = MessageHeader.read(_raw("2.5.1"))
-    ack = render_ack(header, _record("AE", "101", "PID-3", "patient ID is required"), NOW)
+    ack = render(header, _record("AE", "101", "PID-3", "patient ID is required"))
     err = _segments(ack)["ERR"]
     assert err[1] == ""  # ERR-1 not used from v2.5
     assert err[2] == "PID^1^3"  # ERR-2 ERL
@@ -143,16 +156,16 @@ def test_ae_ack_v251_err2_err3_err4_hl7_v2_5_2_15_5() -> None:
 
 def test_ar_ack_for_unsupported_message_type_hl7_table_0357_200() -> None:
     header = MessageHeader.read(_raw("2.5.1", "ORU^R01"))
-    seg = _segments(render_ack(header, _record("AR", "200", "MSH-9", "unsupported"), NOW))
+    seg = _segments(render(header, _record("AR", "200", "MSH-9", "unsupported")))
     assert seg["MSA"][1] == "AR"
     assert seg["ERR"][2:5] == ["MSH^1^9", "200^Unsupported message type^HL70357", "E"]
 
 
 def test_err_without_location_v231_hl7_v2_3_1_2_16_5() -> None:
-    ack = render_ack(MessageHeader.read(_raw("2.3.1")), _record("AE", "207", "", "internal"), NOW)
+    ack = render(MessageHeader.read(_raw("2.3.1")), _record("AE", "207", "", "internal"))
     assert ack.split("\r")[2] == "ERR|^^^207&Application internal error&HL70357"
 
 
 def test_ack_escapes_delimiters_in_text_hl7_2_7() -> None:
-    ack = render_ack(MessageHeader.read(_raw("2.5.1")), _record("AE", "102", "OBR-27.4", "bad |value^"), NOW)
+    ack = render(MessageHeader.read(_raw("2.5.1")), _record("AE", "102", "OBR-27.4", "bad |value^"))
     assert _segments(ack)["MSA"] == ["MSA", "AE", "MSG0001", "bad \\F\\value\\S\\"]

@@ -21,12 +21,14 @@ from broker.domain.model import (
     StatusChange,
     StepStatus,
 )
-from broker.mapping.hl7_out import Hl7StatusNotifier, escape, name_repetitions, segment
+from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier, Hl7Writer, escape, name_repetitions
 from broker.mapping.profile import Profile, load_profile
 
 SWF = load_profile("ihe-swf")
 JAHIS = load_profile("jahis")
 AT = datetime(2026, 11, 23, 10, 30, 15)
+RIS = Addressee("ris")
+segment = Hl7Writer().segment
 
 
 def _change(status: StepStatus, name: PersonName | None = None) -> StatusChange:
@@ -37,7 +39,9 @@ def _change(status: StepStatus, name: PersonName | None = None) -> StatusChange:
     patient = Patient(
         "PAT001", "HOSPITAL", name or PersonName("Yamada^Tarou", "山田^太郎", "やまだ^たろう"), "19700101", "M"
     )
-    order = Order("PO1001", "FO1001", "ACC1001", patient, placer_application="RIS", procedures=[rp])
+    order = Order(
+        "PO1001", "FO1001", "ACC1001", patient, placer_application="RIS", procedures=[rp], placer_facility="HOSPITAL"
+    )
     return StatusChange(order, step, status, AT)
 
 
@@ -82,15 +86,15 @@ def test_name_repetitions_xpn8_codes_ps3_5_6_2_jahis() -> None:
     ("status", "orc5"), [(StepStatus.STARTED, "IP"), (StepStatus.COMPLETED, "CM"), (StepStatus.DISCONTINUED, "DC")]
 )
 def test_status_message_orm_o01_sc_with_orc5_ihe_swf_rad_3(status: StepStatus, orc5: str) -> None:
-    [message] = Hl7StatusNotifier(SWF, "ris").messages_for(_change(status))
+    [message] = Hl7StatusNotifier(SWF, RIS).messages_for(_change(status))
     assert message.destination == "ris"
     assert message.ordering_key == "RIS|PO1001"
     seg = _fields(message.payload.decode("utf-8"))
     assert list(seg) == ["MSH", "PID", "ORC", "OBR"]
     msh = seg["MSH"]
-    assert msh[1:6] == ["^~\\&", "BROKER", "RADIOLOGY", "RIS", ""]
+    assert msh[1:6] == ["^~\\&", "BROKER", "RADIOLOGY", "RIS", "HOSPITAL"]
     assert msh[6] == "20261123103015"
-    assert (msh[8], msh[10], msh[11], msh[17]) == ("ORM^O01", "P", "2.3.1", "UNICODE UTF-8")
+    assert (msh[8], msh[10], msh[11], msh[17]) == ("ORM^O01^ORM_O01", "P", "2.3.1", "UNICODE UTF-8")
     assert len(msh) == 18  # no MSH-20 for ihe-swf
     assert seg["ORC"][:6] == ["ORC", "SC", "PO1001^RIS", "FO1001", "", orc5]
     obr = seg["OBR"]
@@ -104,11 +108,11 @@ def test_status_message_orm_o01_sc_with_orc5_ihe_swf_rad_3(status: StepStatus, o
 
 @pytest.mark.parametrize("status", [StepStatus.SCHEDULED, StepStatus.CANCELLED])
 def test_no_status_message_for_statuses_without_orc5_code_rad_3(status: StepStatus) -> None:
-    assert Hl7StatusNotifier(SWF, "ris").messages_for(_change(status)) == []
+    assert Hl7StatusNotifier(SWF, RIS).messages_for(_change(status)) == []
 
 
 def test_control_ids_differ_between_messages_hl7_2_15_9_10() -> None:
-    notifier = Hl7StatusNotifier(SWF, "ris")
+    notifier = Hl7StatusNotifier(SWF, RIS)
     ids = {_fields(notifier.messages_for(_change(StepStatus.STARTED))[0].payload.decode())["MSH"][9] for _ in range(5)}
     assert len(ids) == 5
     assert all(0 < len(i) <= 20 for i in ids)
@@ -116,7 +120,7 @@ def test_control_ids_differ_between_messages_hl7_2_15_9_10() -> None:
 
 def test_status_message_escapes_delimiters_in_values_hl7_2_7() -> None:
     change = _change(StepStatus.COMPLETED, PersonName("O|BRIEN^ANN&MARY"))
-    pid = _fields(Hl7StatusNotifier(SWF, "ris").messages_for(change)[0].payload.decode())["PID"]
+    pid = _fields(Hl7StatusNotifier(SWF, RIS).messages_for(change)[0].payload.decode())["PID"]
     assert pid[5] == "O\\F\\BRIEN^ANN\\T\\MARY^^^^^L^A"
 
 
@@ -124,7 +128,7 @@ def test_status_message_escapes_delimiters_in_values_hl7_2_7() -> None:
     ("status", "orc5"), [(StepStatus.STARTED, "IP"), (StepStatus.COMPLETED, "CM"), (StepStatus.DISCONTINUED, "DC")]
 )
 def test_jahis_status_message_is_iso_2022_jp_with_msh18_msh20_jahis(status: StepStatus, orc5: str) -> None:
-    [message] = Hl7StatusNotifier(JAHIS, "ris").messages_for(_change(status))
+    [message] = Hl7StatusNotifier(JAHIS, RIS).messages_for(_change(status))
     payload = message.payload
     assert payload.isascii()  # 7-bit ISO-2022-JP, no UTF-8
     # kanji and kana in JIS X 0208 between ESC $ B and ESC ( B, delimiters outside
@@ -144,16 +148,16 @@ def test_jahis_status_message_is_iso_2022_jp_with_msh18_msh20_jahis(status: Step
 
 
 def test_jahis_msh_itself_is_plain_ascii_jahis() -> None:
-    [message] = Hl7StatusNotifier(JAHIS, "ris").messages_for(_change(StepStatus.COMPLETED))
+    [message] = Hl7StatusNotifier(JAHIS, RIS).messages_for(_change(StepStatus.COMPLETED))
     first_segment = message.payload.split(b"\r", 1)[0]
     assert b"\x1b" not in first_segment
-    assert first_segment.startswith(b"MSH|^~\\&|BROKER|RADIOLOGY|RIS||20261123103015||ORM^O01^ORM_O01|")
+    assert first_segment.startswith(b"MSH|^~\\&|BROKER|RADIOLOGY|RIS|HOSPITAL|20261123103015||ORM^O01^ORM_O01|")
 
 
 def test_status_message_without_procedure_code_uses_description_rad_3() -> None:
     change = _change(StepStatus.STARTED)
     change.order.procedures[0].code = None
-    obr = _fields(Hl7StatusNotifier(SWF, "ris").messages_for(change)[0].payload.decode())["OBR"]
+    obr = _fields(Hl7StatusNotifier(SWF, RIS).messages_for(change)[0].payload.decode())["OBR"]
     assert obr[4] == "CT Chest"
 
 
@@ -165,11 +169,28 @@ def test_performed_series_as_obx_when_the_profile_asks_issue_6() -> None:
         {**SWF.model_dump(), "status_out": {**SWF.status_out.model_dump(), "performed_series": True}}
     )
     change = replace(_change(StepStatus.COMPLETED), performed=pps)
-    [message] = Hl7StatusNotifier(asking, "ris").messages_for(change)
+    [message] = Hl7StatusNotifier(asking, RIS).messages_for(change)
     obx = [line for line in message.payload.decode().split("\r") if line.startswith("OBX")]
     assert obx == [
-        "OBX|1|ST|113014^DICOM Series^DCM||1.2.3.4||||||F",
-        "OBX|2|ST|113014^DICOM Series^DCM||1.2.3.5||||||F",
+        "OBX|1|ST|113014^DICOM Series^DCM|1|1.2.3.4||||||F",
+        "OBX|2|ST|113014^DICOM Series^DCM|2|1.2.3.5||||||F",
     ]
-    [plain] = Hl7StatusNotifier(SWF, "ris").messages_for(change)
+    [plain] = Hl7StatusNotifier(SWF, RIS).messages_for(change)
     assert b"OBX" not in plain.payload
+
+
+def test_control_characters_dropped_when_the_profile_says_hl7_segment_injection() -> None:
+    dropping = Profile.model_validate({**SWF.model_dump(), "hl7_out": {"control_characters": "drop"}})
+    change = _change(StepStatus.COMPLETED, PersonName("O\rPID|1^ANN\n"))
+    [hexed] = Hl7StatusNotifier(SWF, RIS).messages_for(change)
+    [dropped] = Hl7StatusNotifier(dropping, RIS).messages_for(change)
+    assert _fields(hexed.payload.decode())["PID"][5] == "O\\X0D\\PID\\F\\1^ANN\\X0A\\^^^^^L^A"
+    assert _fields(dropped.payload.decode())["PID"][5] == "OPID\\F\\1^ANN^^^^^L^A"
+
+
+def test_text_an_iso_2022_jp_message_cannot_carry_is_written_as_question_mark_jahis() -> None:
+    """A Latin letter or a bidi override has no JIS X 0208 code: the status still goes."""
+    [message] = Hl7StatusNotifier(JAHIS, RIS).messages_for(
+        _change(StepStatus.STARTED, PersonName("Ren\u00e9e\u202e^A"))
+    )
+    assert _fields(message.payload.decode("iso2022_jp"))["PID"][5].startswith("Ren?e?^A^")
