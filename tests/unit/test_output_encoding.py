@@ -5,6 +5,7 @@ tests/integration/test_web_page.py::test_names_from_the_wire_are_escaped."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 import hl7
@@ -125,8 +126,13 @@ def test_audit_message_with_hostile_values_is_well_formed_xml_ps3_15_a_5(value: 
     assert etree.tostring(root)  # parsed back by a second XML implementation
 
 
+#: What a sender's MSH-10 can hold: anything but its field separator and CR (which end
+#: it) and lone surrogates (which no encoding writes).
+CONTROL_ID_CHARACTERS = st.characters(blacklist_characters="\r|", blacklist_categories=("Cs",))
+
+
 @EXAMPLES
-@given(control_id=st.text(alphabet=st.characters(blacklist_characters="\r|"), max_size=30), error=st.text())
+@given(control_id=st.text(alphabet=CONTROL_ID_CHARACTERS, max_size=30), error=st.text())
 def test_any_control_id_and_refusal_text_come_back_as_values_in_the_ack(control_id: str, error: str) -> None:
     """MSA-2 echoes the sender's MSH-10 (whatever it holds but its own field separator
     and CR, which end it); MSA-3 and ERR-8 carry the refusal text."""
@@ -136,7 +142,16 @@ def test_any_control_id_and_refusal_text_come_back_as_values_in_the_ack(control_
     message = hl7.parse(render_ack(header, record, datetime(2026, 11, 23), ("BROKER", "RADIOLOGY"), Hl7Writer()))
     assert [str(s[0]) for s in message] == ["MSH", "MSA", "ERR"]
     assert message.unescape(_at(message.segment("MSA"), 2)) == header.control_id
-    assert message.unescape(_at(message.segment("ERR"), 8)) == error
+    assert message.unescape(_at(message.segment("ERR"), 8)) == _without_trailing_spaces(error)
+
+
+def _without_trailing_spaces(text: str) -> str:
+    """python-hl7 (the decoder here) drops white space at the end of a segment, and
+    ERR-8 is last: spaces written as they are come back without them (the bytes carry
+    them); control characters are written as \\X..\\ escapes and survive."""
+    while text and text[-1].isspace() and not unicodedata.category(text[-1]).startswith("C"):
+        text = text[:-1]
+    return text
 
 
 def _at(segment: hl7.Segment, field: int) -> str:
