@@ -114,7 +114,8 @@ def _answers(
         return
     tally.matches = len(entries)
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
-    plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities)
+    quirks = profile.dicom.stations.get(event.assoc.requestor.ae_title)
+    plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities, quirks)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
     pending = PendingResponses(event)
     for entry in entries:

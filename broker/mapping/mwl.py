@@ -8,6 +8,7 @@ item gets the whole item (PS3.4 C.2.2.2.6).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Sequence as Strings
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from broker.domain.errors import InvalidInput
 from broker.domain.worklist import Key, Pattern, Period, TimesOfDay, WorklistEntry, WorklistQuery
 from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
 from broker.mapping.dicom_charsets import CharsetChoice
-from broker.mapping.profile import Priority
+from broker.mapping.profile import Priority, StationQuirks
 
 #: Query keys matched by single value, wildcard (`*`, `?`) or universal matching, at the
 #: top level and in the Scheduled Procedure Step Sequence item (the statement lists these).
@@ -339,19 +340,77 @@ def _with_priorities(held: _Held, table: Mapping[str, str]) -> _Held:
     return _Held({**held.values, "RequestedProcedurePriority": lambda e: terms.get(e.priority, "")}, held.sequences)
 
 
+_GROUPS = ("alphabetic", "ideographic", "phonetic")
+
+
+def _with_quirks(held: _Held, quirks: StationQuirks, prefix: str = "") -> _Held:
+    """`held` as one station needs it (the profile's `dicom.stations`): names with only
+    the groups it can show, values cut to its lengths. Wrapped once per query, so the
+    answers cost what they cost without quirks."""
+    values = {}
+    for keyword, getter in held.values.items():
+        if dictionary_VR(keyword) == "PN" and len(quirks.name_groups) < len(_GROUPS):
+            getter = _name_groups(getter, [group in quirks.name_groups for group in _GROUPS])
+        limit = quirks.max_lengths.get(prefix + keyword)
+        values[keyword] = _cut(getter, limit) if limit else getter
+    sequences = {
+        keyword: (items, _with_quirks(level, quirks, f"{keyword}.") if level is _STEP else level)
+        for keyword, (items, level) in held.sequences.items()
+    }
+    return _Held(values, sequences)
+
+
+def _name_groups(getter: Getter, kept: list[bool]) -> Getter:
+    def groups(subject: Any) -> str:
+        parts = getter(subject).split("=")
+        return "=".join(part if keep else "" for part, keep in zip(parts, kept, strict=False)).rstrip("=")
+
+    return groups
+
+
+def _cut(getter: Getter, limit: int) -> Getter:
+    return lambda subject: getter(subject)[:limit]
+
+
+def _always_asked(request: Dataset, paths: Strings[str]) -> Dataset:
+    """A copy of `request` that also asks for `paths` (a station's `always_return`)."""
+    asked = copy.deepcopy(request)
+    for path in paths:
+        keyword, _, inner = path.partition(".")
+        if not inner:
+            if keyword not in asked:
+                asked.add_new(keyword, dictionary_VR(keyword), None)
+            continue
+        if keyword not in asked:  # a sequence not asked for: only that key in it
+            asked.add_new(keyword, "SQ", [Dataset()])
+            asked[keyword].value[0].add_new(inner, dictionary_VR(inner), None)
+        items = asked[keyword].value
+        if items and _names_keys(items[0]) and inner not in items[0]:  # else the whole item is asked already
+            items[0].add_new(inner, dictionary_VR(inner), None)
+    return asked
+
+
 class AnswerPlan:
     """How every answer to one C-FIND request is written: compiled once per query from
     the request's keys, then applied to each matching entry straight to bytes."""
 
     def __init__(
-        self, request: Dataset | None, character_sets: Strings[str], priorities: Mapping[str, str] | None = None
+        self,
+        request: Dataset | None,
+        character_sets: Strings[str],
+        priorities: Mapping[str, str] | None = None,
+        quirks: StationQuirks | None = None,
     ) -> None:
         """`request` None: every key the broker holds (the Conformance Statement's list
         of return keys). `priorities`: HL7 priority → DICOM defined term (the profile's
-        `dicom.priorities`)."""
+        `dicom.priorities`). `quirks`: what the calling station needs (`dicom.stations`)."""
         held = _with_priorities(_ENTRY, priorities or {})
+        if quirks is not None:
+            held = _with_quirks(held, quirks)
+            request = _always_asked(request, quirks.always_return) if request is not None else None
         self._fields = _fields(request, held) if request is not None else _whole(held)
-        self._charsets = CharsetChoice(_asked_charset(request), character_sets)
+        asked = quirks.character_set.split("\\") if quirks and quirks.character_set else _asked_charset(request)
+        self._charsets = CharsetChoice(asked, character_sets)
         self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
 
     def encode(self, entry: WorklistEntry, *, implicit: bool) -> bytes:

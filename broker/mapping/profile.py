@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydicom.datadict import tag_for_keyword
 
 from broker.mapping.dicom_charsets import SUPPORTED_TERMS, supported
 from broker.resources import resource_dir
@@ -188,6 +189,37 @@ class Codes(_Strict):
 Priority = Literal["STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW"]
 
 
+NameGroup = Literal["alphabetic", "ideographic", "phonetic"]
+
+
+def _writable_set(candidate: str) -> str:
+    if not supported(candidate.split("\\")):
+        raise ValueError(f"character set {candidate!r} is not one the broker can write ({', '.join(SUPPORTED_TERMS)})")
+    return candidate
+
+
+def _known_path(path: str) -> str:
+    """A keyword, or `Sequence.Keyword` one level down (a worklist answer's shape)."""
+    if any(tag_for_keyword(part) is None for part in path.split(".")) or path.count(".") > 1:
+        raise ValueError(f"{path!r} is not a DICOM keyword (or Sequence.Keyword)")
+    return path
+
+
+class StationQuirks(_Strict):
+    """What one calling AE's worklist answers need beyond the standard: real devices
+    that cannot show ideographic names, parse only one character set, cut long values
+    badly, or need keys they forget to ask for."""
+
+    #: PN component groups sent to this station; the others are left out of every name.
+    name_groups: list[NameGroup] = ["alphabetic", "ideographic", "phonetic"]
+    #: Answer in this set (when it holds the text), whatever the query names.
+    character_set: Annotated[str, AfterValidator(_writable_set)] | None = None
+    #: Longest value (characters) per keyword or `Sequence.Keyword`; longer is cut.
+    max_lengths: dict[Annotated[str, AfterValidator(_known_path)], Annotated[int, Field(ge=1)]] = {}
+    #: Keys answered even when the query does not ask for them.
+    always_return: list[Annotated[str, AfterValidator(_known_path)]] = []
+
+
 class DicomOut(_Strict):
     #: Specific Character Sets for answers whose text is not plain ASCII and that the
     #: query's own set cannot hold, in order of preference; each answer takes the first
@@ -197,16 +229,13 @@ class DicomOut(_Strict):
     fold_case_names: bool = False
     #: HL7 priority (table 0027, as the order carries it) → Requested Procedure Priority.
     priorities: dict[str, Priority] = {}
+    #: Per calling AE title: what that station's answers need (StationQuirks).
+    stations: dict[str, StationQuirks] = {}
 
     @field_validator("character_sets")
     @classmethod
     def _writable(cls, value: list[str]) -> list[str]:
-        for candidate in value:
-            if not supported(candidate.split("\\")):
-                raise ValueError(
-                    f"character set {candidate!r} is not one the broker can write ({', '.join(SUPPORTED_TERMS)})"
-                )
-        return value
+        return [_writable_set(candidate) for candidate in value]
 
 
 class Profile(_Strict):
