@@ -1,1 +1,0 @@
-"""HL7 v2 adapter: MLLP framing, inbound intake with ACK after commit, outbound sender."""

@@ -1,1 +1,0 @@
-"""Background jobs on APScheduler: the outbox drain (and, later, housekeeping)."""
