@@ -5,7 +5,8 @@ The page's login form puts the token in an HttpOnly, SameSite=Strict cookie. The
 counts for GET requests only: a write always needs the Authorization header, which a
 page from another site cannot make a browser send, so the cookie cannot be used for
 cross-site request forgery. With no tokens configured (allowed on loopback only, see
-`WebConfig`), everyone who can connect is admin.
+`WebConfig`), everyone who can connect may read and nobody may change anything: an
+admin API open by default is how servers of this kind get taken over.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Tokens:
 
     def role_of(self, presented: str) -> Role | None:
         """Compared in constant time against every token, so timing tells nothing."""
+        if not presented:
+            return None
         found: Role | None = None
         for token, role in self._tokens:
             if hmac.compare_digest(token, presented.encode()):
@@ -63,9 +66,9 @@ def caller_role(request: Request, bearer: str = "") -> Role | None:
     """The role the request's token grants (header, else the cookie on a GET); None: no valid token."""
     tokens: Tokens = request.app.state.tokens
     if tokens.open:
-        return Role.ADMIN
+        return Role.READ
     presented = bearer or (request.cookies.get(COOKIE, "") if request.method in _SAFE_METHODS else "")
-    return tokens.role_of(presented) if presented else None
+    return tokens.role_of(presented)
 
 
 def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Role:
@@ -74,8 +77,21 @@ def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials |
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid token is required", {"WWW-Authenticate": "Bearer"})
     if request.method not in _SAFE_METHODS and found < Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, _read_only(request.app.state.tokens))
     return found
+
+
+def _read_only(tokens: Tokens) -> str:
+    if tokens.open:
+        return NO_ADMIN_TOKEN
+    return "this token may only read"
+
+
+NO_ADMIN_TOKEN = (
+    "the API is read-only: no token is configured. To make changes, add an admin token under "
+    "web.tokens in the configuration (name, role: admin, and one of token, token_file, token_env) "
+    "and restart the broker"
+)
 
 
 Authorized = Depends(role)
