@@ -212,12 +212,12 @@ class WebConfig(_Section):
     @model_validator(mode="after")
     def _tokens_off_loopback(self) -> WebConfig:
         """RELIABILITY S5: no unauthenticated API reachable from the network."""
-        if self.enabled and not self.tokens and not _is_loopback(self.host):
+        if self.enabled and not self.tokens and not is_loopback(self.host):
             raise ValueError(f"web.host {self.host} is reachable from the network: set web.tokens or bind 127.0.0.1")
         return self
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -12,6 +12,7 @@ admin API open by default is how servers of this kind get taken over.
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -31,32 +32,38 @@ class Role(enum.IntEnum):
 
 class Tokens:
     def __init__(self, tokens: list[WebToken]) -> None:
-        self._tokens = [(t.token.get_secret_value().encode(), Role[t.role.upper()]) for t in tokens]
-        self._calling = [(t.token.get_secret_value().encode(), t.calling_ae) for t in tokens]
+        self._tokens = [(_digest(t.token.get_secret_value()), Role[t.role.upper()]) for t in tokens]
+        self._calling = [(_digest(t.token.get_secret_value()), t.calling_ae) for t in tokens]
 
     @property
     def open(self) -> bool:
         return not self._tokens
 
     def role_of(self, presented: str) -> Role | None:
-        """Compared in constant time against every token, so timing tells nothing."""
+        """Compared in constant time against every token, so timing tells nothing (not
+        even a token's length: digests of one size are compared)."""
         if not presented:
             return None
+        digest = _digest(presented)
         found: Role | None = None
         for token, role in self._tokens:
-            if hmac.compare_digest(token, presented.encode()):
+            if hmac.compare_digest(token, digest):
                 found = role
         return found
-
 
     def calling_ae(self, presented: str) -> str | None:
         """The calling AE title a token acts as ("" when bound to none); None: no such
         token. Constant time, like `role_of`."""
+        digest = _digest(presented)
         found: str | None = None
         for token, calling in self._calling:
-            if hmac.compare_digest(token, presented.encode()):
+            if hmac.compare_digest(token, digest):
                 found = calling
         return found
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 bearer = HTTPBearer(auto_error=False, description="a token from web.tokens in the configuration")

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from broker.config import WebConfig
+from broker.config import WebConfig, is_loopback
 from broker.store import reads
 from broker.tls import optional_server_context
 from broker.web import api, dicomweb, lab, page
@@ -102,6 +102,8 @@ class WebServer:
                 raise RuntimeError("the web server did not start")
             time.sleep(0.01)
         log.info("web API and page on %s://%s:%s/", "https" if self._ssl else "http", host, self.port)
+        if self._ssl is None and not is_loopback(host):
+            log.warning("web on %s without web.tls: tokens and patient data cross the network in clear", host)
 
     def _uvicorn_config(self) -> uvicorn.Config:
         context = self._ssl
