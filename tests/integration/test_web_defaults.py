@@ -6,6 +6,7 @@ answered 422, never 500 (#14: `/?day=9999-12-31` was a 500)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -167,3 +168,19 @@ def test_parameters_out_of_range_answered_422(test_broker: Broker, method: str, 
     with client(web_port(test_broker), ADMIN_TOKEN, cookie=ADMIN_TOKEN) as admin:
         answer = admin.request(method, path, json=body)
     assert answer.status_code == 422, answer.text
+
+
+def test_tokens_never_in_an_answer_or_a_log(test_broker: Broker, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "wrong-token-of-another-site-0001"
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    port = web_port(test_broker)
+    with client(port, None) as browser:
+        answers = [browser.post("/login", data={"token": wrong}), browser.post("/login", data={"token": READ_TOKEN})]
+    with client(port, wrong) as guessing:
+        answers += [guessing.get("/api/orders"), guessing.post("/api/outbox/requeue", json={"ids": [1]})]
+    with client(port, READ_TOKEN) as reader:
+        answers += [reader.post("/api/outbox/requeue", json={"ids": [1]}), reader.get("/api/orders?limit=0")]
+    assert [a.status_code for a in answers] == [401, 303, 401, 401, 403, 422]
+    server_side = [f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    texts = [*server_side, *(a.text for a in answers), *(str(dict(a.headers)) for a in answers[2:])]
+    assert [t for t in texts if wrong in t or READ_TOKEN in t or ADMIN_TOKEN in t] == []
