@@ -138,6 +138,7 @@ def test_page_and_docs_load_nothing_from_other_origins(
     chromium.find_element(By.ID, "token").send_keys(READ_TOKEN)
     chromium.find_element(By.ID, "sign-in").click()
     WebDriverWait(chromium, 10).until(lambda d: d.title.startswith("Worklist"))
+    signing_in = _requests(chromium, base)
     chromium.get(f"{base}/?day=2026-11-23")
     assert "山田 太郎" in chromium.find_element(By.ID, "station-CR01").text
     page = _requests(chromium, base)
@@ -149,9 +150,10 @@ def test_page_and_docs_load_nothing_from_other_origins(
     )
     docs = _requests(chromium, base)
 
-    print(f"requests from / (with sign-in): {len(page)}, from /docs: {len(docs)}; to other origins: "
-          f"{len(_other_origins(page, base))} and {len(_other_origins(docs, base))}")  # fmt: skip
-    assert _other_origins(page, base) == [] and _other_origins(docs, base) == []
+    for name, urls in (("sign-in", signing_in), ("/", page), ("/docs", docs)):
+        print(f"requests from {name}: {len(urls)}, to other origins: {len(_other_origins(urls, base))}")
+    assert _other_origins(signing_in, base) == [] and _other_origins(page, base) == []
+    assert _other_origins(docs, base) == []
     assert f"{base}/static/broker.css" in page
     assert {f"{base}/static/swagger-ui/swagger-ui-bundle.js", f"{base}/static/docs.js", f"{base}/openapi.json"} <= set(
         docs
