@@ -137,6 +137,8 @@ XXE = [
 XML_PARSERS = {"fromstring", "parse", "XML", "iterparse", "XMLParser", "XMLPullParser", "parseString",
                "make_parser", "ParserCreate", "fromstringlist", "XMLID"}  # fmt: skip
 XML_MODULES = ("xml", "lxml", "defusedxml")
+#: Names an XML module goes by, for `ElementTree.parse(...)`; other `.parse` (urllib, dates) are not XML.
+XML_MODULE_NAMES = {"ElementTree", "ET", "etree", "cElementTree", "minidom", "pulldom", "expat", "sax", "safe_xml"}
 
 
 def xml_parsing(source: str) -> list[str]:
@@ -151,6 +153,10 @@ def xml_parsing(source: str) -> list[str]:
             mods = [a.name for a in node.names if a.name.split(".")[0] in ("lxml", "defusedxml")]
             mods += [a.name for a in node.names if a.name.startswith(("xml.dom", "xml.sax", "xml.parsers"))]
             found += [f"{node.lineno}: import {m}" for m in mods]
+        elif isinstance(node, ast.Attribute) and node.attr in XML_PARSERS:
+            owner = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+            if node.attr != "parse" or owner in XML_MODULE_NAMES:
+                found.append(f"{node.lineno}: {owner}.{node.attr}")
     return found
 
 
@@ -163,7 +169,9 @@ def test_xml_external_entities_refused_and_xml_parsed_in_one_place() -> None:
             parse_xml(document)
         refused.append(str(why.value))
     assert "root:" not in " ".join(refused)  # no file content in any refusal
-    assert xml_parsing("from xml.etree.ElementTree import fromstring\nimport lxml.etree\n") != []
+    planted = "from xml.etree.ElementTree import fromstring\nimport lxml.etree\nElementTree.parse(f)\nx.fromstring(b)\n"
+    assert len(xml_parsing(planted)) == 4
+    assert xml_parsing("from urllib.parse import urlsplit\nurllib.parse.quote(x)\nparser.parse(args)\n") == []
     elsewhere = {
         str(path.relative_to(ROOT)): hits
         for path, source in _sources()
