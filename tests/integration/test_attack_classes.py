@@ -2,8 +2,6 @@
 (#15 Deliver 6), each named after its class. Where a guard test already exists it is
 kept where it is and listed in ATTACK_CLASSES; `test_each_attack_class_has_its_tests`
 fails when one of them disappears or is renamed.
-
-HL7 segment injection through DICOM-sourced values has its tests with the HL7 writer.
 """
 
 from __future__ import annotations
@@ -31,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "broker"
 
 ATTACK_CLASSES = {
+    "HL7 segment injection from DICOM-sourced values": [
+        "tests/integration/test_hl7_segment_injection.py::test_hl7_segment_injection_through_every_mpps_field_reaching_rad3",
+        "tests/integration/test_hl7_segment_injection.py::test_hl7_segment_injection_through_hl7_sourced_values_and_answers",
+    ],
     "deserialization of untrusted data (Mirth CVE-2023-43208)": [
         "tests/integration/test_attack_classes.py::test_deserialization_no_pickle_yaml_load_or_eval_in_the_broker",
     ],
