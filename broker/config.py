@@ -7,11 +7,12 @@ process (the tests do).
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationInfo, model_validator
 
 from broker.env_config import environment_overrides, merge
 from broker.yaml_models import read_mapping, validate
@@ -149,7 +150,11 @@ class HousekeepingConfig(_Section):
 
 
 class WebToken(_Section):
-    """One API client: `read` may only GET; `admin` may also requeue, replay, reconcile."""
+    """One API client: `read` may only GET; `admin` may also requeue, replay, reconcile.
+
+    The secret comes from exactly one of `token` (in the file), `token_file` (a file
+    only the broker's user reads, e.g. a container secret) or `token_env` (the name of
+    an environment variable), so the configuration file itself can be shared."""
 
     name: str = Field(min_length=1, max_length=64)
     role: Literal["read", "admin"] = "read"
@@ -157,6 +162,33 @@ class WebToken(_Section):
     #: A modality's token: its DICOMweb worklist and MPPS requests act as this calling AE
     #: title, under its `dicom.callers` rules (station_only, addresses, services).
     calling_ae: str = Field("", max_length=16)
+    token_file: Path | None = None
+    token_env: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_from_file_or_environment(cls, data: object, info: ValidationInfo) -> object:
+        """Read the secret where `token_file`/`token_env` say; the value never enters a message."""
+        if not isinstance(data, Mapping):
+            return data
+        given = [key for key in ("token", "token_file", "token_env") if data.get(key) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of token, token_file, token_env")
+        if given[0] == "token_file":
+            return {**data, "token": _read_secret(Path(str(data["token_file"])))}
+        if given[0] == "token_env":
+            environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+            if not environ.get(str(data["token_env"])):
+                raise ValueError(f"the environment variable {data['token_env']} is not set")
+            return {**data, "token": environ[str(data["token_env"])].strip()}
+        return data
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"token_file {path} cannot be read ({type(exc).__name__})") from None
 
 
 class WebConfig(_Section):
@@ -167,19 +199,25 @@ class WebConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     #: Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
-    #: Bearer tokens; with none, only a loopback address may be bound (and anyone on
-    #: this machine is admin).
+    #: Bearer tokens. With none, only a loopback address may be bound and the API is
+    #: read-only: every change answers 403 until an admin token is configured.
     tokens: list[WebToken] = []
+    #: Host header values served besides the bind address and localhost, 127.0.0.1 and
+    #: [::1] on the web port: `name` (any port) or `name:port`. Others get 421, which
+    #: defeats DNS rebinding (a hostile page whose name resolves to this machine).
+    allowed_hosts: list[str] = []
+    #: HTTPS on the web listener, with the same BCP 195 settings as the other listeners.
+    tls: TlsConfig | None = None
 
     @model_validator(mode="after")
     def _tokens_off_loopback(self) -> WebConfig:
         """RELIABILITY S5: no unauthenticated API reachable from the network."""
-        if self.enabled and not self.tokens and not _is_loopback(self.host):
+        if self.enabled and not self.tokens and not is_loopback(self.host):
             raise ValueError(f"web.host {self.host} is reachable from the network: set web.tokens or bind 127.0.0.1")
         return self
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -240,7 +278,9 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     database URL without a file of their own."""
     data = anchored(read_mapping(path, ConfigError), path.resolve().parent) if path else {}
     overrides, sources = environment_overrides(BrokerConfig, environ or {}, ConfigError)
-    return validate(BrokerConfig, merge(data, overrides), path or Path("(defaults)"), ConfigError, sources)
+    merged = merge(data, overrides)
+    context = {"environ": environ or {}}
+    return validate(BrokerConfig, merged, path or Path("(defaults)"), ConfigError, sources, context)
 
 
 #: Keys of a `tls:` block that name files.
@@ -251,7 +291,7 @@ _SQLITE = "sqlite:///"
 def anchored(data: dict[str, object], base: Path) -> dict[str, object]:
     """The file's relative paths made relative to the file itself, not to the working
     directory: `broker serve --config /etc/broker/site.yaml` finds `var/broker.db`,
-    `tls/broker.crt` and `profiles/site.yaml` beside the configuration wherever it is
+    `tls/broker.crt`, `profiles/site.yaml` and a `token_file` beside the configuration wherever it is
     started from. Values from the environment are left as given."""
     return {key: _anchor(key, value, base) for key, value in data.items()}
 
@@ -271,6 +311,8 @@ def _path_value(key: str, value: object, base: Path) -> object:
         return _SQLITE + str(_joined(value.removeprefix(_SQLITE), base))
     if key == "profile" and isinstance(value, str) and value.endswith((".yaml", ".yml")):
         return str(_joined(value, base))
+    if key == "token_file":
+        return _joined(value, base)
     return value
 
 

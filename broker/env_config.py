@@ -20,6 +20,8 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
+from broker.yaml_models import yaml_problem
+
 PREFIX = "BROKER__"
 
 
@@ -38,8 +40,8 @@ def environment_overrides(
             raise error(f"{name}: an empty key (a leading or trailing '__')")
         try:
             value = yaml.safe_load(environ[name])
-        except yaml.YAMLError as exc:
-            raise error(f"{name} = {environ[name]!r}: not a YAML value ({exc})") from exc
+        except yaml.YAMLError as exc:  # the value is not shown: it may be a secret
+            raise error(f"{name}: not a YAML value ({yaml_problem(exc)})") from None
         _place(overrides, keys, value)
         sources[".".join(keys)] = name
     return overrides, sources

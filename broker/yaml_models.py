@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
@@ -17,13 +17,24 @@ M = TypeVar("M", bound=BaseModel)
 def read_mapping(path: Path, error: type[Exception]) -> dict[str, object]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise error(f"{path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: {yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise error(f"{path}: the file must hold a mapping of keys")
     return data
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where (line, column), without the quoted source line that
+    PyYAML adds: that line may hold a secret."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem or exc.context} (line {mark.line + 1}, column {mark.column + 1})"
+    return type(exc).__name__
 
 
 def validate(
@@ -32,23 +43,53 @@ def validate(
     path: Path,
     error: type[Exception],
     sources: Mapping[str, str] | None = None,
+    context: Mapping[str, object] | None = None,
 ) -> M:
     """`sources` names where a key's value came from when not from the file (e.g. the
-    environment variable that set it), so the message points at what to fix."""
+    environment variable that set it), so the message points at what to fix; `context`
+    is handed to the model's validators (the environment, for secrets kept there).
+
+    The pydantic error is not chained: its text holds every input, secrets included."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise error(f"{path}: {'; '.join(_problem(e, sources or {}) for e in exc.errors())}") from exc
+        secrets = _secret_fields(model)
+        problems = "; ".join(_problem(e, sources or {}, secrets) for e in exc.errors())
+        raise error(f"{path}: {problems}") from None
 
 
-def _problem(error: ErrorDetails, sources: Mapping[str, str]) -> str:
-    """`dicom.port = 'x': Input should be a valid integer`; a missing key is named
-    without its parent's whole mapping as the value."""
+def _problem(error: ErrorDetails, sources: Mapping[str, str], secrets: frozenset[str]) -> str:
+    """`dicom.port = 'x': Input should be a valid integer`. The value is left out when
+    it is a secret (a token) or a whole mapping or list (which may hold one); a
+    missing key is named as such."""
     key = key_path(error["loc"])
     origin = next((f" (from {src})" for k, src in sources.items() if key == k or key.startswith(f"{k}.")), "")
     if error["type"] == "missing":
         return f"{key}: required, not given{origin}"
-    return f"{key} = {error.get('input')!r}: {error['msg']}{origin}"
+    value = error.get("input")
+    named = [part for part in error["loc"] if isinstance(part, str)]
+    if isinstance(value, Mapping | list) or (named and named[-1] in secrets):
+        return f"{key}: {error['msg']}{origin}"
+    return f"{key} = {value!r}: {error['msg']}{origin}"
+
+
+def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the SecretStr fields anywhere in `model`'s tree of models."""
+    found: set[str] = set()
+    pending: list[object] = [model]
+    seen: set[object] = set()
+    while pending:
+        annotation = pending.pop()
+        if annotation in seen:
+            continue
+        seen.add(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for name, field in annotation.model_fields.items():
+                if field.annotation in (SecretStr, SecretBytes):
+                    found.add(name)
+                pending.append(field.annotation)
+        pending.extend(get_args(annotation))
+    return frozenset(found)
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:

@@ -4,7 +4,7 @@ as the CLI's do. GET needs a read token, everything else an admin token."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -17,6 +17,7 @@ from broker.store.outbox import OutboxEntry, OutboxHealth
 from broker.store.reads import StepRow
 from broker.web.auth import Authorized
 from broker.web.context import WebContext, context
+from broker.web.params import Accession, AccessionInPath, Day, MessageId, PatientId, StationAe, Uid
 from broker.web.schemas import (
     OrderOut,
     PatientOut,
@@ -38,18 +39,20 @@ def _refused(exc: DomainError) -> HTTPException:
 
 
 @router.get("/patients", tags=["patients"])
-def list_patients(ctx: Ctx, patient_id: str = "", limit: Limit = 100) -> list[PatientOut]:
+def list_patients(ctx: Ctx, patient_id: PatientId = "", limit: Limit = 100) -> list[PatientOut]:
     return [PatientOut.model_validate(p) for p in reads.patients(ctx.engine, patient_id=patient_id, limit=limit)]
 
 
 @router.get("/orders", tags=["orders"])
-def list_orders(ctx: Ctx, accession_number: str = "", patient_id: str = "", limit: Limit = 100) -> list[OrderOut]:
+def list_orders(
+    ctx: Ctx, accession_number: Accession = "", patient_id: PatientId = "", limit: Limit = 100
+) -> list[OrderOut]:
     found = reads.orders(ctx.engine, accession_number=accession_number, patient_id=patient_id, limit=limit)
     return [OrderOut.model_validate(o) for o in found]
 
 
 @router.get("/orders/{accession_number}", tags=["orders"], responses={404: {"description": "no such order"}})
-def get_order(ctx: Ctx, accession_number: str) -> OrderOut:
+def get_order(ctx: Ctx, accession_number: AccessionInPath) -> OrderOut:
     found = reads.orders(ctx.engine, accession_number=accession_number, limit=1)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no order with this accession number")
@@ -57,7 +60,7 @@ def get_order(ctx: Ctx, accession_number: str) -> OrderOut:
 
 
 @router.get("/steps", tags=["scheduled steps"])
-def list_steps(ctx: Ctx, day: date | None = None, station_ae: str = "", limit: Limit = 1000) -> list[StepRow]:
+def list_steps(ctx: Ctx, day: Day = None, station_ae: StationAe = "", limit: Limit = 1000) -> list[StepRow]:
     """Scheduled steps by station and start; `day` keeps those of that day (and untimed ones)."""
     return reads.steps(ctx.engine, day=day, station_ae=station_ae, limit=limit)
 
@@ -76,7 +79,7 @@ def list_exceptions(ctx: Ctx) -> list[UnlinkedStep]:
 
 
 @router.post("/mpps/exceptions/{uid}/reconcile", tags=["mpps"], responses={404: {}, 409: {}})
-def reconcile(ctx: Ctx, uid: str, body: ReconcileIn) -> PerformedRow:
+def reconcile(ctx: Ctx, uid: Uid, body: ReconcileIn) -> PerformedRow:
     """Link an unscheduled MPPS to the order it served; the order's steps follow it."""
     try:
         ctx.pps_manager.reconcile(uid, body.accession_number, body.requested_procedure_id)
@@ -86,7 +89,7 @@ def reconcile(ctx: Ctx, uid: str, body: ReconcileIn) -> PerformedRow:
 
 
 @router.get("/mpps/{uid}", tags=["mpps"], responses={404: {"description": "no such MPPS"}})
-def get_mpps(ctx: Ctx, uid: str) -> PerformedRow:
+def get_mpps(ctx: Ctx, uid: Uid) -> PerformedRow:
     found = mpps_log.performed(ctx.engine, uid=uid, limit=1)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no MPPS with this SOP Instance UID")
@@ -100,7 +103,7 @@ def list_messages(ctx: Ctx, refused: bool = False, limit: Limit = 100) -> list[L
 
 
 @router.post("/messages/{message_id}/replay", tags=["inbound messages"], responses={404: {}, 409: {}})
-def replay(ctx: Ctx, message_id: int) -> ReplayOut:
+def replay(ctx: Ctx, message_id: MessageId) -> ReplayOut:
     """Apply a refused message again once its cause is fixed; the new answer is kept."""
     key = inbound_log.key_of(ctx.engine, message_id)
     if key is None:

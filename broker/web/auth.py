@@ -5,12 +5,14 @@ The page's login form puts the token in an HttpOnly, SameSite=Strict cookie. The
 counts for GET requests only: a write always needs the Authorization header, which a
 page from another site cannot make a browser send, so the cookie cannot be used for
 cross-site request forgery. With no tokens configured (allowed on loopback only, see
-`WebConfig`), everyone who can connect is admin.
+`WebConfig`), everyone who can connect may read and nobody may change anything: an
+admin API open by default is how servers of this kind get taken over.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -30,30 +32,38 @@ class Role(enum.IntEnum):
 
 class Tokens:
     def __init__(self, tokens: list[WebToken]) -> None:
-        self._tokens = [(t.token.get_secret_value().encode(), Role[t.role.upper()]) for t in tokens]
-        self._calling = [(t.token.get_secret_value().encode(), t.calling_ae) for t in tokens]
+        self._tokens = [(_digest(t.token.get_secret_value()), Role[t.role.upper()]) for t in tokens]
+        self._calling = [(_digest(t.token.get_secret_value()), t.calling_ae) for t in tokens]
 
     @property
     def open(self) -> bool:
         return not self._tokens
 
     def role_of(self, presented: str) -> Role | None:
-        """Compared in constant time against every token, so timing tells nothing."""
+        """Compared in constant time against every token, so timing tells nothing (not
+        even a token's length: digests of one size are compared)."""
+        if not presented:
+            return None
+        digest = _digest(presented)
         found: Role | None = None
         for token, role in self._tokens:
-            if hmac.compare_digest(token, presented.encode()):
+            if hmac.compare_digest(token, digest):
                 found = role
         return found
-
 
     def calling_ae(self, presented: str) -> str | None:
         """The calling AE title a token acts as ("" when bound to none); None: no such
         token. Constant time, like `role_of`."""
+        digest = _digest(presented)
         found: str | None = None
         for token, calling in self._calling:
-            if hmac.compare_digest(token, presented.encode()):
+            if hmac.compare_digest(token, digest):
                 found = calling
         return found
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 bearer = HTTPBearer(auto_error=False, description="a token from web.tokens in the configuration")
@@ -63,9 +73,9 @@ def caller_role(request: Request, bearer: str = "") -> Role | None:
     """The role the request's token grants (header, else the cookie on a GET); None: no valid token."""
     tokens: Tokens = request.app.state.tokens
     if tokens.open:
-        return Role.ADMIN
+        return Role.READ
     presented = bearer or (request.cookies.get(COOKIE, "") if request.method in _SAFE_METHODS else "")
-    return tokens.role_of(presented) if presented else None
+    return tokens.role_of(presented)
 
 
 def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Role:
@@ -74,8 +84,21 @@ def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials |
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid token is required", {"WWW-Authenticate": "Bearer"})
     if request.method not in _SAFE_METHODS and found < Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, _read_only(request.app.state.tokens))
     return found
+
+
+def _read_only(tokens: Tokens) -> str:
+    if tokens.open:
+        return NO_ADMIN_TOKEN
+    return "this token may only read"
+
+
+NO_ADMIN_TOKEN = (
+    "the API is read-only: no token is configured. To make changes, add an admin token under "
+    "web.tokens in the configuration (name, role: admin, and one of token, token_file, token_env) "
+    "and restart the broker"
+)
 
 
 Authorized = Depends(role)

@@ -21,6 +21,7 @@ from broker.store import inbound_log, mpps_log, reads
 from broker.store.reads import StepRow
 from broker.web.auth import COOKIE, caller_role
 from broker.web.context import WebContext, context
+from broker.web.params import Day
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[WebContext, Depends(context)]
@@ -63,7 +64,7 @@ def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse
 
 
 @router.get("/")
-def day_page(request: Request, ctx: Ctx, day: date | None = None) -> Response:
+def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
     day = day or date.today()
@@ -85,6 +86,12 @@ def day_page(request: Request, ctx: Ctx, day: date | None = None) -> Response:
         refused=inbound_log.recent(ctx.engine, limit=10, refused_only=True),
         signed_in=not request.app.state.tokens.open,
     )
+
+
+@router.get("/docs")
+def api_docs() -> HTMLResponse:
+    """Swagger UI from the broker's own assets (see `broker.web.server`)."""
+    return _render("docs.html")
 
 
 @router.get("/login")

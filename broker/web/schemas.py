@@ -4,8 +4,11 @@ the domain objects' attributes (the store's flat read rows are served as they ar
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker.web.params import MAX_ID
 
 
 class _FromDomain(BaseModel):
@@ -73,7 +76,7 @@ class ReplayOut(BaseModel):
 
 
 class RequeueIn(BaseModel):
-    ids: list[int]
+    ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(max_length=10_000)
 
 
 class RequeueOut(BaseModel):

@@ -3,7 +3,8 @@ PostgreSQL: whatever the keys hold (`*?` wildcards, `\\` multi-values, ranges, n
 sequences, 64 KiB values, `../`, NUL, any character set), the worklist path of the MWL
 SCP (identifier → query → SQL reader → answer identifiers) gives an answer or one of
 its refusals (InvalidInput → 0xA900, TooManyMatches → 0xA700) within 2 s: never an SQL
-error, never another exception. The identifier is encoded and decoded as it travels
+error, never another exception, no file written and none opened by a value's path
+(tests/support/file_access.py). The identifier is encoded and decoded as it travels
 (implicit VR little endian), so the handler sees what pynetdicom would hand it."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from broker.app import Services
 from broker.domain.errors import InvalidInput
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from support.brokers import make_config
+from support.file_access import recording
 from support.hl7peer import sample
 from support.net import free_port
 from support.postgres import PostgresServer
@@ -155,7 +157,7 @@ def wire(identifier: Dataset) -> Dataset:
 def test_any_identifier_gets_an_answer_or_a_refusal_within_2_s(
     services: Services, identifier: Identifier, calling_ae: str
 ) -> None:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), recording() as accesses:
         warnings.simplefilter("ignore")  # pydicom warns on invalid values; the broker must still answer
         received = wire(identifier.dataset())
         started = time.monotonic()
@@ -168,3 +170,4 @@ def test_any_identifier_gets_an_answer_or_a_refusal_within_2_s(
         except (InvalidInput, TooManyMatches):
             pass
     assert time.monotonic() - started <= 2.0
+    assert accesses.paths_containing("etc/passwd") == [] and accesses.written() == set()  # no file access

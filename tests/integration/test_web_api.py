@@ -80,7 +80,8 @@ def _raw(port: int, request: bytes) -> bytes:
 def test_large_or_compressed_bodies_refused_before_reading_s5(sqlite_web_broker: Broker) -> None:
     port = web_port(sqlite_web_broker)
     auth = f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()
-    head = b"POST /api/outbox/requeue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    head = b"POST /api/outbox/requeue HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n" + auth
     declared_4_gib = _raw(port, head + b"Content-Length: 4294967296\r\n\r\n")  # and no body follows
     assert declared_4_gib.startswith(b"HTTP/1.1 413")
     chunk = b'{"ids": [' + b"1, " * 3000 + b"1]}"

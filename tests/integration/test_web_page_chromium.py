@@ -2,6 +2,9 @@
 driven by Selenium): sign in through the form, then read the worklist by station with a
 Japanese patient, each step's state and its MPPS, outbox health and the exceptions; the
 screenshot is kept under the test's tmp dir (and BROKER_SCREENSHOT_DIR when set).
+Every request the browser makes is recorded (Chrome DevTools Network events): the page
+and /docs load nothing from any other origin, and the browser reports no Content
+Security Policy violation (RELIABILITY W1).
 
 SQLite only: the page reads through the same store queries the API tests run on both
 backends; this test is about what a browser shows.
@@ -9,10 +12,12 @@ backends; this test is about what a browser shows.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
@@ -48,6 +53,7 @@ def chromium(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     driver = webdriver.Chrome(options=options, service=service)
     yield driver
@@ -101,3 +107,55 @@ def test_day_page_in_headless_chromium(jahis_broker: Broker, chromium: webdriver
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
     if keep := os.environ.get("BROKER_SCREENSHOT_DIR"):
         shutil.copy(screenshot, Path(keep) / screenshot.name)
+
+
+def _requests(driver: webdriver.Chrome, base: str) -> list[str]:
+    """URLs of every request sent since the last call on behalf of a document of `base`'s
+    origin (DevTools Network log); the browser's own chrome:// traffic is not the page's."""
+    events = (json.loads(entry["message"])["message"] for entry in driver.get_log("performance"))
+    sent = (e["params"] for e in events if e["method"] == "Network.requestWillBeSent")
+    return [p["request"]["url"] for p in sent if not _other_origins([p.get("documentURL", "")], base)]
+
+
+def _other_origins(urls: list[str], base: str) -> list[str]:
+    origin = urlsplit(base)
+    return [u for u in urls if (urlsplit(u).scheme, urlsplit(u).netloc) != (origin.scheme, origin.netloc)]
+
+
+def _csp_violations(driver: webdriver.Chrome) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+def test_page_and_docs_load_nothing_from_other_origins(
+    jahis_broker: Broker, chromium: webdriver.Chrome, tmp_path: Path
+) -> None:
+    _traffic(jahis_broker, tmp_path)
+    base = f"http://127.0.0.1:{web_port(jahis_broker)}"
+    chromium.get_log("performance")  # what the browser did before it opened the page
+    with client(web_port(jahis_broker)) as api:
+        expected_operations = sum(len(ops) for ops in api.get("/openapi.json").json()["paths"].values())
+    chromium.get(f"{base}/login")
+    chromium.find_element(By.ID, "token").send_keys(READ_TOKEN)
+    chromium.find_element(By.ID, "sign-in").click()
+    WebDriverWait(chromium, 10).until(lambda d: d.title.startswith("Worklist"))
+    signing_in = _requests(chromium, base)
+    chromium.get(f"{base}/?day=2026-11-23")
+    assert "山田 太郎" in chromium.find_element(By.ID, "station-CR01").text
+    page = _requests(chromium, base)
+    assert chromium.find_element(By.CSS_SELECTOR, "header.bar").value_of_css_property("display") == "flex"
+
+    chromium.get(f"{base}/docs")  # Swagger UI renders every operation from the broker's own assets
+    WebDriverWait(chromium, 20).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= expected_operations
+    )
+    docs = _requests(chromium, base)
+
+    for name, urls in (("sign-in", signing_in), ("/", page), ("/docs", docs)):
+        print(f"requests from {name}: {len(urls)}, to other origins: {len(_other_origins(urls, base))}")
+    assert _other_origins(signing_in, base) == [] and _other_origins(page, base) == []
+    assert _other_origins(docs, base) == []
+    assert f"{base}/static/broker.css" in page
+    assert {f"{base}/static/swagger-ui/swagger-ui-bundle.js", f"{base}/static/docs.js", f"{base}/openapi.json"} <= set(
+        docs
+    )
+    assert _csp_violations(chromium) == []

@@ -58,11 +58,17 @@ def _node_peer(
 
 
 def mpps(
-    port: int, op: str, workdir: Path, *, uid: str = "", dataset: dict[str, object] | None = None
+    port: int,
+    op: str,
+    workdir: Path,
+    *,
+    uid: str = "",
+    dataset: dict[str, object] | None = None,
+    aet: str = "MODALITY1",
 ) -> dict[str, object]:
     """One MPPS operation with dcmjs-dimse; returns {status, affectedSopInstanceUid, errorComment, errorId}."""
     args = [op, "--uid", uid] if uid or op == "set" else [op]
-    return _node_peer("mpps_scu.mjs", port, workdir, *args, dataset=dataset, aet="MODALITY1")[-1]
+    return _node_peer("mpps_scu.mjs", port, workdir, *args, dataset=dataset, aet=aet)[-1]
 
 
 class DimseFinder:

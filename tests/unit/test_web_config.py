@@ -41,7 +41,57 @@ def test_short_token_and_unknown_role_refused() -> None:
 def test_serve_refuses_to_start_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "broker.yaml"
     path.write_text(yaml.safe_dump({"web": {"enabled": True, "host": "0.0.0.0", "port": 0}}))
-    with pytest.raises(ConfigError, match=r"web = .*web.host 0.0.0.0 is reachable from the network"):
+    with pytest.raises(ConfigError, match=r"web: .*web.host 0.0.0.0 is reachable from the network"):
         load_config(path)
     assert main(["serve", "--config", str(path)]) == 2
     assert "set web.tokens or bind 127.0.0.1" in capsys.readouterr().err
+
+
+SECRET = "s3cret-value-NOT-for-logs"
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        [{"name": "ops", "token": "short-s3cret"}],  # too short: the defect printed it
+        [{"name": "ops", "token": SECRET, "role": "root"}],  # another field wrong
+        [{"name": "ops", "token": SECRET, "token_env": "X"}],  # two sources: the whole entry is wrong
+        [{"name": "", "token": SECRET}],
+    ],
+)
+def test_token_never_in_the_configuration_error(tmp_path: Path, tokens: list[dict[str, str]]) -> None:
+    path = tmp_path / "broker.yaml"
+    path.write_text(yaml.safe_dump({"web": {"enabled": True, "tokens": tokens}}))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert "web.tokens[0]" in message
+    assert "s3cret" not in message and refused.value.__cause__ is None  # nor in a chained pydantic error
+
+
+def test_token_never_in_an_environment_or_yaml_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as from_environment:
+        load_config(None, {"BROKER__WEB__TOKENS": "[{name: ops, token: s3cret: x}"})
+    path = tmp_path / "broker.yaml"
+    path.write_text("web:\n  tokens:\n    - {name: ops, token: s3cret: x}\n")
+    with pytest.raises(ConfigError) as from_file:
+        load_config(path)
+    for refused in (from_environment, from_file):
+        assert "s3cret" not in str(refused.value) and refused.value.__cause__ is None
+    assert "line 3" in str(from_file.value)
+
+
+def test_token_from_a_file_or_an_environment_variable(tmp_path: Path) -> None:
+    secret_file = tmp_path / "admin.token"
+    secret_file.write_text(SECRET + "\n")
+    path = tmp_path / "broker.yaml"
+    entries = [{"name": "file", "role": "admin", "token_file": str(secret_file)}, {"name": "env", "token_env": "TOK"}]
+    path.write_text(yaml.safe_dump({"web": {"enabled": True, "tokens": entries}}))
+    web = load_config(path, {"TOK": "from-the-environment-0001"}).web
+    assert [t.token.get_secret_value() for t in web.tokens] == [SECRET, "from-the-environment-0001"]
+    assert SECRET not in repr(web)
+    with pytest.raises(ConfigError, match=r"web.tokens\[1\]: .*TOK is not set"):
+        load_config(path, {})
+    secret_file.unlink()
+    with pytest.raises(ConfigError, match=r"token_file .*admin.token cannot be read"):
+        load_config(path, {"TOK": "from-the-environment-0001"})
