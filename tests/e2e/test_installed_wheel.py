@@ -6,6 +6,7 @@ come from the checkout: the profiles and the sample catalog travel in the wheel.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from support.net import free_port, wait_for_port
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
+SCRATCH = (".git", ".venv", "build", "dist", "*.egg-info", "node_modules", "var", "__pycache__", ".hypothesis")
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finder: that directory's .pth files are not run), so `broker` itself can only be
     the wheel's."""
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a copy: setuptools would reuse a stale build/ in the checkout
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*SCRATCH))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "dist"), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "dist"), str(source)],
         check=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
