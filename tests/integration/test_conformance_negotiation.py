@@ -72,4 +72,9 @@ def test_broker_accepts_exactly_what_the_statement_lists(broker: Broker) -> None
 
     stated = _statement_pairs(render(broker.config, "markdown"))
     assert accepted == stated
-    assert {sop for sop, _ in stated} == {"1.2.840.10008.1.1", "1.2.840.10008.5.1.4.31", "1.2.840.10008.3.1.2.3.3"}
+    assert {sop for sop, _ in stated} == {
+        "1.2.840.10008.1.1",
+        "1.2.840.10008.5.1.4.31",
+        "1.2.840.10008.3.1.2.3.3",
+        "1.2.840.10008.3.1.2.3.4",  # MPPS Retrieve (N-GET, PS3.4 F.8)
+    }
