@@ -6,8 +6,10 @@ CONFIG ?= config.example.yaml
 
 .PHONY: run test setup peers postgres browser lint unit load bench bench-peers clean
 
+# `serve` never creates a database (a missing one is an error); `run` is the one place
+# that asks for it, so a fresh checkout starts in one command.
 run: setup
-	$(VENV)/bin/broker db upgrade --config $(CONFIG)
+	$(VENV)/bin/broker db upgrade --create --config $(CONFIG)
 	$(VENV)/bin/broker serve --config $(CONFIG)
 
 setup: $(VENV)/.installed

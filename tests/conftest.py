@@ -53,7 +53,7 @@ def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """The migrated database under test, for tests of the store on its own."""
-    upgrade(database_url)
+    upgrade(database_url, create=True)
     engine = build_engine(database_url)
     yield engine
     engine.dispose()
