@@ -6,7 +6,6 @@ worklist answers); 2 bad configuration or usage; 3 network or system error."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import socket
@@ -38,9 +37,10 @@ def _config(path: str | None) -> BrokerConfig:
 
 def _serve(args: argparse.Namespace) -> int:
     from broker.app import Broker
+    from broker.logs import configure as configure_logging
 
     config = _config(args.config)
-    _configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format)
     broker = Broker(config)  # never creates the database (DatabaseMissing: exit 2)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,18 +66,6 @@ def _init(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"start it with: broker serve --config {made[0]}")
     return 0
-
-
-def _configure_logging(level: str, log_format: str) -> None:
-    """Library chatter (per-association, per-job lines) only when debugging."""
-    from broker.logs import formatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(formatter(log_format))
-    logging.basicConfig(level=level, handlers=[handler])
-    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
-    for name in ("pynetdicom", "apscheduler", "alembic", "uvicorn"):
-        logging.getLogger(name).setLevel(quiet)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
