@@ -10,19 +10,25 @@ import logging
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from broker.app import Broker, Services
 from broker.store.migrate import DatabaseMissing
 from broker.store.watch import STORE
+from support.audit import event_key, valid_message
 from support.brokers import make_config
 from support.dicompeer import mpps
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segment, send
 from support.mpps import n_create
+from support.net import free_port
 from support.recorder import AlertRecorder
+from support.syslog import UdpSyslogReceiver
 from support.web import client, web_port, web_section
 
 
@@ -110,3 +116,39 @@ def test_a_replaced_file_is_not_opened_by_new_connections(
     assert ack_code(reply) == "AR"
     with pytest.raises(Exception, match="not the file opened at start"), broker.engine.connect():
         pass
+
+
+def test_the_alert_is_audited_though_the_outbox_is_gone(tmp_path: Path, ris: RisListener) -> None:
+    """The audit trail's outbox lives in the database that was pulled away: the Security
+    Alert goes straight to the collector instead."""
+    path = tmp_path / "broker.db"
+    collector = UdpSyslogReceiver(free_port()).start()
+    audit = {"enabled": True, "host": "127.0.0.1", "port": collector.port, "protocol": "udp"}
+    broker = Broker(make_config(ris.port, database_url=f"sqlite:///{path}", audit=audit))
+    broker.start()
+    try:
+        collector.wait_for(1)  # application start, through the outbox
+        _delete(path)
+        [reply] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+        assert ack_code(reply) == "AR"
+        alerts = [
+            root
+            for root in (valid_message(m.xml) for m in collector.wait_for(2))
+            if event_key(root)[0] == "110113"  # Security Alert
+        ]
+    finally:
+        broker.stop()
+        collector.stop()
+    [alert] = alerts
+    assert "was deleted" in "".join(alert.itertext())
+
+
+def test_broker_serve_exits_2_instead_of_creating_a_database(tmp_path: Path) -> None:
+    config = tmp_path / "broker.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path / 'gone' / 'broker.db'}"}}))
+    served = subprocess.run(
+        [sys.executable, "-m", "broker", "serve", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert served.returncode == 2
+    assert "broker db upgrade --create" in served.stderr
+    assert not (tmp_path / "gone").exists()
