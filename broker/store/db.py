@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import URL, make_url
@@ -70,11 +71,12 @@ def _existing_only(url: URL) -> URL:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return url
-    return url.set(database=f"file:{database}").update_query_dict({"mode": "rw", "uri": "true"})
+    # A URI filename: '?', '#' and '%' in the path would otherwise end or escape it.
+    return url.set(database=f"file:{quote(database, safe='/')}").update_query_dict({"mode": "rw", "uri": "true"})
 
 
 def _tune_sqlite(engine: Engine, synchronous: str, watch: StoreWatch | None) -> None:
-    path = Path(str(engine.url.database).removeprefix("file:"))
+    path = Path(unquote(str(engine.url.database).removeprefix("file:")))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
