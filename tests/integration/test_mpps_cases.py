@@ -60,6 +60,7 @@ def test_unscheduled_kept_as_exception_then_reconciled(
     assert mpps(broker.dicom.port, "set", tmp_path, uid=uid, dataset=n_set_final())["status"] == 0
     listing = _cli(config, tmp_path, "mpps", "exceptions")
     assert uid in listing.stdout and "COMPLETED" in listing.stdout
+    assert _ris_outbox_settled(broker) == []  # nothing queued for the RIS: nothing can arrive
     assert ris.received == []
 
     send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))  # the order comes afterwards
