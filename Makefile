@@ -4,10 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.example.yaml
 
-.PHONY: run test setup peers postgres browser lint unit load bench bench-peers clean
+.PHONY: run test setup peers postgres browser lint unit load soak bench bench-peers clean
 
+# `serve` never creates a database (a missing one is an error); `run` is the one place
+# that asks for it, so a fresh checkout starts in one command.
 run: setup
-	$(VENV)/bin/broker db upgrade --config $(CONFIG)
+	$(VENV)/bin/broker db upgrade --create --config $(CONFIG)
 	$(VENV)/bin/broker serve --config $(CONFIG)
 
 setup: $(VENV)/.installed
@@ -63,6 +65,13 @@ unit: setup
 # D1 load (RELIABILITY.md): 200 associations held at once with MPPS and HL7 streams; prints its figures.
 load: setup peers postgres
 	$(PY) -m pytest -m load -s tests/e2e/test_load.py
+
+# The reliability matrix at full size (RELIABILITY.md R1, F1/F2 + atheris, D2, D4, S4):
+# hours, not in `make test`; writes bench/results/soak-<timestamp>-<host>.md.
+# SOAK_ARGS="--tiny" checks every part in minutes; SOAK_ARGS="--parts r1,d4" picks parts.
+soak: setup peers postgres
+	$(VENV)/bin/pip install --quiet -e '.[test,soak]'
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var tests/peers/node_modules

@@ -27,6 +27,7 @@ from broker.app import Broker
 from broker.config import BrokerConfig
 from broker.domain.audit import Action, Audited, AuditEvent, Query, Requestor
 from broker.hl7.mllp import exchange
+from broker.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,7 @@ def _sink() -> tuple[socket.socket, int]:
 
 
 def _config(database: Path, audit: bool, collector_port: int) -> BrokerConfig:
+    upgrade(f"sqlite:///{database}", create=True)
     return BrokerConfig.model_validate({
         "database": {"url": f"sqlite:///{database}"},
         "hl7": {"host": "127.0.0.1", "port": free_port()},

@@ -17,6 +17,7 @@ import yaml
 from bench.dicom_client import Scp
 from bench.null_scp import AE_TITLE as NULL_AE
 from bench.procs import Peer, free_port
+from broker.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PROFILE = ROOT / "bench" / "profile.yaml"
@@ -60,6 +61,7 @@ class BrokerServer:
             config["outbox"] = {"poll_seconds": 0.2}  # the default; stated, as part C measures it
         self.config = workdir / "broker.yaml"
         self.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+        upgrade(f"sqlite:///{self.database}", create=True)  # serve never creates it
         self.peer = Peer(
             "broker",
             [sys.executable, "-m", "broker", "serve", "--config", str(self.config)],

@@ -44,6 +44,7 @@ from broker.store.db import build_engine
 from broker.store.migrate import upgrade
 from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
+from broker.store.watch import StoreWatch
 from broker.store.worklist import SqlWorklistReader
 from broker.tls import optional_client_context
 
@@ -66,11 +67,14 @@ class Services:
         #: This broker's own instruments and registry (never the process-wide default).
         self.metrics = metrics if metrics is not None else Metrics()
         self.profile = load_profile(config.profile)
-        upgrade(config.database.url)
-        self.engine = build_engine(config.database.url, sqlite_synchronous=config.database.sqlite_synchronous)
-        uow = SqlUnitOfWorkFactory(self.engine)
+        url = config.database.url
+        upgrade(url)  # an existing database only: see broker.store.migrate
+        #: The SQLite file as opened now, checked before every commit (store/watch.py).
+        self.store = StoreWatch.of(url, lambda kind, peer, detail: self.alerts.refused(kind, peer, detail))
+        self.engine = build_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, watch=self.store)
+        uow = SqlUnitOfWorkFactory(self.engine, self.store)
         trail = DicomAuditMessages(AuditSource.configured(config)) if config.audit.enabled else None
-        self.audit = OutboxAuditLog(uow, trail) if trail else None
+        self.audit = OutboxAuditLog(uow, trail, direct=syslog_transport(config.audit)) if trail else None
         #: Where every refused peer is reported: an ATNA Security Alert when auditing,
         #: else logged.
         self.alerts: SecurityAlerts = alerts or self.audit or LoggedAlerts()
@@ -244,6 +248,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         services.audit,
         config.dicom,
         services.queries,
+        services.store,
     )
     return WebServer(config.web, context)
 

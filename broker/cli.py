@@ -6,7 +6,6 @@ worklist answers); 2 bad configuration or usage; 3 network or system error."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import socket
@@ -38,11 +37,11 @@ def _config(path: str | None) -> BrokerConfig:
 
 def _serve(args: argparse.Namespace) -> int:
     from broker.app import Broker
+    from broker.logs import configure as configure_logging
 
     config = _config(args.config)
-    _configure_logging(config.log_level, config.log_format)
-    _ensure_sqlite_dir(config.database.url)
-    broker = Broker(config)
+    configure_logging(config.log_level, config.log_format)
+    broker = Broker(config)  # never creates the database (DatabaseMissing: exit 2)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -69,29 +68,12 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging(level: str, log_format: str) -> None:
-    """Library chatter (per-association, per-job lines) only when debugging."""
-    from broker.logs import formatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(formatter(log_format))
-    logging.basicConfig(level=level, handlers=[handler])
-    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
-    for name in ("pynetdicom", "apscheduler", "alembic", "uvicorn"):
-        logging.getLogger(name).setLevel(quiet)
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-
 def _db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the database; create it only when asked (`--create`), so a database that
+    went missing is reported instead of silently replaced by an empty one."""
     from broker.store.migrate import upgrade
 
-    url = _config(args.config).database.url
-    _ensure_sqlite_dir(url)
-    upgrade(url)
+    upgrade(_config(args.config).database.url, create=args.create)
     print("database is at the newest schema")
     return 0
 
@@ -320,7 +302,9 @@ def _parser() -> argparse.ArgumentParser:
     init = _command(commands, "init", "write a new site's configuration, profile and database", _init, config=False)
     init.add_argument("directory", help="the site's folder (created if missing)")
     init.add_argument("--profile", default="ihe-swf", help="the shipped profile the site's own extends (jahis…)")
-    _command(_group(commands, "db", "database maintenance"), "upgrade", "apply the schema migrations", _db_upgrade)
+    db = _group(commands, "db", "database maintenance")
+    db_upgrade = _command(db, "upgrade", "apply the schema migrations", _db_upgrade)
+    db_upgrade.add_argument("--create", action="store_true", help="create the database first if it does not exist")
 
     messages = _group(commands, "messages", "the inbound HL7 log: list, replay")
     listing = _command(messages, "list", "recent inbound messages with their answers", _messages_list)

@@ -147,6 +147,11 @@ class HousekeepingConfig(_Section):
     #: Finished orders, sent messages and accepted inbound messages older than this
     #: leave the working tables (orders into archived_orders).
     retention_days: float = Field(90, gt=0)
+    #: Refused inbound messages (AE/AR, kept raw for `messages replay`) older than this
+    #: are deleted: long enough to fix a cause and replay, bounded against a junk sender.
+    refused_retention_days: float = Field(30, gt=0)
+    #: Rows deleted per transaction when pruning (short writer-lock holds).
+    prune_batch: int = Field(1000, gt=0, le=100_000)
 
 
 class WebToken(_Section):

@@ -42,7 +42,7 @@ def init_site(directory: Path, base_profile: str = "ihe-swf") -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     profile.write_text(_PROFILE_TEXT.format(base=base_profile), encoding="utf-8")
     config.write_text(_site_config(), encoding="utf-8")
-    upgrade(f"sqlite:///{database.resolve()}")
+    upgrade(f"sqlite:///{database.resolve()}", create=True)  # init is the operator asking for one
     return [config, profile, database]
 
 

@@ -8,10 +8,12 @@ the session starts (tests/support/postgres.py) only when a PostgreSQL test is se
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 
 from broker.app import Broker
@@ -25,6 +27,12 @@ from support.net import free_port
 from support.postgres import PostgresServer
 
 DB_BACKENDS = ["sqlite", "postgresql"]
+
+# Property tests draw the same examples on every run (a CI failure reproduces as is);
+# HYPOTHESIS_PROFILE=random explores new ones, and prints the seed of a failure.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("random", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +61,7 @@ def database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """The migrated database under test, for tests of the store on its own."""
-    upgrade(database_url)
+    upgrade(database_url, create=True)
     engine = build_engine(database_url)
     yield engine
     engine.dispose()

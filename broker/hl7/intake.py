@@ -67,21 +67,29 @@ class Hl7Intake:
             answered = receipt.record
             if receipt.duplicate:
                 log.info("duplicate message %s answered %s", record.control_id, answered.answer)
+        except StoreUnavailable as exc:  # the store was pulled away (store/watch.py): said once there
+            log.warning("message %s not stored: %s", record.control_id, exc)
+            answered = self._not_stored(record)
         except SQLAlchemyError:
             log.exception("message %s not stored", record.control_id)
-            refusal = hl7_refusal(StoreUnavailable())
-            answered = InboundRecord(
-                record.sender,
-                record.control_id,
-                record.message_type,
-                raw,
-                refusal.ack,
-                refusal.code,
-                refusal.location,
-                refusal.text,
-            )
+            answered = self._not_stored(record)
         self._metrics.hl7_answered(record.message_type, answered.answer)
         return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
+
+    @staticmethod
+    def _not_stored(record: InboundRecord) -> InboundRecord:
+        """AR 207: nothing was stored, the sender must resend later."""
+        refusal = hl7_refusal(StoreUnavailable())
+        return InboundRecord(
+            record.sender,
+            record.control_id,
+            record.message_type,
+            record.raw,
+            refusal.ack,
+            refusal.code,
+            refusal.location,
+            refusal.text,
+        )
 
     def _answer(self, header: MessageHeader, answered: InboundRecord, applied: Sequence[OrderOutcome]) -> str:
         """The application response the profile names for this message type, else a

@@ -32,7 +32,8 @@ class Housekeeper:
             log.warning("MPPS %s still IN PROGRESS after %s h", uid, self._config.stale_after_hours)
         retention = now - timedelta(days=self._config.retention_days)
         archived = archive_finished(self._engine, retention, now)
-        pruned = prune_logs(self._engine, retention)
+        refused = now - timedelta(days=self._config.refused_retention_days)
+        pruned = prune_logs(self._engine, retention, refused, self._config.prune_batch)
         if archived or pruned:
             log.info("housekeeping: %d orders archived, %d log rows pruned", archived, pruned)
         return len(stale) + archived + pruned

@@ -3,7 +3,10 @@
 A scenario is a list of steps; each does one thing (send an HL7 message, query the
 worklist, send an MPPS) or checks what a peer received since the last check (status
 messages at the RIS, RAD-4/13 and forwarded MPPS at the Image Manager). Every step
-prints what was exchanged and PASS or FAIL; the run fails if any step does.
+prints what was exchanged and PASS or FAIL. The first failure, expected or not, ends
+the run (exit 1): later steps build on earlier ones, and going on would send what the
+scenario never meant, e.g. an MPPS for the items of a failed query, which the Order
+Filler keeps as an unscheduled exception.
 """
 
 from __future__ import annotations
@@ -135,17 +138,20 @@ class Runner:
 
     def run(self, scenario: Scenario) -> bool:
         self._out(f"scenario: {scenario.name}")
-        failures = 0
         for number, step in enumerate(scenario.steps, 1):
             self._out(f"[{number}] {step.title or step.action}")
             try:
                 getattr(self, f"_{step.action}")(getattr(step, step.action))
-                self._out("    PASS")
-            except (StepFailed, ConnectionError, OSError) as exc:
-                failures += 1
-                self._out(f"    FAIL: {exc}")
-        self._out(f"{scenario.name}: {'PASS' if not failures else f'FAIL ({failures} step(s))'}")
-        return failures == 0
+            except Exception as exc:  # any failure stops the run, a defect in a peer included
+                self._out(f"    FAIL: {exc if isinstance(exc, StepFailed) else f'{type(exc).__name__}: {exc}'}")
+                left = len(scenario.steps) - number
+                self._out(
+                    f"{scenario.name}: FAIL at step {number}" + (f", {left} later step(s) not run" if left else "")
+                )
+                return False
+            self._out("    PASS")
+        self._out(f"{scenario.name}: PASS")
+        return True
 
     def _send(self, step: Send) -> None:
         message = load_message(step.message)
@@ -216,9 +222,6 @@ class Runner:
         self._out(f"    <- Image Manager MPPS: {operations}")
         _expect(operations == step.operations, f"expected {step.operations}")
         _expect(not any(m.problem for m in got), "; ".join(m.problem for m in got if m.problem))
-
-
-_SHOWN = ("AccessionNumber", "ScheduledProcedureStepSequence.ScheduledProcedureStepID", "PatientName")
 
 
 _SHOWN = ("AccessionNumber", "ScheduledProcedureStepSequence.ScheduledProcedureStepID", "PatientName")

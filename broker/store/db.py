@@ -16,21 +16,33 @@ and skip that lock, so worklist readers never wait for a writer; transactions op
 parallel without holding up HL7 intake. `lock_timeout` plays
 SQLite's `busy_timeout`: a writer stuck behind the lock for 30 s fails (the HL7 side
 answers AR) instead of hanging.
+
+A SQLite file is opened for reading and writing only if it exists (`mode=rw`): a
+connection opened after the file was deleted fails instead of creating an empty
+database, and one opened after it was replaced fails the `StoreWatch` identity check
+(see store/watch.py) instead of serving another database.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine.url import make_url
+from sqlalchemy.engine.url import URL, make_url
+
+from broker.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from broker.store.watch import StoreWatch
 
 #: The advisory lock every PostgreSQL write transaction takes: any bigint no other
 #: application on the same database uses.
 WRITER_LOCK_KEY = int.from_bytes(b"swfbrokr", "big")
 
 
-def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL", watch: StoreWatch | None = None) -> Engine:
     """`hide_parameters`: a database error that reaches the log must not carry the
     bound values (patient names, IDs); no patient data in logs above DEBUG."""
     backend = make_url(url).get_backend_name()
@@ -47,14 +59,30 @@ def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         return engine
     if backend != "sqlite":
         return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
-    _tune_sqlite(engine, sqlite_synchronous)
+    engine = create_engine(
+        _existing_only(make_url(url)), hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+    )
+    _tune_sqlite(engine, sqlite_synchronous, watch)
     return engine
 
 
-def _tune_sqlite(engine: Engine, synchronous: str) -> None:
+def _existing_only(url: URL) -> URL:
+    """The URL of a SQLite file that is never created by connecting (`mode=rw`)."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    # A URI filename: '?', '#' and '%' in the path would otherwise end or escape it.
+    return url.set(database=f"file:{quote(database, safe='/')}").update_query_dict({"mode": "rw", "uri": "true"})
+
+
+def _tune_sqlite(engine: Engine, synchronous: str, watch: StoreWatch | None) -> None:
+    path = Path(unquote(str(engine.url.database).removeprefix("file:")))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if watch is not None and not watch.same_file(path):
+            dbapi_connection.close()
+            raise StoreUnavailable(f"database file {path} is not the file opened at start")
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Select, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from broker.domain.model import Order, PerformedStep
@@ -107,14 +107,27 @@ def _snapshot(order: Order, performed: list[PerformedStep]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
 
 
-def prune_logs(engine: Engine, before: datetime) -> int:
-    """Sent outbox rows and accepted inbound messages older than `before` (refused ones
-    and dead letters stay until an operator deals with them)."""
-    with engine.begin() as conn:
-        sent = conn.execute(delete(t.outbox).where(t.outbox.c.state == "sent", t.outbox.c.sent_at < before))
-        accepted = conn.execute(
-            delete(t.inbound_messages).where(
-                t.inbound_messages.c.answer == "AA", t.inbound_messages.c.received_at < before
-            )
-        )
-    return int(sent.rowcount) + int(accepted.rowcount)
+def prune_logs(engine: Engine, before: datetime, refused_before: datetime, batch: int = 1000) -> int:
+    """Sent outbox rows and accepted inbound messages older than `before`, and refused
+    inbound messages (raw bytes and all) older than `refused_before`: a sender that
+    keeps sending junk must not grow the database forever. Dead letters stay until an
+    operator deals with them. Deleted `batch` rows per transaction, so HL7 intake never
+    waits long behind the writers' lock however much is due."""
+    i, o = t.inbound_messages, t.outbox
+    rules = [
+        (o, and_(o.c.state == "sent", o.c.sent_at < before)),
+        (i, and_(i.c.answer == "AA", i.c.received_at < before)),
+        (i, and_(i.c.answer != "AA", i.c.received_at < refused_before)),
+    ]
+    return sum(_delete_in_batches(engine, table, due, batch) for table, due in rules)
+
+
+def _delete_in_batches(engine: Engine, table: Table, due: ColumnElement[bool], batch: int) -> int:
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            ids = select(table.c.id).where(due).order_by(table.c.id).limit(batch).scalar_subquery()
+            count = int(conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount)
+        deleted += count
+        if count < batch:
+            return deleted

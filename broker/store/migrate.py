@@ -1,15 +1,29 @@
-"""`broker db upgrade`: bring a database to the newest schema with Alembic."""
+"""`broker db upgrade`: bring a database to the newest schema with Alembic.
+
+Creating a database is a decision an operator makes once (`broker db upgrade --create`),
+never a side effect of starting: a broker whose SQLite file was deleted or moved would
+otherwise start on a new, empty one, and every acknowledged order would silently be
+gone (issue #14, defect 6).
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine.url import make_url
 
+from broker.config import ConfigError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseMissing(ConfigError):
+    """The configured database does not exist or holds no broker schema (exit 2, as a
+    configuration that cannot be used)."""
 
 
 def alembic_config(url: str) -> Config:
@@ -23,9 +37,25 @@ def alembic_config(url: str) -> Config:
 MIGRATION_LOCK_KEY = 0x5357_4D47  # "SWMG"
 
 
-def upgrade(url: str) -> None:
-    """Brokers started together on one PostgreSQL (`serve` migrates first) take turns:
-    the second finds the schema at head instead of racing to create the same tables."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other backends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def upgrade(url: str, *, create: bool = False) -> None:
+    """Migrate an existing broker database to the newest schema; with `create`, make it
+    first if it does not exist. Brokers started together on one PostgreSQL (`serve`
+    migrates first) take turns: the second finds the schema at head instead of racing
+    to create the same tables."""
+    if not create:
+        _require_existing(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():  # create: the engine opens existing files only
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(path).close()
     if make_url(url).get_backend_name() != "postgresql":
         command.upgrade(alembic_config(url), "head")
         return
@@ -41,3 +71,20 @@ def upgrade(url: str) -> None:
                 conn.commit()
     finally:
         engine.dispose()
+
+
+def _require_existing(url: str) -> None:
+    """A SQLite file must exist (checked before connecting, which would create it), and
+    any database must already carry the broker's schema (an empty one is not ours)."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise DatabaseMissing(f"no database at {path}; create it with `broker db upgrade --create`")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            versioned = inspect(conn).has_table("alembic_version")
+    finally:
+        engine.dispose()
+    if not versioned:
+        where = path or make_url(url).render_as_string(hide_password=True)
+        raise DatabaseMissing(f"{where} holds no broker schema; create it with `broker db upgrade --create`")

@@ -17,6 +17,7 @@ from broker.hl7.intake import Hl7Intake
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.store.outbox import SqlOutboxQueue
+from broker.store.watch import StoreWatch
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class WebContext:
     audit: AuditLog | None
     dicom: DicomConfig
     queries: QueryLog
+    #: The SQLite file as opened, watched (store/watch.py): /ready reports it.
+    store: StoreWatch
 
 
 def context(request: Request) -> WebContext:

@@ -9,9 +9,10 @@ Signing in posts the token once; it comes back as an HttpOnly, SameSite=Strict c
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -63,11 +64,19 @@ def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse
     return HTMLResponse(_templates.get_template(name).render(**values), status_code=status_code)
 
 
+def site_today(time_zone: str | None, now: datetime | None = None) -> date:
+    """The site's calendar day at `now` (an aware time; default: now): in its time zone
+    (zoneinfo applies DST), else the host's. A host on UTC serving a site in Tokyo would
+    otherwise show yesterday's worklist until 09:00; worklist times are the site's
+    wall-clock times."""
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(time_zone) if time_zone else None).date()
+
+
 @router.get("/")
 def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
-    day = day or date.today()
+    day = day or site_today(ctx.profile.time_zone)
     steps = reads.steps(ctx.engine, day=day)
     stations: dict[str, list[StepRow]] = {}
     for step in steps:

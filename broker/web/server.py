@@ -65,9 +65,13 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["health"], responses={503: {"description": "database unreachable"}})
+    @app.get("/ready", tags=["health"], responses={503: {"description": "database unreachable or pulled away"}})
     def ready() -> JSONResponse:
-        """Readiness: the database answers, so the broker can take work."""
+        """Readiness: the database file is the one opened at start and writable, and the
+        database answers, so the broker can take work."""
+        problem = ctx.store.problem()
+        if problem is not None:
+            return JSONResponse({"status": problem}, status_code=503)
         if reads.reachable(ctx.engine):
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "database unreachable"}, status_code=503)

@@ -7,7 +7,8 @@ answered 0x0000 is found in the store.
 
 The kill lands while a message is in flight (0-5 ms after the k-th answer), so it hits
 every window: before the commit, between commit and ACK, after the ACK. The seed is in
-every assertion message; CRASH_SEED=... replays a run."""
+every assertion message; it is fixed (CRASH_SEED=N replays a run, CRASH_SEED=random
+draws one). `make soak` repeats the test with 20 seeds per backend (bench/soak.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from broker.domain.worklist import WorklistQuery
 from broker.store import tables as t
 from broker.store.worklist import SqlWorklistReader
 from support.hl7peer import sample
+from support.measure import seed, size
 from support.mpps import as_dataset, n_create, n_set_final
 from support.net import free_port
 from support.processes import BrokerProcess
@@ -41,9 +43,9 @@ ORDERS = {
     "sqlite": int(os.environ.get("CRASH_SQLITE_ORDERS", 10_000)),
     "postgresql": int(os.environ.get("CRASH_POSTGRESQL_ORDERS", 1_000)),
 }
-KILLS = 3
-MPPS_SEQUENCES = 200
-SEED = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
+KILLS = size("CRASH_KILLS", 3)
+MPPS_SEQUENCES = size("CRASH_MPPS_SEQUENCES", 200)
+SEED = seed("CRASH", 20261202)
 
 
 @pytest.fixture

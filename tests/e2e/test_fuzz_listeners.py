@@ -3,12 +3,13 @@ MLLP frames (no VT, no FS, nested VT, oversize, binary, mutated messages) and mu
 DICOM PDUs (A-ASSOCIATE-RQ, P-DATA, A-RELEASE-RQ: fields, lengths, bytes) go to the
 running listeners, each on its own connection. Every listener survives and keeps
 serving: after every CHECK_EVERY inputs a valid message is ACKed (AA) and a C-ECHO
-succeeds, each within 1 s; the process is alive at the end and its threads are back to
-baseline. Also the MLLP frame cap and idle timeout. FUZZ_SEED=... replays a run."""
+succeeds (the slowest is printed; over 10 s counts as a hang); the process is alive at
+the end and its threads are back to baseline. Also the MLLP frame cap and idle timeout.
+The seed is fixed (FUZZ_SEED=random for a fresh one, FUZZ_SEED=N to replay); the size
+is FUZZ_INPUTS (1,000 per listener; `make soak` runs 100,000)."""
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import struct
@@ -21,6 +22,7 @@ import pytest
 
 from broker.hl7.mllp import END, START, exchange, wrap
 from support.hl7peer import ack_code, sample
+from support.measure import no_hang, seed, size
 from support.net import free_port
 from support.pdus import COMMAND_LAST, associate_rq, c_echo_rq, p_data, pdu
 from support.processes import BrokerProcess
@@ -28,12 +30,12 @@ from support.senders import echo
 
 pytestmark = pytest.mark.e2e
 
-INPUTS = 1000  # per listener
-CHECK_EVERY = 100
+INPUTS = size("FUZZ_INPUTS", 1000)  # per listener
+CHECK_EVERY = max(100, INPUTS // 100)
 MAX_FRAME = 64 * 1024
 IDLE = 1.0
 HL7_WORKERS = 4  # the MLLP listener's pool, started lazily: not a leak
-SEED = int(os.environ.get("FUZZ_SEED", time.time_ns() % 1_000_000))
+SEED = seed("FUZZ", 20261202)
 CATALOG = sorted((Path(__file__).resolve().parents[2] / "hl7").rglob("*.hl7"))
 
 
@@ -156,23 +158,19 @@ def valid_hl7(port: int) -> Callable[[int], float]:
         message = sample("rad-1-patient-registration/adt_a04.hl7", ADT0001=f"FUZZCHECK{n}-{SEED}")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             assert ack_code(exchange(sock, message)) == "AA", f"seed {SEED}: after {n} inputs"
-        waited = time.monotonic() - started
-        assert waited < 1.0, f"seed {SEED}: ACK after {waited:.2f} s"
-        return waited
+        return no_hang(time.monotonic() - started, f"seed {SEED}: ACK after {n} inputs")
 
     return check
 
 
 def valid_echo(port: int) -> Callable[[int], float]:
     def check(n: int) -> float:
-        waited = float(echo(port))
-        assert waited < 1.0, f"seed {SEED}: C-ECHO after {n} inputs took {waited:.2f} s"
-        return waited
+        return no_hang(float(echo(port)), f"seed {SEED}: C-ECHO after {n} inputs")
 
     return check
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(max(300, INPUTS * 0.3))
 @pytest.mark.parametrize("listener", ["MLLP", "DICOM"])
 def test_listener_survives_hostile_input_and_keeps_serving(fuzzed_broker: BrokerProcess, listener: str) -> None:
     baseline = threads(fuzzed_broker)

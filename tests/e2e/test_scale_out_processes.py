@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, func, select
 from broker.hl7.mllp import exchange
 from broker.store import tables as t
 from broker.store.housekeeping import rounds_run
+from broker.store.outbox import WAITING
 from support.dicompeer import findscu
 from support.hl7peer import RisListener, ack_code, sample, segment
 from support.mpps import as_dataset, n_create, n_set_final
@@ -121,7 +122,7 @@ def test_two_broker_processes_1000_orders_each_status_once_in_order(site: Site, 
     assert failures == []
     received = ris.wait_for(2 * ORDERS, timeout=60)
     elapsed = time.monotonic() - started
-    time.sleep(1)  # anything sent twice would arrive now
+    _outbox_settled(site.database_url)  # nothing waiting: whatever was sent twice has been sent
 
     by_order: dict[str, list[str]] = {}
     for message in ris.received:
@@ -143,3 +144,19 @@ def test_two_broker_processes_1000_orders_each_status_once_in_order(site: Site, 
     running = time.monotonic() - site.started
     assert 1 <= rounds <= running / (HOUSEKEEPING_MINUTES * 60 * 0.9) + 1  # not once per broker
     assert [a.AccessionNumber for a in findscu(site.brokers[1].dicom_port, ["AccessionNumber=ACC0001"], tmp_path)] == []
+
+
+def _outbox_settled(url: str) -> None:
+    """Until no outbox row is waiting (pending or leased) on the shared database."""
+    engine = create_engine(url)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            with engine.connect() as conn:
+                waiting = conn.execute(select(func.count()).where(t.outbox.c.state.in_(WAITING))).scalar_one()
+            if not waiting:
+                return
+            assert time.monotonic() < deadline, f"{waiting} outbox rows still waiting"
+            time.sleep(0.1)
+    finally:
+        engine.dispose()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from broker.store.migrate import upgrade
 from support.hl7peer import ack_code, sample, send
 from support.net import free_port, wait_for_port
 from support.web import client, metric, web_section
@@ -34,6 +35,7 @@ def test_serve_json_logs_and_web_api(tmp_path: Path) -> None:
             }
         )
     )
+    upgrade(f"sqlite:///{tmp_path / 'broker.db'}", create=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "broker", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,

@@ -23,11 +23,14 @@ from support.brokers import make_config
 from support.certs import Pki, make_pki
 from support.dicompeer import findscu, mpps
 from support.hl7peer import ack_code, sample, send
+from support.measure import size
 from support.mpps import n_create, n_set_final
 from support.net import free_port
 from support.syslog import SyslogMessage, TlsSyslogReceiver, UdpSyslogReceiver
 
 STUDY = "1.2.392.200036.9999.1.1001"
+#: RELIABILITY.md S4: how long the collector stays down (`make soak`: 300).
+OUTAGE_SECONDS = size("S4_OUTAGE_SECONDS", 0)
 
 
 @pytest.fixture
@@ -51,10 +54,14 @@ def _keys(received: list[SyslogMessage]) -> collections.Counter[tuple[str, str, 
     return collections.Counter(event_key(valid_message(m.xml)) for m in received)
 
 
-def _settled(receiver: TlsSyslogReceiver | UdpSyslogReceiver, count: int) -> list[SyslogMessage]:
-    """The `count` expected messages, and then a moment for any duplicate to show."""
+def _settled(broker: Broker, receiver: TlsSyslogReceiver | UdpSyslogReceiver, count: int) -> list[SyslogMessage]:
+    """The `count` expected messages, once the outbox holds no audit message waiting:
+    the sender sends only waiting rows, so nothing more (no duplicate) can follow."""
     receiver.wait_for(count)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 15
+    while _pending_audit(broker):
+        assert time.monotonic() < deadline, "audit messages still waiting in the outbox"
+        time.sleep(0.05)
     return list(receiver.received)
 
 
@@ -118,7 +125,7 @@ def test_every_event_exactly_once_through_an_rfc5425_collector(database_url: str
             _drive_every_event(broker, tmp_path)
         finally:
             broker.stop()
-        received = _settled(collector, sum(EVERY_EVENT.values()))
+        received = _settled(broker, collector, sum(EVERY_EVENT.values()))
     finally:
         collector.stop()
     assert _keys(received) == EVERY_EVENT
@@ -141,26 +148,42 @@ def _register(broker: Broker, numbers: range) -> None:
         _hl7(broker, "rad-1-patient-registration/adt_a04.hl7", ADT0001=f"ADT{n:04d}", PAT001=f"P{n:04d}")
 
 
+def _register_for(broker: Broker, first: int, seconds: float) -> int:
+    """Registrations from number `first`: 20, then one every 0.5 s until `seconds` have
+    passed; the number after the last one."""
+    _register(broker, range(first, first + 20))
+    number, deadline = first + 20, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _register(broker, range(number, number + 1))
+        number += 1
+        time.sleep(0.5)
+    return number
+
+
+@pytest.mark.timeout(120 + 2 * OUTAGE_SECONDS)
 def test_collector_outage_is_spooled_and_nothing_is_lost(database_url: str, pki: Pki) -> None:
-    """The collector goes down mid-stream and comes back on the same port: each event
-    arrives once, none lost, none twice; while down they wait in the outbox."""
+    """The collector goes down mid-stream (for S4_OUTAGE_SECONDS, `make soak`: 300, while
+    events keep coming) and comes back on the same port: each event arrives once, none
+    lost, none twice; while down they wait in the outbox."""
     port = free_port()
     collector = TlsSyslogReceiver(port, pki).start()
     broker = _broker(database_url, port, pki)
     try:
         _register(broker, range(1, 11))
-        first = _settled(collector, 11)  # start + 10 registrations
+        first = _settled(broker, collector, 11)  # start + 10 registrations
         collector.stop()
-        _register(broker, range(11, 31))
-        time.sleep(0.5)
-        assert _pending_audit(broker) == 20
+        down = time.monotonic()
+        end = _register_for(broker, 11, OUTAGE_SECONDS)
+        assert _pending_audit(broker) == end - 11  # committed with each registration, before its ACK
         collector = TlsSyslogReceiver(port, pki).start()
-        second = _settled(collector, 20)
+        outage = time.monotonic() - down
+        second = _settled(broker, collector, end - 11)
     finally:
         broker.stop()
         collector.stop()
     registered = collections.Counter(p for m in first + second for p in patient_ids(valid_message(m.xml)))
-    assert registered == {f"P{n:04d}^^^HOSPITAL": 1 for n in range(1, 31)}
+    print(f"\nS4: collector down {outage:.0f} s, {end - 11} events spooled, {len(second)} delivered after")
+    assert registered == {f"P{n:04d}^^^HOSPITAL": 1 for n in range(1, end)}
 
 
 @pytest.fixture
@@ -174,7 +197,7 @@ def test_rfc5426_udp_collector_receives_each_message(database_url: str, udp_coll
     broker = _broker(database_url, udp_collector.port, None, protocol="udp")
     try:
         _register(broker, range(1, 3))
-        received = _settled(udp_collector, 3)
+        received = _settled(broker, udp_collector, 3)
     finally:
         broker.stop()
     assert _keys(received) == {("110100", "E", "110120"): 1, ("110110", "C", ""): 2}

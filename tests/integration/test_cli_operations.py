@@ -146,7 +146,12 @@ def test_send_shows_progress_on_stderr_when_asked(broker: Broker) -> None:
 def test_environment_overrides_the_file_and_names_a_bad_value(config: BrokerConfig, tmp_path: Path) -> None:
     database = tmp_path / "from-env" / "broker.db"
     upgraded = run_cli(
-        "db", "upgrade", config=config, workdir=tmp_path, env={"BROKER__DATABASE__URL": f"sqlite:///{database}"}
+        "db",
+        "upgrade",
+        "--create",
+        config=config,
+        workdir=tmp_path,
+        env={"BROKER__DATABASE__URL": f"sqlite:///{database}"},
     )
     assert upgraded.returncode == 0, upgraded.stderr
     assert database.exists()

@@ -65,3 +65,26 @@ def test_one_round_per_interval_whichever_broker_asks(broker: Broker) -> None:
     assert claims == [True, False, True, False, True]
     assert rounds_run(broker.engine, "test-job") == 3
     assert claim_round(broker.engine, "test-job", start - timedelta(hours=1), interval)  # clock set back
+
+
+def test_refused_messages_pruned_after_their_retention_in_batches(broker: Broker) -> None:
+    """Issue #14 defect 7: refused messages (raw bytes and all) were kept forever."""
+    unsupported = [
+        sample("rad-2-placer-order/orm_o01_nw.hl7", ORM0001=f"JUNK{n}", **{"ORM^O01": "ZZZ^Z01"}) for n in range(3)
+    ]
+    send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"), *unsupported)
+    answers = select(t.inbound_messages.c.answer).order_by(t.inbound_messages.c.id)
+    with broker.engine.connect() as conn:
+        assert list(conn.execute(answers).scalars()) == ["AA", "AR", "AR", "AR"]
+
+    def housekeeper(days: int) -> Housekeeper:
+        config = HousekeepingConfig(retention_days=30, refused_retention_days=10, prune_batch=1)
+        return Housekeeper(broker.engine, config, clock=lambda: datetime.now() + timedelta(days=days))
+
+    housekeeper(9).run()
+    assert _count(broker, t.inbound_messages) == 4  # within both retentions
+    housekeeper(11).run()
+    with broker.engine.connect() as conn:
+        assert list(conn.execute(answers).scalars()) == ["AA"]  # three refused, one per batch
+    housekeeper(31).run()
+    assert _count(broker, t.inbound_messages) == 0

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import yaml
+from sqlalchemy import select
 
 from broker.app import Broker
 from broker.config import BrokerConfig
+from broker.store import tables as t
+from broker.store.outbox import WAITING
 from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, sample, segment, send
 from support.mpps import n_create, n_set_final
@@ -57,6 +60,7 @@ def test_unscheduled_kept_as_exception_then_reconciled(
     assert mpps(broker.dicom.port, "set", tmp_path, uid=uid, dataset=n_set_final())["status"] == 0
     listing = _cli(config, tmp_path, "mpps", "exceptions")
     assert uid in listing.stdout and "COMPLETED" in listing.stdout
+    assert _ris_outbox_settled(broker) == []  # nothing queued for the RIS: nothing can arrive
     assert ris.received == []
 
     send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))  # the order comes afterwards
@@ -95,5 +99,17 @@ def test_append_case_second_mpps_for_a_completed_step(broker: Broker, ris: RisLi
     assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "CM"]
     listing = _cli(broker.config, tmp_path, "mpps", "exceptions")
     assert uid not in listing.stdout  # linked, not an exception
-    time.sleep(1)  # several outbox drains: nothing more may arrive
+    assert _ris_outbox_settled(broker) == ["sent", "sent"]  # nothing else queued: nothing more can arrive
     assert len(ris.received) == 2
+
+
+def _ris_outbox_settled(broker: Broker) -> list[str]:
+    """The states of the RIS's outbox rows once none is waiting (pending or leased)."""
+    o = t.outbox.c
+    deadline = time.monotonic() + 15
+    while True:
+        with broker.engine.connect() as conn:
+            states = list(conn.execute(select(o.state).where(o.destination == "ris").order_by(o.id)).scalars())
+        if not set(states) & set(WAITING) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.05)

@@ -35,7 +35,7 @@ def postgresql_engine(postgres_server: PostgresServer) -> Iterator[Engine]:
 
 def _queue_of_four(url: str) -> Iterator[Engine]:
     """Orders A (two messages) and B to the RIS, C to an Image Manager."""
-    upgrade(url)
+    upgrade(url, create=True)
     engine = build_engine(url)
     with engine.begin() as conn:
         for order, destination in (("A", "ris"), ("A", "ris"), ("B", "ris"), ("C", "pacs")):

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import func, select
 
 from broker.app import Broker
+from broker.store import tables as t
 from support.brokers import make_config
 from support.hl7peer import RisListener, ack_code, sample, segment, send
 from support.net import free_port
@@ -48,7 +50,8 @@ def test_rad4_then_rad13_orm_with_zds_ihe_swf(database_url: str, ris: RisListene
     assert obr[27] == "^^^20261123100000^^R"  # start, priority
     assert segment(changed, "OBR")[27] == "^^^20261123143000^^R"
     assert segment(scheduled, "ZDS")[1] == "1.2.392.200036.9999.1.1001^BROKER^Application^DICOM"
-    assert ris.received == []  # the RIS gets status (RAD-3), not procedure messages
+    assert _queued_for(broker, "ris") == 0  # the RIS gets status (RAD-3), not procedure messages
+    assert ris.received == []
 
 
 def test_rad4_omi_o23_ipc_per_step_jahis_iso2022jp(
@@ -68,3 +71,10 @@ def test_rad4_omi_o23_ipc_per_step_jahis_iso2022jp(
     assert (ipc[1], ipc[2], ipc[4], ipc[5], ipc[9]) == ("JPACC0001", "JPRP0001", "JPSPS0001", "CR", "CR01")
     assert ipc[6] == "GX.01.00^胸部単純撮影^JJ1017"
     assert segment(scheduled, "TQ1", "iso2022_jp")[7] == "20261123093000"
+
+
+def _queued_for(broker: Broker, destination: str) -> int:
+    """Outbox rows for `destination`, in any state: none means none was or will be sent."""
+    with broker.engine.connect() as conn:
+        stmt = select(func.count()).where(t.outbox.c.destination == destination)
+        return int(conn.execute(stmt).scalar_one())

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, func, insert, select, text, update
 from broker.domain.model import Order, Patient, RequestedProcedure, ScheduledStep
 from broker.domain.worklist import WorklistQuery
 from broker.store import tables as t
-from broker.store.db import build_engine
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.worklist import SqlWorklistReader
 
@@ -99,15 +98,12 @@ def test_worklist_reads_the_order_details_a_worklist_answer_carries(engine: Engi
     assert (entry.requesting_physician, entry.requesting_service) == ("HOUSE^GREGORY=医師^太郎", "CARDIOLOGY")
 
 
-def test_database_errors_carry_no_bound_values(database_url: str) -> None:
+def test_database_errors_carry_no_bound_values(engine: Engine) -> None:
     """An error that reaches the log must not show patient data (RELIABILITY S6)."""
-    engine = build_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "YAMADA^TAROU"})
     except Exception as exc:
         message = str(exc)
-    finally:
-        engine.dispose()
     assert "YAMADA" not in message
     assert "parameters hidden" in message

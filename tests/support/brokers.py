@@ -9,13 +9,17 @@ import pytest
 
 from broker.app import Broker
 from broker.config import BrokerConfig
+from broker.store.migrate import upgrade
 from support.hl7peer import RisListener
 from support.net import free_port
 
 
 def make_config(ris_port: int, *, database_url: str, **overrides: object) -> BrokerConfig:
     """`database_url` comes from the `database_url` fixture (tests/conftest.py), so a
-    test building its own broker runs on SQLite and on PostgreSQL like the others."""
+    test building its own broker runs on SQLite and on PostgreSQL like the others. The
+    database is created here, as an operator does once with `broker db upgrade
+    --create`: a broker never creates one itself."""
+    upgrade(database_url, create=True)
     data: dict[str, object] = {
         "database": {"url": database_url},
         "hl7": {"host": "127.0.0.1", "port": free_port()},

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from broker.store.migrate import upgrade
 from support.net import free_port, wait_for_port
 
 
@@ -30,6 +31,7 @@ class BrokerProcess:
             base = config.get(name)
             config[name] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
         self.config.write_text(yaml.safe_dump(config))
+        upgrade(database_url, create=True)  # `broker db upgrade --create`: serve never creates it
         self.log = workdir / "broker.log"
         self.process: subprocess.Popen[bytes] | None = None
 

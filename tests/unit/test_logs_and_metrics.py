@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import string
 import sys
 from datetime import datetime
 
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
 from broker.logs import JsonFormatter
+from broker.mapping.hl7_in import accepted_message_types
 from broker.metrics import Metrics
 from broker.store.db import build_engine
 from broker.store.outbox import OutboxHealth
@@ -47,6 +51,24 @@ def test_hostile_message_types_share_one_label() -> None:
     assert metric(text, "broker_hl7_received_total", message_type="other") == 4
     assert metric(text, "broker_hl7_received_total", message_type="ORM^O01") == 1
     assert text.count("broker_hl7_received_total{") == 2
+
+
+def test_random_message_types_add_no_series() -> None:
+    """Issue #14 defect 7: 500 random well-formed MSH-9 values made 3,000 new series."""
+    rng = random.Random(14)
+    metrics = Metrics()
+    for _ in range(500):
+        junk = "".join(rng.choices(string.ascii_uppercase, k=3)) + "^" + "".join(rng.choices(string.digits, k=3))
+        metrics.hl7_received(junk)
+        metrics.hl7_answered(junk, "AR")
+    labels = {
+        sample.labels["message_type"]
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for sample in family.samples
+        if "message_type" in sample.labels
+    }
+    assert labels == {"other"}
+    assert labels <= {*accepted_message_types(), "other"}
 
 
 def test_outbox_gauges_read_at_scrape_and_skipped_when_database_down() -> None:
