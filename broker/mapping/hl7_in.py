@@ -29,6 +29,7 @@ from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
 from broker.mapping.profile import OrderFields, Profile
+from broker.mapping.vr import check
 
 
 @dataclass(frozen=True)
@@ -222,19 +223,39 @@ def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
         patient_id=group.required(fields.patient_id, "patient ID"),
         issuer=group.first(fields.issuer),
         name=name.name,
-        birth_date=group.first(fields.birth_date)[:8],
-        sex=group.first(fields.sex),
+        birth_date=_birth_date(*group.located(fields.birth_date)),
+        sex=_sex(*group.located(fields.sex), profile),
         deleted=name.deleted | deleted,
     )
-    for value, limit, paths in [
-        (patient.patient_id, LO, fields.patient_id),
-        (patient.issuer, LO, fields.issuer),
-        (patient.sex, SH, fields.sex),
+    for value, vr, paths in [
+        (patient.patient_id, "LO", fields.patient_id),
+        (patient.issuer, "LO", fields.issuer),
+        (str(patient.name), "PN", fields.name),
+        (patient.birth_date, "DA", fields.birth_date),
     ]:
-        _fit(value, limit, paths[0])
-    for group_text in patient.name.groups():
-        _fit(group_text, PN_GROUP, fields.name[0])
+        check(value, vr, paths[0])
     return patient
+
+
+def _birth_date(text: str, location: str) -> str:
+    """PID-7 (DTM) → DICOM DA: the date as written (no time zone shift), which must be
+    a real day; a date less precise than a day has no DA form and is refused."""
+    if not text:
+        return ""
+    moment = parse_dtm(text, location)
+    if len(re.split(r"[.+-]", text.strip())[0]) < 8:
+        raise InvalidInput(location, "a birth date needs year, month and day (DICOM DA)")
+    return moment.strftime("%Y%m%d")
+
+
+def _sex(code: str, location: str, profile: Profile) -> str:
+    """PID-8 (HL7 table 0001) → DICOM Patient's Sex (M, F, O) through the profile."""
+    if not code:
+        return ""
+    sex = profile.hl7_in.sex.get(code)
+    if sex is None:
+        raise InvalidInput(location, f"sex {code!r} is not in the profile's table", Problem.NOT_IN_TABLE)
+    return sex
 
 
 def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code | None:
@@ -313,52 +334,50 @@ def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> l
     return list(procedures.values())
 
 
-#: DICOM maximum lengths (PS3.5 Table 6.2-1) of what the worklist carries: SH/CS/AE 16,
-#: LO/UI 64, PN 64 per component group. Longer values are refused at intake (AE, field
-#: named) rather than cut, or left for the database to refuse.
-SH, LO, PN_GROUP = 16, 64, 64
+def _check_code(code: Code | None, location: str) -> None:
+    if code is not None:
+        for value, vr in ((code.value, "SH"), (code.scheme, "SH"), (code.meaning, "LO")):
+            check(value, vr, location)
 
 
-def _fit(value: str, limit: int, location: str) -> None:
-    if len(value) > limit:
-        raise InvalidInput(location, f"longer than {limit} characters", Problem.MALFORMED)
-
-
-def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
-    """The order's own values (the patient's are checked by read_patient)."""
+def _check_values(order: Order, profile: Profile, from_ipc: bool) -> None:
+    """The order's own values as DICOM holds them (PS3.5 Table 6.2-1; the patient's
+    are checked by read_patient)."""
     f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
     where = ipc if from_ipc else f
     accession_paths = f.accession_number or ipc.accession_number
-    for value, limit, paths in [
-        (order.placer_order_number, LO, f.placer_order_number),
-        (order.placer_application, LO, f.placer_application),
-        (order.placer_facility, LO, f.placer_facility),
-        (order.filler_order_number, LO, f.filler_order_number),
-        (order.accession_number, SH, accession_paths),
-        (order.admission_id, LO, f.admission_id),
-        (order.requesting_service, LO, f.requesting_service),
+    for value, vr, paths in [
+        (order.placer_order_number, "LO", f.placer_order_number),
+        (order.placer_application, "LO", f.placer_application),
+        (order.placer_facility, "LO", f.placer_facility),
+        (order.filler_order_number, "LO", f.filler_order_number),
+        (order.accession_number, "SH", accession_paths),
+        (order.admission_id, "LO", f.admission_id),
+        (order.requesting_service, "LO", f.requesting_service),
+        (order.referring_physician, "PN", f.referring_physician),
+        (order.requesting_physician, "PN", f.requesting_physician),
     ]:
-        _fit(value, limit, (paths or ["ORC"])[0])
-    for name, paths in [
-        (order.referring_physician, f.referring_physician),
-        (order.requesting_physician, f.requesting_physician),
-    ]:
-        for group in PersonName.parse(name).groups():
-            _fit(group, PN_GROUP, (paths or ["ORC"])[0])
+        check(value, vr, (paths or ["ORC"])[0])
     for procedure in order.procedures:
-        _fit(procedure.requested_procedure_id, SH, where.requested_procedure_id[0])
-        _fit(procedure.study_instance_uid, LO, where.study_instance_uid[0])
+        check(procedure.requested_procedure_id, "SH", where.requested_procedure_id[0])
+        check(procedure.study_instance_uid, "UI", where.study_instance_uid[0])
+        check(procedure.description, "LO", f.procedure_code[0])
+        check(procedure.priority, "CS", f.priority[0])
+        _check_code(procedure.code, f.procedure_code[0])
         for step in procedure.steps:
-            _fit(step.sps_id, SH, where.sps_id[0])
-            _fit(step.modality, SH, where.modality[0])
-            _fit(step.station_ae, SH, (where.station_ae or ["OBR"])[0])
-            _fit(step.station_name, SH, ipc.station_name[0])
-            _fit(step.location, SH, ipc.location[0])
+            check(step.sps_id, "SH", where.sps_id[0])
+            check(step.modality, "CS", where.modality[0])
+            check(step.station_ae, "AE", (where.station_ae or ["OBR"])[0])
+            check(step.station_name, "SH", ipc.station_name[0])
+            check(step.location, "SH", ipc.location[0])
+            check(step.description, "LO", (ipc.protocol_code if from_ipc else f.procedure_code)[0])
+            for code in step.protocol_codes:
+                _check_code(code, (ipc.protocol_code if from_ipc else f.procedure_code)[0])
 
 
 def read_order(group: SegmentGroup, profile: Profile) -> Order:
     order = _read_order(group, profile)
-    _check_lengths(order, profile, from_ipc=bool(group.own("IPC")))
+    _check_values(order, profile, from_ipc=bool(group.own("IPC")))
     return order
 
 

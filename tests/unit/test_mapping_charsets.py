@@ -51,6 +51,8 @@ def test_declared_charset_needs_msh_first_hl7_2_15_9() -> None:
         (SWF, "UNICODE UTF-8", "utf-8"),
         (SWF, "8859/1", "iso8859-1"),
         (SWF, "ASCII", "ascii"),
+        (SWF, "~ISO IR87", "iso2022_jp"),  # JAHIS through the default profile (#13 Deliver 6)
+        (SWF, "GB 18030-2000", "gb18030"),
         (JAHIS, "", "iso2022_jp"),
         (JAHIS, "~ISO IR87", "iso2022_jp"),  # first repetition empty: ASCII, then ISO IR87
         (JAHIS, "ISO IR87", "iso2022_jp"),
@@ -61,7 +63,7 @@ def test_codec_for_msh_18_per_profile_hl7_table_0211(charsets: dict[str, str], m
     assert codec_for(msh18, charsets) == codec
 
 
-@pytest.mark.parametrize(("charsets", "msh18"), [(SWF, "ISO IR999"), (SWF, "~ISO IR87"), (JAHIS, "GB 18030-2000")])
+@pytest.mark.parametrize(("charsets", "msh18"), [(SWF, "ISO IR999"), (SWF, "CNS 11643-1992"), (JAHIS, "~ISO IR999")])
 def test_unknown_charset_is_invalid_input_at_msh_18_hl7_table_0211(charsets: dict[str, str], msh18: str) -> None:
     with pytest.raises(InvalidInput) as info:
         codec_for(msh18, charsets)
