@@ -34,6 +34,13 @@ from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
 log = logging.getLogger(__name__)
 
 
+def _log_failure(what: str, exc: Exception) -> None:
+    """The error's kind at ERROR; its text and traceback, which may quote the
+    statement's parameters (patient data), only at DEBUG."""
+    log.error("%s: %s", what, type(exc).__name__)
+    log.debug("%s", what, exc_info=exc)
+
+
 class Hl7Intake:
     def __init__(
         self,
@@ -68,8 +75,8 @@ class Hl7Intake:
             answered = receipt.record
             if receipt.duplicate:
                 log.info("duplicate message %s answered %s", record.control_id, answered.answer)
-        except Exception:  # the store failed (or a defect outside the commands): nothing is claimed
-            log.exception("message %s not stored", record.control_id)
+        except Exception as exc:  # the store failed (or a defect outside the commands): nothing is claimed
+            _log_failure(f"message {record.control_id} not stored", exc)
             answered = self._unstored(record)
         self._metrics.hl7_answered(record.message_type, answered.answer)
         return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
@@ -109,8 +116,8 @@ class Hl7Intake:
                 return render_ack(
                     header, answered, datetime.now(), self._identity, self._writer, response_type, orders
                 )
-        except Exception:  # e.g. the store failed while naming the orders: the answer stands
-            log.exception("application response to %s not built; general ACK sent", answered.control_id)
+        except Exception as exc:  # e.g. the store failed while naming the orders: the answer stands
+            _log_failure(f"application response to {answered.control_id} not built; general ACK sent", exc)
         return render_ack(header, answered, datetime.now(), self._identity, self._writer)
 
     def _orders(self, answered: InboundRecord) -> list[OrderOutcome] | None:
