@@ -11,9 +11,10 @@ so the MSH segment ends at the first of them whatever the encoding.
 from __future__ import annotations
 
 import codecs
+from typing import NoReturn
 
 from broker.domain.errors import InvalidInput, Problem
-from broker.mapping.hl7_text import first_segment
+from broker.mapping.hl7_text import first_segment, locate
 
 #: MSH-20 values (HL7 table 0356) the decoder honours: none (no code extension), and
 #: ISO 2022 escapes, which the ISO-2022 codecs read. `2.3` (HL7 `\C..\`/`\M..\` escape
@@ -76,4 +77,12 @@ def decode(raw: bytes, charsets: dict[str, str]) -> str:
             return raw.decode(codec)
         except UnicodeDecodeError as exc:
             failure = exc
-    raise InvalidInput("MSH-18", f"text is not valid {candidates[0]} at byte {failure.start}") from None
+    _refuse_undecodable(raw, candidates[0], failure.start)
+
+
+def _refuse_undecodable(raw: bytes, codec: str, start: int) -> NoReturn:
+    """Name the field holding the first byte the declared set cannot read, and its
+    position there, as for any other invalid text (hl7_text.check_text)."""
+    read = raw[:start].decode(codec, errors="replace")
+    location, position = locate(read, len(read))
+    raise InvalidInput(location, f"not valid {codec} (MSH-18) at position {position} (byte {start})")

@@ -86,11 +86,11 @@ def check_text(text: str) -> None:
     if found is None:
         return
     char = found.group()
-    location, position = _locate(text, found.start())
+    location, position = locate(text, found.start())
     raise InvalidInput(location, f"{_kind(char)} U+{ord(char):04X} at position {position} is not allowed")
 
 
-def _locate(text: str, offset: int) -> tuple[str, int]:
+def locate(text: str, offset: int) -> tuple[str, int]:
     """The field (`SEG-n`) holding character `offset` of `text`, and its position there."""
     start = max(text.rfind("\r", 0, offset), text.rfind("\n", 0, offset)) + 1
     line = text[start:offset]

@@ -117,12 +117,14 @@ def test_jahis_kanji_bytes_with_backslash_and_tilde_survive_jahis_common_rules()
         (JAHIS, "~ISO IR87", b"PID|1||P1||\x8e\xb3"),  # 8-bit bytes are not ISO-2022-JP
     ],
 )
-def test_undecodable_bytes_are_invalid_input_at_msh_18(charsets: dict[str, str], msh18: str, body: bytes) -> None:
+def test_undecodable_bytes_are_invalid_input_naming_their_field(
+    charsets: dict[str, str], msh18: str, body: bytes
+) -> None:
     raw = _raw(msh18) + body + b"\r"
     with pytest.raises(InvalidInput) as info:
         decode(raw, charsets)
-    assert info.value.location == "MSH-18"
-    assert "byte" in info.value.reason
+    assert info.value.location == "PID-5"
+    assert info.value.reason.endswith(f"(MSH-18) at position 1 (byte {raw.index(body) + 11})")
 
 
 def test_jis_x_0212_kanji_decoded_with_iso_ir159_jahis() -> None:
