@@ -24,9 +24,9 @@ from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import interpret, order_references
+from broker.mapping.hl7_in import order_references, read_commands
 from broker.mapping.hl7_out import message_structure, writer_for
-from broker.mapping.hl7_text import canonical, check_text, with_cr
+from broker.mapping.hl7_text import canonical, with_cr
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
@@ -156,13 +156,7 @@ class Hl7Intake:
 
     def _commands(self, raw: bytes) -> list[Command]:
         self._senders.check(MessageHeader.read(raw))
-        text = decode(raw, self._profile.hl7_in.charsets)
-        check_text(text)
-        try:
-            message = hl7.parse(with_cr(text))
-        except Exception as exc:  # python-hl7 raises several types for malformed text
-            raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
-        return interpret(message, self._profile)
+        return read_commands(raw, self._profile)
 
     def _encode(self, ack: str, header: MessageHeader) -> bytes:
         try:

@@ -28,6 +28,8 @@ from broker.domain.commands import (
 from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
+from broker.mapping.charsets import decode
+from broker.mapping.hl7_text import check_text, with_cr
 from broker.mapping.profile import OrderFields, Profile
 from broker.mapping.vr import check
 
@@ -119,6 +121,18 @@ class SegmentGroup:
         field = segment[path.field]
         return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
 
+    def filled(self, path_text: str) -> list[int]:
+        """The repetitions (1-based) of a field that hold anything: a field of 70,000
+        empty repetitions is read in one pass, not component by component."""
+        path = FieldPath.parse(path_text)
+        segment = self._segment(path.segment)
+        if segment is None or len(segment) <= path.field:
+            return []
+        field = segment[path.field]
+        if not (field and isinstance(field[0], hl7.Repetition)):
+            return [1] if str(field) else []
+        return [n for n, repetition in enumerate(field, 1) if str(repetition)]
+
     def required(self, paths: Sequence[str], what: str) -> str:
         return self.required_located(paths, what)[0]
 
@@ -166,7 +180,7 @@ def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profil
     groups: dict[str, str] = {}
     deleted: set[str] = set()
     repetitions = max(group.repetitions(path_text), 1)
-    for rep in range(1, repetitions + 1):
+    for rep in group.filled(path_text):
 
         def part(component: int, rep: int = rep) -> str:
             value = group.value(FieldPath(path.segment, path.field, component, 1), rep)
@@ -541,3 +555,16 @@ def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
 def accepted_message_types() -> list[str]:
     """Every `TYPE^EVENT` the broker applies (others are answered AR 200)."""
     return list(_ROUTES)
+
+
+def read_commands(raw: bytes, profile: Profile) -> list[Command]:
+    """A message's bytes → its commands, as the intake reads them: decoded as MSH-18
+    declares, its text checked (hl7_text.check_text), its segments CR-ended, parsed,
+    interpreted; or InvalidInput/UnsupportedMessage."""
+    text = decode(raw, profile.hl7_in.charsets)
+    check_text(text)
+    try:
+        message = hl7.parse(with_cr(text))
+    except Exception as exc:  # python-hl7 raises several types for malformed text
+        raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
+    return interpret(message, profile)

@@ -4,7 +4,7 @@ message is refused naming the field (#14 Deliver 5; PS3.5 Table 6.2-1).
 Before, PID-8 `U`/`A`/`N`, PID-7 `19701340`, and NUL, BOM and bidi overrides in names
 reached the worklist. The property test puts arbitrary text (HL7-escaped, so `\\X00\\`
 can produce any control character) in each field the default profile maps, runs the
-intake's reading (decode, text check, parse, interpret), and checks every string the
+intake's reading (hl7_in.read_commands), and checks every string the
 resulting order holds against an oracle built on pydicom's VR validation."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import hl7
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,9 +21,7 @@ from pydicom.valuerep import validate_value
 from broker.domain.commands import Command, PlaceOrder
 from broker.domain.errors import InvalidInput
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
-from broker.mapping.charsets import decode
-from broker.mapping.hl7_in import interpret
-from broker.mapping.hl7_text import check_text, with_cr
+from broker.mapping.hl7_in import read_commands
 from broker.mapping.profile import load_profile
 
 PROFILE = load_profile("ihe-swf")
@@ -131,10 +128,7 @@ def _placed(message: str, path: str, value: str) -> str:
 
 
 def _commands(text: str) -> list[Command]:
-    """What the intake does with a message's bytes (broker/hl7/intake.py `_commands`)."""
-    decoded = decode(text.encode("utf-8"), PROFILE.hl7_in.charsets)
-    check_text(decoded)
-    return interpret(hl7.parse(with_cr(decoded)), PROFILE)
+    return read_commands(text.encode("utf-8"), PROFILE)
 
 
 def _mapped_paths() -> list[tuple[str, list[str]]]:
