@@ -113,9 +113,7 @@ class Hl7Intake:
             orders = (applied or self._orders(answered)) if response else None
             if response is not None and orders is not None:
                 response_type = message_structure(response, header.version)
-                return render_ack(
-                    header, answered, datetime.now(), self._identity, self._writer, response_type, orders
-                )
+                return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)
         except Exception as exc:  # e.g. the store failed while naming the orders: the answer stands
             _log_failure(f"application response to {answered.control_id} not built; general ACK sent", exc)
         return render_ack(header, answered, datetime.now(), self._identity, self._writer)
