@@ -54,7 +54,7 @@ def test_lf_separated_message_gets_well_formed_ack_13_defect_4(broker: Broker) -
 def test_crlf_separated_order_is_applied_with_its_order_response(broker: Broker) -> None:
     [reply] = send(broker.hl7.port, sample(NW).replace(b"\r", b"\r\n"))
     assert ack_code(reply) == "AA"
-    assert segment(reply, "MSH")[9] == "ORR^O02"
+    assert segment(reply, "MSH")[9].startswith("ORR^O02")
     assert segment(reply, "ORC")[1] == "OK"
     assert _count(broker, t.orders) == 1
 

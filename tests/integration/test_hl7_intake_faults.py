@@ -63,13 +63,28 @@ def test_commit_failing_outside_sqlalchemy_is_AR_207_and_resend_applies(broker: 
 
 
 def test_raw_message_kept_as_AR_when_only_the_first_commit_fails(broker: Broker) -> None:
+    """Only the intake's first commit fails (the broker's background jobs commit too:
+    the fault follows the transaction that wrote the inbound log)."""
     failures = iter([sqlite3.OperationalError("disk I/O error")])
 
-    def once(*_: Any) -> None:
-        for failure in failures:
-            raise failure
+    def writes_inbound(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOUND_MESSAGES"):
+            conn.info["inbound"] = True
 
-    with _connection(broker) as sock, _fault(broker, "commit", once):
+    def once(conn: Any) -> None:
+        if conn.info.pop("inbound", False):
+            for failure in failures:
+                raise failure
+
+    def forget(conn: Any) -> None:
+        conn.info.pop("inbound", None)
+
+    with (
+        _connection(broker) as sock,
+        _fault(broker, "before_cursor_execute", writes_inbound),
+        _fault(broker, "commit", once),
+        _fault(broker, "rollback", forget),
+    ):
         refused = exchange(sock, sample(NW))
         assert ack_code(refused) == "AR"
         with broker.engine.connect() as conn:
