@@ -62,3 +62,13 @@ def test_impossible_birth_date_is_AE_naming_pid_7_14_defect_5(broker: Broker) ->
     assert segment(reply, "ERR")[1].startswith("PID^1^7^102&")
     with broker.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.orders)).scalar_one() == 0
+
+
+def test_escapes_decoding_to_cr_lf_esc_are_AE_at_pid_5_segment_injection(broker: Broker) -> None:
+    """`\\X0D\\` is valid HL7 text, but the CR it decodes to fits no DICOM PN (and would
+    start a segment wherever the name is written again): refused at intake."""
+    [reply] = send(broker.hl7.port, sample(NW).replace(b"DOE^JOHN", b"DOE\\X0D\\PID\\F\\1^JOHN"))
+    assert ack_code(reply) == "AE"
+    assert segment(reply, "ERR")[1].startswith("PID^1^5^102&")
+    with broker.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.orders)).scalar_one() == 0
