@@ -68,4 +68,4 @@ def check(value: str, vr: str, location: str) -> None:
                 raise ValueError(value)
             datetime.strptime(value, "%Y%m%d")
         except ValueError:
-            raise _refuse(location, f"not a date: {value!r}") from None
+            raise _refuse(location, "not a real date (YYYYMMDD)") from None
