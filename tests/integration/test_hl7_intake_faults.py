@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -38,8 +39,32 @@ def _fault(broker: Broker, name: str, fault: Callable[..., None]) -> Iterator[No
         event.remove(broker.engine, name, fault)
 
 
-def _full_disk(*_: Any) -> None:
-    raise OSError(28, "No space left on device")
+@contextmanager
+def _failing_intake_commits(broker: Broker, failures: Iterable[Exception]) -> Iterator[None]:
+    """Each commit of a transaction that wrote the inbound log raises the next of
+    `failures` (none left: it commits). Only the intake's: the broker's background jobs
+    commit too, and are not under test here."""
+
+    def writes_inbound(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOUND_MESSAGES"):
+            conn.info["inbound"] = True
+
+    pending = iter(failures)
+
+    def commit(conn: Any) -> None:
+        if conn.info.pop("inbound", False):
+            for failure in pending:
+                raise failure
+
+    def forget(conn: Any) -> None:
+        conn.info.pop("inbound", None)
+
+    with (
+        _fault(broker, "before_cursor_execute", writes_inbound),
+        _fault(broker, "commit", commit),
+        _fault(broker, "rollback", forget),
+    ):
+        yield
 
 
 @contextmanager
@@ -49,13 +74,15 @@ def _connection(broker: Broker) -> Iterator[socket.socket]:
 
 
 def test_commit_failing_outside_sqlalchemy_is_AR_207_and_resend_applies(broker: Broker) -> None:
+    """A full disk (OSError, which SQLAlchemy does not wrap) at every commit of the
+    message, the one keeping it as refused included."""
     with _connection(broker) as sock:
-        with _fault(broker, "commit", _full_disk):
+        with _failing_intake_commits(broker, repeat(OSError(28, "No space left on device"))):
             refused = exchange(sock, sample(NW))
         assert ack_code(refused) == "AR"
         assert segment(refused, "MSA")[2] == "ORM0001"
         assert "207&Application internal error" in segment(refused, "ERR")[1]
-        assert _count(broker, t.orders) == 0
+        assert (_count(broker, t.orders), _count(broker, t.inbound_messages)) == (0, 0)
         accepted = exchange(sock, sample(NW))  # same connection: it was never closed
     assert ack_code(accepted) == "AA"
     assert segment(accepted, "ORC")[1] == "OK"
@@ -63,29 +90,11 @@ def test_commit_failing_outside_sqlalchemy_is_AR_207_and_resend_applies(broker: 
 
 
 def test_raw_message_kept_as_AR_when_only_the_first_commit_fails(broker: Broker) -> None:
-    """Only the intake's first commit fails (the broker's background jobs commit too:
-    the fault follows the transaction that wrote the inbound log)."""
-    failures = iter([sqlite3.OperationalError("disk I/O error")])
-
-    def writes_inbound(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO INBOUND_MESSAGES"):
-            conn.info["inbound"] = True
-
-    def once(conn: Any) -> None:
-        if conn.info.pop("inbound", False):
-            for failure in failures:
-                raise failure
-
-    def forget(conn: Any) -> None:
-        conn.info.pop("inbound", None)
-
-    with (
-        _connection(broker) as sock,
-        _fault(broker, "before_cursor_execute", writes_inbound),
-        _fault(broker, "commit", once),
-        _fault(broker, "rollback", forget),
-    ):
-        refused = exchange(sock, sample(NW))
+    """A driver error SQLAlchemy does not wrap, once: the message is kept as refused in a
+    transaction of its own, and its resend is applied, not answered as a duplicate."""
+    with _connection(broker) as sock:
+        with _failing_intake_commits(broker, [sqlite3.OperationalError("disk I/O error")]):
+            refused = exchange(sock, sample(NW))
         assert ack_code(refused) == "AR"
         with broker.engine.connect() as conn:
             kept = conn.execute(select(t.inbound_messages)).one()
