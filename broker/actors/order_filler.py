@@ -29,6 +29,7 @@ from broker.domain.commands import (
     RegisterPatient,
     UpdatePatient,
 )
+from broker.domain.demographics import merged
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.model import Order, Patient
@@ -45,6 +46,11 @@ class Receipt:
     duplicate: bool = False
     #: The orders the message placed, changed or ended (empty when refused or repeated).
     orders: tuple[OrderOutcome, ...] = ()
+
+
+def _never_applied(record: InboundRecord) -> bool:
+    """Kept by `keep_unstored`: the store failed it (HL7 AR 207), nothing was applied."""
+    return record.answer == "AR" and record.error_code == "207"
 
 
 def _outcome(command: Command, order: Order) -> OrderOutcome:
@@ -74,19 +80,28 @@ class OrderFiller:
         self._clock = clock
         self._audit = audit
 
-    def receive(self, record: InboundRecord, interpret: Callable[[], Sequence[Command]]) -> Receipt:
+    def receive(
+        self,
+        record: InboundRecord,
+        interpret: Callable[[], Sequence[Command]],
+        fingerprint: Callable[[bytes], bytes] = bytes,
+    ) -> Receipt:
         """Apply a message's commands exactly once and keep it with its answer.
 
         A refused message is rolled back and then stored with its refusal, so nothing is
         lost and a replay can be made once the cause is fixed. Database failures are not
-        caught: the caller answers AR without claiming anything was stored.
+        caught: the caller answers AR without claiming anything was stored. A resend is
+        recognised by `fingerprint` (the adapter's normal form of the raw message), so
+        one that differs only in encoding details gets the original answer; a message
+        kept after a storage failure (`keep_unstored`) is applied when it comes again.
         """
         with self._uow() as uow:
             prior = uow.inbound.get(record.sender, record.control_id)
-            if prior is not None and prior.raw == record.raw:
+            retry = prior is not None and _never_applied(prior)
+            if prior is not None and not retry and fingerprint(prior.raw) == fingerprint(record.raw):
                 return Receipt(prior, duplicate=True)
-            if prior is not None:
-                return self._conflict(uow, record)
+            if prior is not None and not retry:
+                return self._conflict(uow, record, fingerprint(record.raw))
             outcomes: list[OrderOutcome] = []
             try:
                 for command in interpret():
@@ -102,9 +117,21 @@ class OrderFiller:
                 log.exception("message %s could not be applied", record.control_id)
                 uow.rollback()
                 record = self._refused(record, exc)
-            uow.inbound.add(record)
+            if retry:
+                uow.inbound.update(record)
+            else:
+                uow.inbound.add(record)
             uow.commit()
         return Receipt(record, orders=tuple(outcomes))
+
+    def keep_unstored(self, record: InboundRecord) -> None:
+        """Keep a message whose processing failed in the store, with its AR 207 answer,
+        in a transaction of its own, for operators to see and replay; a resend applies
+        it. A message already stored (the failure came after its commit) is left alone."""
+        with self._uow() as uow:
+            if uow.inbound.get(record.sender, record.control_id) is None:
+                uow.inbound.add(record)
+                uow.commit()
 
     def filler_order_number(self, placer_order_number: str, placer_application: str) -> str:
         """What the Order Filler calls this order (reported back to the placer)."""
@@ -133,11 +160,11 @@ class OrderFiller:
             uow.commit()
             return answered
 
-    def _conflict(self, uow: UnitOfWork, record: InboundRecord) -> Receipt:
+    def _conflict(self, uow: UnitOfWork, record: InboundRecord, content: bytes) -> Receipt:
         """Same sender and MSH-10, different content: refused (AE), not applied, and
         kept under a key derived from its content, so a resend of it is answered alike."""
         log.warning("message control ID %s reused with different content", record.control_id)
-        digest = hashlib.sha256(record.raw).hexdigest()[:12]
+        digest = hashlib.sha256(content).hexdigest()[:12]
         key = f"{record.control_id[:40]}#conflict:{digest}"
         kept = uow.inbound.get(record.sender, key)
         if kept is not None:
@@ -215,15 +242,14 @@ class OrderFiller:
 
     @staticmethod
     def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
-        """The stored patient, its demographics refreshed from `incoming` where given."""
+        """The stored patient, its demographics changed by `incoming` under HL7's update
+        rule (domain.demographics: empty = no change, `""` = delete)."""
         patient = uow.patients.get(incoming.patient_id, incoming.issuer)
         if patient is None:
             uow.patients.add(incoming)
             return incoming
-        if str(incoming.name):
-            patient.name = incoming.name
-        patient.birth_date = incoming.birth_date or patient.birth_date
-        patient.sex = incoming.sex or patient.sex
+        update = merged(patient, incoming)
+        patient.name, patient.birth_date, patient.sex = update.name, update.birth_date, update.sex
         return patient
 
     def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> Order:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.mapping.hl7_text import first_segment
+
 
 @dataclass(frozen=True)
 class MessageHeader:
@@ -29,7 +31,7 @@ class MessageHeader:
     @classmethod
     def read(cls, raw: bytes) -> MessageHeader:
         """Best effort: missing fields stay empty; never raises."""
-        line = raw.lstrip(b"\x0b\r\n").split(b"\r", 1)[0].decode("ascii", errors="replace")
+        line = first_segment(raw).decode("ascii", errors="replace")
         if not line.startswith("MSH") or len(line) < 8:
             return cls()
         sep, component = line[3], line[4]

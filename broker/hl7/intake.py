@@ -1,8 +1,8 @@
 """Inbound HL7: raw bytes → decoded, parsed message → Order Filler → ACK bytes.
 
 The ACK is produced only after the Order Filler has committed the message and its
-effect; if the database does not take it, the answer is AR (resend later) and nothing
-claims success.
+effect; if the database does not take it (whatever the error), the answer is AR 207
+(resend later), nothing claims success, and the connection stays open.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import hl7
-from sqlalchemy.exc import SQLAlchemyError
 
 from broker.actors.order_filler import OrderFiller, Receipt
 from broker.domain.commands import Command, OrderOutcome
@@ -24,13 +24,21 @@ from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import interpret, order_references
+from broker.mapping.hl7_in import order_references, read_commands
 from broker.mapping.hl7_out import message_structure, writer_for
+from broker.mapping.hl7_text import canonical, with_cr
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
 
 log = logging.getLogger(__name__)
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """The error's kind at ERROR; its text and traceback, which may quote the
+    statement's parameters (patient data), only at DEBUG."""
+    log.error("%s: %s", what, type(exc).__name__)
+    log.debug("%s", what, exc_info=exc)
 
 
 class Hl7Intake:
@@ -63,33 +71,40 @@ class Hl7Intake:
         self._report_refused_sender(header)
         receipt: Receipt | None = None
         try:
-            receipt = self._order_filler.receive(record, lambda: self._commands(raw))
+            receipt = self._order_filler.receive(record, lambda: self._commands(raw), self._fingerprint)
             answered = receipt.record
             if receipt.duplicate:
                 log.info("duplicate message %s answered %s", record.control_id, answered.answer)
         except StoreUnavailable as exc:  # the store was pulled away (store/watch.py): said once there
             log.warning("message %s not stored: %s", record.control_id, exc)
-            answered = self._not_stored(record)
-        except SQLAlchemyError:
-            log.exception("message %s not stored", record.control_id)
-            answered = self._not_stored(record)
+            answered = self._unstored(record)
+        except Exception as exc:  # the store failed (or a defect outside the commands): nothing is claimed
+            _log_failure(f"message {record.control_id} not stored", exc)
+            answered = self._unstored(record)
         self._metrics.hl7_answered(record.message_type, answered.answer)
         return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
 
-    @staticmethod
-    def _not_stored(record: InboundRecord) -> InboundRecord:
-        """AR 207: nothing was stored, the sender must resend later."""
+    def _unstored(self, record: InboundRecord) -> InboundRecord:
+        """AR 207 (resend later), and the raw message kept with it if the store takes it
+        now; the resend is then applied, not answered as a duplicate."""
         refusal = hl7_refusal(StoreUnavailable())
-        return InboundRecord(
-            record.sender,
-            record.control_id,
-            record.message_type,
-            record.raw,
-            refusal.ack,
-            refusal.code,
-            refusal.location,
-            refusal.text,
+        answered = replace(
+            record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )
+        try:
+            self._order_filler.keep_unstored(answered)
+        except Exception as exc:  # the store is still failing: the ACK must go out all the same
+            log.warning("message %s not kept either: %s", record.control_id, type(exc).__name__)
+        return answered
+
+    def _fingerprint(self, raw: bytes) -> bytes:
+        """What a resend must repeat to be the same message (hl7_text.canonical): read in
+        its declared character set, or, when that fails, byte for byte but terminators."""
+        try:
+            text = decode(raw, self._profile.hl7_in.charsets)
+        except InvalidInput:
+            return canonical(raw.decode("latin-1")).encode("latin-1")
+        return canonical(text).encode("utf-8")
 
     def _answer(self, header: MessageHeader, answered: InboundRecord, applied: Sequence[OrderOutcome]) -> str:
         """The application response the profile names for this message type, else a
@@ -97,15 +112,18 @@ class Hl7Intake:
         accepted message reports the orders as applied; a refused or repeated one is
         read again to name them."""
         response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
-        orders = (applied or self._orders(answered)) if response else None
-        if response is None or orders is None:
-            return render_ack(header, answered, datetime.now(), self._identity, self._writer)
-        response_type = message_structure(response, header.version)
-        return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)
+        try:
+            orders = (applied or self._orders(answered)) if response else None
+            if response is not None and orders is not None:
+                response_type = message_structure(response, header.version)
+                return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)
+        except Exception as exc:  # e.g. the store failed while naming the orders: the answer stands
+            _log_failure(f"application response to {answered.control_id} not built; general ACK sent", exc)
+        return render_ack(header, answered, datetime.now(), self._identity, self._writer)
 
     def _orders(self, answered: InboundRecord) -> list[OrderOutcome] | None:
         try:
-            message = hl7.parse(decode(answered.raw, self._profile.hl7_in.charsets).replace("\n", "\r"))
+            message = hl7.parse(with_cr(decode(answered.raw, self._profile.hl7_in.charsets)))
             references = order_references(message, self._profile)
         except Exception:  # unreadable: the general ACK says so
             return None
@@ -132,16 +150,14 @@ class Hl7Intake:
         try:
             self._senders.check(header)
         except SenderNotAllowed as exc:
-            self._alerts.refused(HL7_SENDER, header.sender[:200], f"{exc.location} not on the allow-list")
+            try:
+                self._alerts.refused(HL7_SENDER, header.sender[:200], f"{exc.location} not on the allow-list")
+            except Exception:  # an alert that cannot be written (audit store down) must not cost the ACK
+                log.exception("refused sender not reported")
 
     def _commands(self, raw: bytes) -> list[Command]:
         self._senders.check(MessageHeader.read(raw))
-        text = decode(raw, self._profile.hl7_in.charsets)
-        try:
-            message = hl7.parse(text.replace("\n", "\r"))
-        except Exception as exc:  # python-hl7 raises several types for malformed text
-            raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
-        return interpret(message, self._profile)
+        return read_commands(raw, self._profile)
 
     def _encode(self, ack: str, header: MessageHeader) -> bytes:
         try:

@@ -28,7 +28,10 @@ from broker.domain.commands import (
 from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
+from broker.mapping.charsets import decode
+from broker.mapping.hl7_text import check_text, with_cr
 from broker.mapping.profile import OrderFields, Profile
+from broker.mapping.vr import check
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,22 @@ class SegmentGroup:
         return self.located(paths)[0]
 
     def located(self, paths: Sequence[str]) -> tuple[str, str]:
-        """The first non-empty value and the path it was read from."""
+        """The first non-empty value and the path it was read from; HL7's null `""`
+        is an explicit "no value" (see `deleted`), so it ends the search empty."""
         for text in paths:
             value = self.value(FieldPath.parse(text))
             if value:
-                return value, text
+                return ("" if value == NULL else value), text
         return "", paths[0] if paths else ""
+
+    def deleted(self, paths: Sequence[str]) -> bool:
+        """Whether the first of `paths` that holds anything holds HL7's null `""`:
+        the sender deletes the value (an empty field means "no change")."""
+        for text in paths:
+            value = self.value(FieldPath.parse(text))
+            if value:
+                return value == NULL
+        return False
 
     def repetitions(self, path_text: str) -> int:
         path = FieldPath.parse(path_text)
@@ -107,6 +120,18 @@ class SegmentGroup:
             return 0
         field = segment[path.field]
         return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
+
+    def filled(self, path_text: str) -> list[int]:
+        """The repetitions (1-based) of a field that hold anything: a field of 70,000
+        empty repetitions is read in one pass, not component by component."""
+        path = FieldPath.parse(path_text)
+        segment = self._segment(path.segment)
+        if segment is None or len(segment) <= path.field:
+            return []
+        field = segment[path.field]
+        if not (field and isinstance(field[0], hl7.Repetition)):
+            return [1] if str(field) else []
+        return [n for n, repetition in enumerate(field, 1) if str(repetition)]
 
     def required(self, paths: Sequence[str], what: str) -> str:
         return self.required_located(paths, what)[0]
@@ -136,30 +161,48 @@ XPN = NameLayout(1, 2, 3, 4, 5, 8)
 XCN = NameLayout(2, 3, 4, 5, 6, 15)
 
 
-def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> PersonName:
+#: HL7's null value: the field is deleted, as opposed to empty (not sent, no change).
+NULL = '""'
+
+
+@dataclass(frozen=True)
+class ReadName:
+    name: PersonName
+    #: `name` when the whole field is `""`, else `name.<group>` for each repetition
+    #: whose name is `""` (the sender deletes that group).
+    deleted: frozenset[str] = frozenset()
+
+
+def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> ReadName:
     """Name repetitions → PN component groups chosen by the name representation code;
     DICOM PN orders the components family^given^middle^prefix^suffix."""
     path = FieldPath.parse(path_text)
     groups: dict[str, str] = {}
-    for rep in range(1, max(group.repetitions(path_text), 1) + 1):
+    deleted: set[str] = set()
+    repetitions = max(group.repetitions(path_text), 1)
+    for rep in group.filled(path_text):
 
         def part(component: int, rep: int = rep) -> str:
-            return group.value(FieldPath(path.segment, path.field, component, 1), rep)
+            value = group.value(FieldPath(path.segment, path.field, component, 1), rep)
+            return "" if value == NULL else value
 
         code = part(layout.representation)
         target = profile.hl7_in.name_groups.get(code, "alphabetic")
-        value = "^".join(part(n) for n in (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix))
-        if target not in groups:
-            groups[target] = value.rstrip("^")
-    return PersonName(**groups)
+        parts = (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix)
+        value = "^".join(part(n) for n in parts).rstrip("^")
+        if group.value(FieldPath(path.segment, path.field, layout.family, 1), rep) == NULL and not value:
+            deleted.add("name" if repetitions == 1 and not code else f"name.{target}")
+        elif target not in groups:
+            groups[target] = value
+    return ReadName(PersonName(**groups), frozenset(deleted))
 
 
-def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> PersonName:
+def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> ReadName:
     for text in paths:
-        name = _person_name(group, text, layout, profile)
-        if str(name):
-            return name
-    return PersonName()
+        read = _person_name(group, text, layout, profile)
+        if str(read.name) or read.deleted:
+            return read
+    return ReadName(PersonName())
 
 
 _DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{4})?")
@@ -185,23 +228,48 @@ def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetim
 
 
 def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
+    """The patient a message describes; what it deletes (`""`) is in `deleted`, what it
+    leaves empty is no change (domain.demographics applies the two)."""
     fields = profile.hl7_in.patient
+    name = _first_name(group, fields.name, XPN, profile)
+    deleted = {key for key, paths in (("birth_date", fields.birth_date), ("sex", fields.sex)) if group.deleted(paths)}
     patient = Patient(
         patient_id=group.required(fields.patient_id, "patient ID"),
         issuer=group.first(fields.issuer),
-        name=_first_name(group, fields.name, XPN, profile),
-        birth_date=group.first(fields.birth_date)[:8],
-        sex=group.first(fields.sex),
+        name=name.name,
+        birth_date=_birth_date(*group.located(fields.birth_date)),
+        sex=_sex(*group.located(fields.sex), profile),
+        deleted=name.deleted | deleted,
     )
-    for value, limit, paths in [
-        (patient.patient_id, LO, fields.patient_id),
-        (patient.issuer, LO, fields.issuer),
-        (patient.sex, SH, fields.sex),
+    for value, vr, paths in [
+        (patient.patient_id, "LO", fields.patient_id),
+        (patient.issuer, "LO", fields.issuer),
+        (str(patient.name), "PN", fields.name),
+        (patient.birth_date, "DA", fields.birth_date),
     ]:
-        _fit(value, limit, paths[0])
-    for group_text in patient.name.groups():
-        _fit(group_text, PN_GROUP, fields.name[0])
+        check(value, vr, paths[0])
     return patient
+
+
+def _birth_date(text: str, location: str) -> str:
+    """PID-7 (DTM) → DICOM DA: the date as written (no time zone shift), which must be
+    a real day; a date less precise than a day has no DA form and is refused."""
+    if not text:
+        return ""
+    moment = parse_dtm(text, location)
+    if len(re.split(r"[.+-]", text.strip())[0]) < 8:
+        raise InvalidInput(location, "a birth date needs year, month and day (DICOM DA)")
+    return moment.strftime("%Y%m%d")
+
+
+def _sex(code: str, location: str, profile: Profile) -> str:
+    """PID-8 (HL7 table 0001) → DICOM Patient's Sex (M, F, O) through the profile."""
+    if not code:
+        return ""
+    sex = profile.hl7_in.sex.get(code)
+    if sex is None:
+        raise InvalidInput(location, f"sex {code!r} is not in the profile's table", Problem.NOT_IN_TABLE)
+    return sex
 
 
 def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code | None:
@@ -280,52 +348,50 @@ def _ipc_procedures(group: SegmentGroup, profile: Profile, start: datetime) -> l
     return list(procedures.values())
 
 
-#: DICOM maximum lengths (PS3.5 Table 6.2-1) of what the worklist carries: SH/CS/AE 16,
-#: LO/UI 64, PN 64 per component group. Longer values are refused at intake (AE, field
-#: named) rather than cut, or left for the database to refuse.
-SH, LO, PN_GROUP = 16, 64, 64
+def _check_code(code: Code | None, location: str) -> None:
+    if code is not None:
+        for value, vr in ((code.value, "SH"), (code.scheme, "SH"), (code.meaning, "LO")):
+            check(value, vr, location)
 
 
-def _fit(value: str, limit: int, location: str) -> None:
-    if len(value) > limit:
-        raise InvalidInput(location, f"longer than {limit} characters", Problem.MALFORMED)
-
-
-def _check_lengths(order: Order, profile: Profile, from_ipc: bool) -> None:
-    """The order's own values (the patient's are checked by read_patient)."""
+def _check_values(order: Order, profile: Profile, from_ipc: bool) -> None:
+    """The order's own values as DICOM holds them (PS3.5 Table 6.2-1; the patient's
+    are checked by read_patient)."""
     f, ipc = profile.hl7_in.order, profile.hl7_in.ipc
     where = ipc if from_ipc else f
     accession_paths = f.accession_number or ipc.accession_number
-    for value, limit, paths in [
-        (order.placer_order_number, LO, f.placer_order_number),
-        (order.placer_application, LO, f.placer_application),
-        (order.placer_facility, LO, f.placer_facility),
-        (order.filler_order_number, LO, f.filler_order_number),
-        (order.accession_number, SH, accession_paths),
-        (order.admission_id, LO, f.admission_id),
-        (order.requesting_service, LO, f.requesting_service),
+    for value, vr, paths in [
+        (order.placer_order_number, "LO", f.placer_order_number),
+        (order.placer_application, "LO", f.placer_application),
+        (order.placer_facility, "LO", f.placer_facility),
+        (order.filler_order_number, "LO", f.filler_order_number),
+        (order.accession_number, "SH", accession_paths),
+        (order.admission_id, "LO", f.admission_id),
+        (order.requesting_service, "LO", f.requesting_service),
+        (order.referring_physician, "PN", f.referring_physician),
+        (order.requesting_physician, "PN", f.requesting_physician),
     ]:
-        _fit(value, limit, (paths or ["ORC"])[0])
-    for name, paths in [
-        (order.referring_physician, f.referring_physician),
-        (order.requesting_physician, f.requesting_physician),
-    ]:
-        for group in PersonName.parse(name).groups():
-            _fit(group, PN_GROUP, (paths or ["ORC"])[0])
+        check(value, vr, (paths or ["ORC"])[0])
     for procedure in order.procedures:
-        _fit(procedure.requested_procedure_id, SH, where.requested_procedure_id[0])
-        _fit(procedure.study_instance_uid, LO, where.study_instance_uid[0])
+        check(procedure.requested_procedure_id, "SH", where.requested_procedure_id[0])
+        check(procedure.study_instance_uid, "UI", where.study_instance_uid[0])
+        check(procedure.description, "LO", f.procedure_code[0])
+        check(procedure.priority, "CS", f.priority[0])
+        _check_code(procedure.code, f.procedure_code[0])
         for step in procedure.steps:
-            _fit(step.sps_id, SH, where.sps_id[0])
-            _fit(step.modality, SH, where.modality[0])
-            _fit(step.station_ae, SH, (where.station_ae or ["OBR"])[0])
-            _fit(step.station_name, SH, ipc.station_name[0])
-            _fit(step.location, SH, ipc.location[0])
+            check(step.sps_id, "SH", where.sps_id[0])
+            check(step.modality, "CS", where.modality[0])
+            check(step.station_ae, "AE", (where.station_ae or ["OBR"])[0])
+            check(step.station_name, "SH", ipc.station_name[0])
+            check(step.location, "SH", ipc.location[0])
+            check(step.description, "LO", (ipc.protocol_code if from_ipc else f.procedure_code)[0])
+            for code in step.protocol_codes:
+                _check_code(code, (ipc.protocol_code if from_ipc else f.procedure_code)[0])
 
 
 def read_order(group: SegmentGroup, profile: Profile) -> Order:
     order = _read_order(group, profile)
-    _check_lengths(order, profile, from_ipc=bool(group.own("IPC")))
+    _check_values(order, profile, from_ipc=bool(group.own("IPC")))
     return order
 
 
@@ -344,9 +410,9 @@ def _read_order(group: SegmentGroup, profile: Profile) -> Order:
         filler_order_number=group.first(f.filler_order_number),
         accession_number=accession,
         patient=read_patient(group, profile),
-        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
+        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile).name),
         admission_id=group.first(f.admission_id),
-        requesting_physician=str(_first_name(group, f.requesting_physician, XCN, profile)),
+        requesting_physician=str(_first_name(group, f.requesting_physician, XCN, profile).name),
         requesting_service=group.first(f.requesting_service),
         procedures=_ipc_procedures(group, profile, start) if ipcs else [_obr_procedure(group, profile, start)],
     )
@@ -489,3 +555,16 @@ def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
 def accepted_message_types() -> list[str]:
     """Every `TYPE^EVENT` the broker applies (others are answered AR 200)."""
     return list(_ROUTES)
+
+
+def read_commands(raw: bytes, profile: Profile) -> list[Command]:
+    """A message's bytes → its commands, as the intake reads them: decoded as MSH-18
+    declares, its text checked (hl7_text.check_text), its segments CR-ended, parsed,
+    interpreted; or InvalidInput/UnsupportedMessage."""
+    text = decode(raw, profile.hl7_in.charsets)
+    check_text(text)
+    try:
+        message = hl7.parse(with_cr(text))
+    except Exception as exc:  # python-hl7 raises several types for malformed text
+        raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
+    return interpret(message, profile)

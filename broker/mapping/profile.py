@@ -93,6 +93,8 @@ class Hl7In(_Strict):
         "I": "ideographic",
         "P": "phonetic",
     }
+    #: PID-8 (HL7 table 0001) → DICOM Patient's Sex (0010,0040); other codes are refused.
+    sex: dict[str, Literal["M", "F", "O"]] = {"M": "M", "F": "F", "O": "O", "U": "O", "A": "O", "N": "O"}
     patient: PatientFields
     order: OrderFields
     ipc: IpcFields

@@ -134,12 +134,13 @@ class InboundRepository:
         )
 
     def update(self, record: InboundRecord) -> None:
-        """A replay's new answer for a stored message."""
+        """A replay's (or a resend's, after a storage failure) new answer for a stored message."""
         m = t.inbound_messages
         self._session.execute(
             update(m)
             .where(m.c.sender == record.sender, m.c.control_id == record.control_id)
             .values(
+                raw=record.raw,
                 answer=record.answer,
                 error_code=record.error_code,
                 error_location=record.error_location,

@@ -133,11 +133,12 @@ def test_hl7_segment_injection_through_every_mpps_field_reaching_rad3(
         assert problems(text) == []
 
 
-#: An HL7 sender's escapes decode to CR, LF and `|` in the stored name: when the broker
-#: writes the name again (RAD-4 to the Image Manager, RAD-3 to the RIS), they must stay
-#: inside PID-5.
-HOSTILE_FAMILY = "DOE\\X0D\\PID\\F\\1\\F\\\\F\\EVIL\\X0A\\\\X1B\\"
-HOSTILE_FAMILY_DECODED = "DOE\rPID|1||EVIL\n\x1b"
+#: An HL7 sender's escapes decode to `|`, `~` and `&` in the stored name: when the
+#: broker writes the name again (RAD-4 to the Image Manager, RAD-3 to the RIS), they must
+#: stay inside PID-5. (Escapes that decode to CR, LF or ESC are refused at intake, AE at
+#: PID-5: no DICOM PN holds them; tests/unit/test_mapping_dicom_values.py.)
+HOSTILE_FAMILY = "DOE\\F\\PID\\F\\1\\F\\\\F\\EVIL\\R\\\\T\\"
+HOSTILE_FAMILY_DECODED = "DOE|PID|1||EVIL~&"
 
 
 def test_hl7_segment_injection_through_hl7_sourced_values_and_answers(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import hl7
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,8 +16,7 @@ from broker.domain.errors import DomainError
 from broker.errors import UnsupportedMessage
 from broker.hl7.header import MessageHeader
 from broker.hl7.mllp import END, START, FrameTooLarge, read_frame
-from broker.mapping.charsets import decode
-from broker.mapping.hl7_in import interpret
+from broker.mapping.hl7_in import read_commands
 from broker.mapping.profile import Profile, load_profile
 
 CATALOG = Path(__file__).resolve().parents[2] / "hl7"
@@ -78,14 +76,9 @@ def test_the_header_is_read_from_any_bytes(raw: bytes) -> None:
 @EXAMPLES
 @given(messages, st.sampled_from(PROFILES))
 def test_mapping_gives_commands_or_a_refusal(raw: bytes, profile: Profile) -> None:
-    """The path of Hl7Intake._commands: decode by MSH-18, parse, map with the profile."""
+    """The path of Hl7Intake._commands: decode by MSH-18, check, parse, map."""
     try:
-        text = decode(raw, profile.hl7_in.charsets)
-        try:
-            message = hl7.parse(text.replace("\n", "\r"))
-        except Exception:  # python-hl7's several types: the intake refuses these as AE
-            return
-        interpret(message, profile)
+        read_commands(raw, profile)
     except (DomainError, UnsupportedMessage):
         return
 

@@ -51,6 +51,8 @@ def test_declared_charset_needs_msh_first_hl7_2_15_9() -> None:
         (SWF, "UNICODE UTF-8", "utf-8"),
         (SWF, "8859/1", "iso8859-1"),
         (SWF, "ASCII", "ascii"),
+        (SWF, "~ISO IR87", "iso2022_jp"),  # JAHIS through the default profile (#13 Deliver 6)
+        (SWF, "GB 18030-2000", "gb18030"),
         (JAHIS, "", "iso2022_jp"),
         (JAHIS, "~ISO IR87", "iso2022_jp"),  # first repetition empty: ASCII, then ISO IR87
         (JAHIS, "ISO IR87", "iso2022_jp"),
@@ -61,7 +63,7 @@ def test_codec_for_msh_18_per_profile_hl7_table_0211(charsets: dict[str, str], m
     assert codec_for(msh18, charsets) == codec
 
 
-@pytest.mark.parametrize(("charsets", "msh18"), [(SWF, "ISO IR999"), (SWF, "~ISO IR87"), (JAHIS, "GB 18030-2000")])
+@pytest.mark.parametrize(("charsets", "msh18"), [(SWF, "ISO IR999"), (SWF, "CNS 11643-1992"), (JAHIS, "~ISO IR999")])
 def test_unknown_charset_is_invalid_input_at_msh_18_hl7_table_0211(charsets: dict[str, str], msh18: str) -> None:
     with pytest.raises(InvalidInput) as info:
         codec_for(msh18, charsets)
@@ -115,12 +117,14 @@ def test_jahis_kanji_bytes_with_backslash_and_tilde_survive_jahis_common_rules()
         (JAHIS, "~ISO IR87", b"PID|1||P1||\x8e\xb3"),  # 8-bit bytes are not ISO-2022-JP
     ],
 )
-def test_undecodable_bytes_are_invalid_input_at_msh_18(charsets: dict[str, str], msh18: str, body: bytes) -> None:
+def test_undecodable_bytes_are_invalid_input_naming_their_field(
+    charsets: dict[str, str], msh18: str, body: bytes
+) -> None:
     raw = _raw(msh18) + body + b"\r"
     with pytest.raises(InvalidInput) as info:
         decode(raw, charsets)
-    assert info.value.location == "MSH-18"
-    assert "byte" in info.value.reason
+    assert info.value.location == "PID-5"
+    assert info.value.reason.endswith(f"(MSH-18) at position 1 (byte {raw.index(body) + 11})")
 
 
 def test_jis_x_0212_kanji_decoded_with_iso_ir159_jahis() -> None:

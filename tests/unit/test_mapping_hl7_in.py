@@ -17,6 +17,7 @@ from broker.domain.commands import (
     RegisterPatient,
     UpdatePatient,
 )
+from broker.domain.errors import InvalidInput
 from broker.domain.model import Code, Order, Patient, PersonName
 from broker.mapping.hl7_in import interpret, message_type
 from broker.mapping.profile import Profile, load_profile
@@ -198,11 +199,17 @@ def test_message_type_drops_structure_component() -> None:
 
 
 def test_hl7_escape_sequences_are_unescaped_hl7_v2_2_7() -> None:
-    obr = seg(
-        "OBR", f1="1", f4="X1^CT \\T\\ MR \\F\\ US \\S\\ NM \\R\\ PT \\E\\ XA^LOCAL", f24="CT", f27="^^^20261123100000"
-    )
+    obr = seg("OBR", f1="1", f4="X1^CT \\T\\ MR \\F\\ US \\S\\ NM \\R\\ PT^LOCAL", f24="CT", f27="^^^20261123100000")
     order = place(parse(msh("ORM^O01"), PID, ORC_NW, obr), SWF)
-    assert order.procedures[0].description == "CT & MR | US ^ NM ~ PT \\ XA"
+    assert order.procedures[0].description == "CT & MR | US ^ NM ~ PT"
+
+
+def test_escaped_backslash_cannot_reach_a_dicom_lo_value_ps3_5_6_2() -> None:
+    """`\\E\\` unescapes to a backslash, the DICOM value separator: refused, not split."""
+    obr = seg("OBR", f1="1", f4="X1^PT \\E\\ XA^LOCAL", f24="CT", f27="^^^20261123100000")
+    with pytest.raises(InvalidInput) as refused:
+        place(parse(msh("ORM^O01"), PID, ORC_NW, obr), SWF)
+    assert refused.value.location == "OBR-4"
 
 
 def test_escaped_ampersand_in_name_stays_in_component_hl7_v2_2_7() -> None:

@@ -82,16 +82,17 @@ def test_components_and_repetitions_escape_each_value_hl7_2_5() -> None:
 
 def test_ack_to_a_hostile_header_adds_no_segment_and_echoes_msh10_hl7_segment_injection() -> None:
     """An answer quotes the sender (MSH-3/4 → MSH-5/6, MSH-10 → MSA-2, MSH-18/20) and
-    the refusal text: with other delimiters declared (`#`), a `|` or LF in those fields
-    must come back as a value, not as structure."""
-    raw = b"MSH#^~\\&#RIS|EVIL#HOSP\nPID#BROKER#RAD#20261123##ORM^O01#C1|\nX#P#2.5.1\rPID#1##PAT001\r"
+    the refusal text: with other delimiters declared (`#`), a `|` or a control character
+    in those fields must come back as a value, not as structure. (An LF ends the MSH, as
+    CR does: tests/integration/test_hl7_inbound_tolerance.py.)"""
+    raw = b"MSH#^~\\&#RIS|EVIL#HOSP\tPID#BROKER#RAD#20261123##ORM^O01#C1|\x0bX#P#2.5.1\rPID#1##PAT001\r"
     header = MessageHeader.read(raw)
     record = InboundRecord(header.sender, header.control_id, "ORM^O01", raw, "AE", "102", "PID-3", HOSTILE)
     ack = render_ack(header, record, datetime(2026, 11, 23), ("BROKER", "RADIOLOGY"), Hl7Writer())
     assert "\n" not in ack
     message = hl7.parse(ack)
     assert [str(s[0]) for s in message] == ["MSH", "MSA", "ERR"]
-    assert message.unescape(str(message.segment("MSA")[2])) == "C1|\nX"
+    assert message.unescape(str(message.segment("MSA")[2])) == "C1|\x0bX"
     assert message.unescape(str(message.segment("MSA")[3])) == HOSTILE
     assert message.unescape(str(message.segment("MSH")[5])) == "RIS|EVIL"
     assert missing_msh_fields(ack) == []
@@ -126,16 +127,16 @@ def test_audit_message_with_hostile_values_is_well_formed_xml_ps3_15_a_5(value: 
     assert etree.tostring(root)  # parsed back by a second XML implementation
 
 
-#: What a sender's MSH-10 can hold: anything but its field separator and CR (which end
-#: it) and lone surrogates (which no encoding writes).
-CONTROL_ID_CHARACTERS = st.characters(blacklist_characters="\r|", blacklist_categories=("Cs",))
+#: What a sender's MSH-10 can hold: anything but its field separator, CR and LF (which
+#: end it) and lone surrogates (which no encoding writes).
+CONTROL_ID_CHARACTERS = st.characters(blacklist_characters="\r\n|", blacklist_categories=("Cs",))
 
 
 @EXAMPLES
 @given(control_id=st.text(alphabet=CONTROL_ID_CHARACTERS, max_size=30), error=st.text())
 def test_any_control_id_and_refusal_text_come_back_as_values_in_the_ack(control_id: str, error: str) -> None:
-    """MSA-2 echoes the sender's MSH-10 (whatever it holds but its own field separator
-    and CR, which end it); MSA-3 and ERR-8 carry the refusal text."""
+    """MSA-2 echoes the sender's MSH-10 (whatever it holds but its own field separator,
+    CR and LF, which end it); MSA-3 and ERR-8 carry the refusal text."""
     raw = f"MSH|^~\\&|RIS|HOSP|BROKER|RAD|20261123||ORM^O01|{control_id}|P|2.5.1\rPID|1\r".encode()
     header = MessageHeader.read(raw)
     record = InboundRecord(header.sender, header.control_id, "ORM^O01", raw, "AE", "207", "", error)
