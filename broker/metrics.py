@@ -49,6 +49,12 @@ class Metrics:
             buckets=_FIND_BUCKETS,
             registry=r,
         )
+        self._find_aborted = Counter(
+            "broker_cfind_aborted",
+            "Worklist C-FIND answers abandoned because the connection could not take them (association aborted)",
+            ["reason"],
+            registry=r,
+        )
         self._mpps = Counter(
             "broker_mpps",
             "MPPS operations, by the status they left (or 'refused')",
@@ -68,6 +74,10 @@ class Metrics:
     def find_answered(self, status: int, seconds: float) -> None:
         self._finds.labels(f"0x{status:04X}").inc()
         self._find_seconds.observe(seconds)
+
+    def find_aborted(self, reason: str) -> None:
+        """`reason`: write_failed (a write on the socket failed) or connection_lost."""
+        self._find_aborted.labels(reason).inc()
 
     def mpps_done(self, operation: str, status: str) -> None:
         self._mpps.labels(operation, status).inc()

@@ -9,7 +9,8 @@ bound either. `PduGuard` reads each PDU against a deadline and a length cap, and
 the fragments of each DIMSE message; past a limit the peer gets an A-ABORT and the
 connection is closed. The checks run on the PDU header, before anything large is
 allocated. `GuardedRequestHandler` also keeps silent connections from taking
-association slots.
+association slots, and serves every association with the event-driven reactors of
+broker/dicom/reactor.py (no polling; one thread reads and writes the socket).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import cast
 from pynetdicom.association import Association
 from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.transport import AssociationSocket, RequestHandler
+
+from broker.dicom.reactor import EventDrivenAssociation
 
 log = logging.getLogger(__name__)
 
@@ -182,5 +185,6 @@ class GuardedRequestHandler(RequestHandler):
 
     def _create_association(self) -> Association:
         assoc = super()._create_association()
+        EventDrivenAssociation.install(assoc)
         PduGuard.install(assoc, self.limits)
         return assoc

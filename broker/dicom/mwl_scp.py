@@ -1,7 +1,8 @@
 """Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider.
 
-Answers are written straight to bytes (`AnswerPlan`) and onto the socket
-(`PendingResponses`); pynetdicom sends the final status.
+Answers are written straight to bytes (`AnswerPlan`) and handed to the socket's owner
+(`PendingResponses`); pynetdicom sends the final status. An answer the connection can
+no longer take (write failed, peer gone) aborts the association and is counted.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def handle_find(
     in the bounded query log of its calling AE."""
     started, final, tally = time.monotonic(), UNABLE_TO_PROCESS, _Tally()
     try:
-        for status, answer in _answers(event, provider, profile, tally):
+        for status, answer in _answers(event, provider, profile, metrics, tally):
             final = _code(status)
             yield status, answer
     finally:
@@ -95,7 +96,7 @@ def _code(status: object) -> int:
 
 
 def _answers(
-    event: evt.Event, provider: WorklistProvider, profile: Profile, tally: _Tally
+    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics, tally: _Tally
 ) -> Iterator[tuple[object, Dataset | None]]:
     """Yield one pending answer per matching step; every failure still answers."""
     try:
@@ -129,5 +130,7 @@ def _answers(
             yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
             return
         if not pending.send(answer):
+            metrics.find_aborted("write_failed" if pending.write_failed else "connection_lost")
+            event.assoc.abort()
             return
     yield SUCCESS, None

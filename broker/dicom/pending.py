@@ -1,16 +1,16 @@
-"""C-FIND pending responses written straight onto the association's socket.
+"""C-FIND pending responses as ready bytes, handed to the association's socket owner.
 
 Stock pynetdicom spends 1 to 1.5 ms per answer: a response primitive, a command Dataset
 encoded by pydicom, PDV fragments queued to the DUL thread and a thread hop per PDU.
 For a worklist of thousands of items that dominates the query. The pending responses
 of one C-FIND differ only in their identifier, so the command set (PS3.7 9.3.2.2,
 always Implicit VR Little Endian) is encoded once per query and each answer is one
-`send` of two P-DATA-TF PDUs (PS3.8 9.3.5): command, then data set.
+write of two P-DATA-TF PDUs (PS3.8 9.3.5): command, then data set.
 
-The final response (success, cancel, failure) still goes through pynetdicom, after
-every pending one has been written: the DUL thread sends nothing of its own while the
-association is established and the SCP is answering (a release or abort request from
-the peer is only acted on once the handler returns).
+The bytes are not written from the handler's thread: the association's DUL thread owns
+its socket (broker/dicom/reactor.py; a TLS socket cannot be read on one thread while
+another writes) and sends them in order with pynetdicom's own primitives, so the final
+response (success, cancel, failure), which still goes through pynetdicom, follows them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import struct
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
+from broker.dicom.reactor import EventDrivenDUL
 from broker.dicom.status import PENDING
 
 _COMMAND_LAST, _DATA_LAST = 0x03, 0x02
@@ -68,6 +69,8 @@ class PendingResponses:
 
     def __init__(self, event: Event) -> None:
         self._assoc: Association = event.assoc
+        assert isinstance(self._assoc.dul, EventDrivenDUL), "accepted through GuardedRequestHandler"
+        self._dul = self._assoc.dul
         self._context_id = int(event.context.context_id or 0)
         self._max_pdu = int(self._assoc.requestor.maximum_length or 0)
         request = event.request
@@ -75,8 +78,10 @@ class PendingResponses:
         self._command = p_data(self._context_id, command, self._max_pdu, command=True)
 
     def send(self, identifier: bytes) -> bool:
-        """Send one answer; False once the association is gone (the caller stops)."""
-        if not self._assoc.is_established or self._assoc.dul.socket is None:
-            return False
-        self._assoc.dul.socket.send(self._command + p_data(self._context_id, identifier, self._max_pdu, command=False))
-        return True
+        """Queue one answer; False once the connection cannot take it (the caller aborts)."""
+        return self._dul.write(self._command + p_data(self._context_id, identifier, self._max_pdu, command=False))
+
+    @property
+    def write_failed(self) -> bool:
+        """Whether a write on the socket failed (rather than the peer leaving first)."""
+        return self._dul.write_failed
