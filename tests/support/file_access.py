@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 EVENTS = {
     "open": 1, "sqlite3.connect": 1, "os.mkdir": 1, "os.remove": 1, "os.rmdir": 1, "os.listdir": 1,
@@ -44,9 +45,18 @@ def _path(value: object) -> str | None:
     if isinstance(value, int):  # a file descriptor: its path was recorded when it was opened
         return None
     try:
-        return os.fsdecode(os.fspath(value))  # type: ignore[arg-type]
+        path = os.fsdecode(os.fspath(value))  # type: ignore[arg-type]
     except TypeError:
         return None
+    return _file_of(path)
+
+
+def _file_of(path: str) -> str:
+    """The file an SQLite URI names (`file:/x/broker.db?mode=rw`, as the store opens
+    its database so that connecting never creates one); any other path as it is."""
+    if not path.startswith("file:"):
+        return path
+    return unquote(path.removeprefix("file:").split("?", 1)[0])
 
 
 def _writing(event: str, args: tuple[object, ...]) -> bool:
