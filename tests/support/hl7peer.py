@@ -152,5 +152,7 @@ class RisListener(Recorder[bytes]):
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Also for a listener never started (shutdown would wait for it forever)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
