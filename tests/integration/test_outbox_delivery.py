@@ -225,3 +225,34 @@ def _audit_messages(broker: Broker) -> list[etree._Element]:
     with broker.engine.connect() as conn:
         payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == "audit")).scalars()
         return [valid_message(payload[payload.index(b"<?xml") :]) for payload in payloads]
+
+
+def test_the_hold_survives_a_restart(database_url: str, ris: RisListener) -> None:
+    """R8: the dead letter and what waits behind it are in the database; a broker started
+    afterwards keeps order 1 held while order 2 flows, and requeue then sends IP, CM."""
+    config = make_config(ris.port, database_url=database_url)
+    first = Broker(config)
+    first.start()
+    try:
+        ris.script("AE", when=_of_order(1))
+        _order(first, 1)
+        _perform(first, 1)
+        held = {"RIS|PO0001": [("dead", "AE"), ("pending", "")]}
+        assert settled(lambda: _rows(first), lambda rows: rows == held) == held
+    finally:
+        first.stop()
+    second = Broker(config)
+    second.start()
+    try:
+        _order(second, 2)
+        _perform(second, 2)
+        flowing = {**held, "RIS|PO0002": [SENT, SENT]}
+        assert settled(lambda: _rows(second), lambda rows: rows == flowing) == flowing
+        assert _held(second)
+        [dead] = SqlOutboxQueue(second.engine).listing("dead", 10)
+        second.services.dead_letters.requeue([dead.id], Requestor("test operator"))
+        done = {"RIS|PO0001": [SENT, SENT], "RIS|PO0002": [SENT, SENT]}
+        assert settled(lambda: _rows(second), lambda rows: rows == done) == done
+    finally:
+        second.stop()
+    assert _statuses(ris.received) == {"PO0001^RIS": ["IP", "IP", "CM"], "PO0002^RIS": ["IP", "CM"]}
