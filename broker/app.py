@@ -31,6 +31,7 @@ from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
 from broker.hl7.sender import Destination, MllpTransport
 from broker.hl7.senders import SenderPolicy
+from broker.jobs.dead_letters import DeadLetters
 from broker.jobs.housekeeping import Housekeeper
 from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
@@ -105,6 +106,8 @@ class Services:
         self.intake = Hl7Intake(
             self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts, self.metrics
         )
+        #: The operator's requeue and skip of dead letters (CLI and API), audited.
+        self.dead_letters = DeadLetters(SqlOutboxQueue(self.engine), self.audit)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -242,6 +245,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         services.intake,
         services.pps_manager,
         outbox,
+        services.dead_letters,
         services.metrics,
         services.worklist,
         services.profile,

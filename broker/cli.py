@@ -165,31 +165,49 @@ def _mpps_reconcile(args: argparse.Namespace) -> int:
 
 
 def _outbox_list(args: argparse.Namespace) -> int:
+    """One line per message, with the destination's last answer: code, MSA-3 (or the
+    DIMSE Error Comment, or why nothing came back) and the ERR segments."""
     from broker.store.db import build_engine
     from broker.store.outbox import SqlOutboxQueue
 
     engine = build_engine(_config(args.config).database.url)
-    print(f"{'id':>7}  {'created':19}  {'destination':12}  {'order':24}  {'state':7}  {'tries':>5}  last error")
+    print(f"{'id':>7}  {'created':19}  {'destination':12}  {'order':24}  {'state':7}  {'tries':>5}  answer")
     for e in SqlOutboxQueue(engine).listing(args.state, args.limit):
+        answer = f"{e.answer_code or '-':6}  {(e.answer_text or e.last_error)[:60]}"
+        errors = f"  ERR {e.answer_error.replace(chr(10), ' ~ ')[:80]}" if e.answer_error else ""
         print(
             f"{e.id:>7}  {e.created_at:%Y-%m-%d %H:%M:%S}  {e.destination[:12]:12}  {e.ordering_key[:24]:24}  "
-            f"{e.state:7}  {e.attempts:>5}  {e.last_error[:60]}"
+            f"{e.state:7}  {e.attempts:>5}  {answer}{errors}".rstrip()
         )
     engine.dispose()
     return 0
 
 
 def _outbox_requeue(args: argparse.Namespace) -> int:
-    from datetime import datetime
+    """Dead letters sent again (then their orders' later messages); audited."""
+    return _dead_letters(args, "requeued")
 
-    from broker.store.db import build_engine
-    from broker.store.outbox import SqlOutboxQueue
 
-    engine = build_engine(_config(args.config).database.url)
-    count = SqlOutboxQueue(engine).requeue(args.ids, datetime.now())
-    engine.dispose()
-    print(f"requeued {count} of {len(args.ids)}")
-    return 0 if count == len(args.ids) else 1
+def _outbox_skip(args: argparse.Namespace) -> int:
+    """Dead letters dropped (their orders' later messages go on); audited."""
+    return _dead_letters(args, "skipped")
+
+
+def _dead_letters(args: argparse.Namespace, action: str) -> int:
+    """Exit 1 when some id was no dead letter (unknown, or already moved on)."""
+    import getpass
+
+    from broker.app import Services
+    from broker.domain.audit import Requestor
+
+    services = Services(_config(args.config))
+    try:
+        act = services.dead_letters.requeue if action == "requeued" else services.dead_letters.skip
+        done = act(args.ids, Requestor(f"cli {getpass.getuser()}"))
+    finally:
+        services.close()
+    print(f"{action} {len(done)} of {len(args.ids)}")
+    return 0 if len(done) == len(args.ids) else 1
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -321,12 +339,16 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("accession", help="the order's Accession Number")
     reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
 
-    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue, retry")
+    outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue, skip, retry")
     outbox_list = _command(outbox, "list", "messages in one state, oldest first", _outbox_list)
-    outbox_list.add_argument("--state", choices=["pending", "leased", "dead", "sent"], default="dead")
+    outbox_list.add_argument("--state", choices=["pending", "leased", "dead", "sent", "skipped"], default="dead")
     outbox_list.add_argument("--limit", type=int, default=50)
-    requeue = _command(outbox, "requeue", "send dead letters again (by id from 'list')", _outbox_requeue)
+    requeue = _command(
+        outbox, "requeue", "send dead letters again, then their orders' next (ids from 'list')", _outbox_requeue
+    )
     requeue.add_argument("ids", nargs="+", type=int)
+    skip = _command(outbox, "skip", "drop dead letters; their orders' next messages go on", _outbox_skip)
+    skip.add_argument("ids", nargs="+", type=int)
     retry = _command(outbox, "retry", "waiting messages due now (the peer is back; skip the backoff)", _outbox_retry)
     retry.add_argument("--destination", help="only this destination (ris, an image manager's name, ...)")
 

@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass
 
 from broker.config import AuditConfig
-from broker.jobs.outbox_sender import Outcome
+from broker.jobs.outbox_sender import DELIVERED, Outcome
 from broker.tls import client_context
 
 
@@ -36,7 +36,7 @@ class UdpSyslogTransport:
     def send(self, payload: bytes) -> Outcome:
         with socket.socket(_family(self._address[0]), socket.SOCK_DGRAM) as sock:
             sock.sendto(payload, self._address)
-        return Outcome(True)
+        return DELIVERED
 
     def close(self) -> None:
         pass
@@ -58,7 +58,7 @@ class TlsSyslogTransport:
         except OSError:
             self.close()
             raise
-        return Outcome(True)
+        return DELIVERED
 
     def _connected(self) -> ssl.SSLSocket:
         if self._sock is not None and not _closed_by_peer(self._sock):
@@ -83,7 +83,7 @@ class LocalOnlyTransport:
     """No collector configured: the outbox rows are the trail (kept as sent)."""
 
     def send(self, payload: bytes) -> Outcome:
-        return Outcome(True)
+        return DELIVERED
 
     def close(self) -> None:
         pass

@@ -1,37 +1,68 @@
 """Drains the outbox: each destination's messages through its transport (MLLP for HL7
 peers, DIMSE for MPPS forwarding), exactly as long as needed.
 
-Delivered: marked sent. Refused by the peer (an HL7 AE/AR, a DIMSE failure status): it
-will never be taken as it is, so it goes to the dead letters for an operator and the
-messages behind it move on. Unreachable (OSError): deferred with exponential backoff,
-and that destination pauses until then (for every broker on the database: see
-`SqlOutboxQueue.lease_due`), so an outage costs one attempt per backoff period, not one
-per queued message.
+What becomes of a message depends on the answer (`Verdict`):
+
+- delivered (HL7 AA/CA, DIMSE success or warning): marked sent; its order's next
+  message is due.
+- retry (HL7 AR/CR: "rejected for a reason unrelated to content, may be resent"; no
+  answer, a timeout, unreachable, a busy SCP): deferred with exponential backoff, and
+  its destination pauses until then (for every broker on the database: see
+  `SqlOutboxQueue.lease_due`), so an outage costs one attempt per backoff period, not
+  one per queued message.
+- refused (HL7 AE/CE, a DIMSE failure that resending cannot cure): a dead letter. The
+  later messages of its order wait behind it (never out of order at the destination)
+  until an operator requeues or skips it; other orders keep flowing.
+
+A destination's trouble is logged once per change of its state (up -> down, down ->
+up, with how many attempts failed meanwhile), never once per attempt.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from broker.store.outbox import PendingMessage, SqlOutboxQueue
+from broker.store.outbox import Answer, PendingMessage, SqlOutboxQueue
 
 log = logging.getLogger(__name__)
 
 
+class Verdict(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    delivered: bool
-    detail: str = ""
+    verdict: Verdict
+    answer: Answer = field(default_factory=Answer)
+
+    @property
+    def summary(self) -> str:
+        """The answer in a line, for the outbox row (no ERR text: it has a column)."""
+        return f"{self.answer.code or 'no answer'}: {self.answer.text}".rstrip(": ")
+
+    @property
+    def brief(self) -> str:
+        """For the log: the answer code alone (its text may quote patient data), or
+        the connection error when there was no answer."""
+        return self.answer.code or self.answer.text
+
+
+DELIVERED = Outcome(Verdict.DELIVERED)
 
 
 class Transport(Protocol):
     def send(self, payload: bytes) -> Outcome:
-        """Deliver one message; raise OSError when the peer cannot be reached."""
+        """Deliver one message; raise OSError when the peer cannot be reached or does
+        not answer."""
         ...
 
     def close(self) -> None: ...
@@ -44,6 +75,28 @@ class Backoff:
 
     def delay(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.maximum, self.initial * 2 ** min(attempts, 30)))
+
+
+class DestinationHealth:
+    """Whether each destination takes messages, as this process last saw it; logs a
+    change of state, and counts the failed attempts in between instead of logging them."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, int] = {}
+
+    def failed(self, destination: str, reason: str) -> None:
+        count = self._failures.get(destination, 0) + 1
+        self._failures[destination] = count
+        if count == 1:
+            log.warning("destination %s is not taking messages (%s); retrying with backoff", destination, reason)
+        else:
+            log.debug("destination %s still not taking messages (%d attempts): %s", destination, count, reason)
+
+    def answered(self, destination: str) -> None:
+        """Any answer but a transient refusal: the destination is up."""
+        count = self._failures.pop(destination, 0)
+        if count:
+            log.warning("destination %s is taking messages again after %d failed attempt(s)", destination, count)
 
 
 class OutboxSender:
@@ -64,6 +117,7 @@ class OutboxSender:
         self._clock = clock
         self._lease = lease
         self._lock = threading.Lock()
+        self.health = DestinationHealth()
 
     def drain(self) -> int:
         """Send what is due; return how many were delivered. One drain at a time in
@@ -89,31 +143,39 @@ class OutboxSender:
             if message.destination in down:
                 self._queue.release([message.id], self._clock())
                 continue
-            sent = self._deliver(message)
-            if sent is None:
+            verdict = self._deliver(message)
+            if verdict is Verdict.RETRY:
                 down.add(message.destination)
-            delivered += bool(sent)
+            delivered += verdict is Verdict.DELIVERED
         return delivered
 
-    def _deliver(self, message: PendingMessage) -> bool | None:
-        """True: delivered; False: refused (dead letter); None: unreachable (deferred)."""
+    def _deliver(self, message: PendingMessage) -> Verdict:
         transport = self._transports.get(message.destination)
         if transport is None:
             self._queue.mark_dead(message.id, f"no destination named {message.destination!r}")
-            return False
+            log.warning("outbox message %d: no destination named %r", message.id, message.destination)
+            return Verdict.REFUSED
         try:
             outcome = transport.send(message.payload)
         except OSError as exc:
+            outcome = Outcome(Verdict.RETRY, Answer(text=f"{type(exc).__name__}: {exc}"))
+        if outcome.verdict is Verdict.RETRY:
             retry_at = self._clock() + self._backoff.delay(message.attempts)
-            self._queue.defer(message.id, retry_at, f"{type(exc).__name__}: {exc}")
-            log.warning("destination %s unreachable; retry at %s", message.destination, retry_at)
-            return None
-        if outcome.delivered:
-            self._queue.mark_sent(message.id, self._clock())
-            return True
-        self._queue.mark_dead(message.id, outcome.detail[:500])
-        log.warning("destination %s refused message %d: %s", message.destination, message.id, outcome.detail[:40])
-        return False
+            self._queue.defer(message.id, retry_at, outcome.summary[:500], outcome.answer)
+            self.health.failed(message.destination, outcome.brief[:80])
+            return Verdict.RETRY
+        self.health.answered(message.destination)
+        if outcome.verdict is Verdict.DELIVERED:
+            self._queue.mark_sent(message.id, self._clock(), outcome.answer)
+            return Verdict.DELIVERED
+        self._queue.mark_dead(message.id, outcome.summary[:500], outcome.answer)
+        log.warning(
+            "destination %s refused outbox message %d (%s): a dead letter; its order's later messages wait",
+            message.destination,
+            message.id,
+            outcome.answer.code,
+        )
+        return Verdict.REFUSED
 
     def close(self) -> None:
         for transport in self._transports.values():

@@ -1,22 +1,42 @@
 """The outbox as a queue: which messages are due, and what became of each send.
 
-Per (destination, ordering key) only the oldest waiting message is due, so one order's
-messages leave in the order they were written; a message that is refused (AE/AR) goes
-to the dead letters and stops blocking the ones behind it. States: pending -> leased
-(a sender has it) -> sent | dead | pending again (unreachable, retried later).
+Per (destination, ordering key) only the oldest message not yet gone is due, so one
+order's messages leave in the order they were written. States: pending -> leased (a
+sender has it) -> sent | pending again (unreachable or refused for now: retried later)
+| dead (refused for good). A dead letter keeps blocking the messages of its order
+behind it until an operator requeues it (pending again: it goes first) or skips it
+(skipped: the rest of its order moves on); other orders are not held up by it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, func, select, update
 
 from broker.store import tables as t
 
-#: The states in which a message still waits to go out (it blocks those behind it).
+#: The states in which a message still waits to go out.
 WAITING = ("pending", "leased")
+#: The states in which a message holds back the later messages of its order (a dead
+#: letter too: the destination must never get them out of order).
+BLOCKING = (*WAITING, "dead")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the destination answered: an HL7 MSA-1 (AA, AE, AR, CA, CE, CR) or a DIMSE
+    status (0x0110), its text (MSA-3, Error Comment), and the ERR segments as received.
+    Empty when there was no answer."""
+
+    code: str = ""
+    text: str = ""
+    error: str = ""
+
+    def columns(self) -> dict[str, str]:
+        return {"answer_code": self.code[:16], "answer_text": self.text[:500], "answer_error": self.error[:2000]}
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,9 @@ class OutboxEntry:
     attempts: int
     created_at: datetime
     last_error: str
+    answer_code: str
+    answer_text: str
+    answer_error: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +86,7 @@ class SqlOutboxQueue:
         o = t.outbox
         stmt = (
             select(o.c.id, o.c.destination, o.c.ordering_key, o.c.payload, o.c.attempts)
-            .where(o.c.state.in_(WAITING), o.c.next_attempt_at <= now, ~_earlier_waiting(), ~_backing_off(now))
+            .where(o.c.state.in_(WAITING), o.c.next_attempt_at <= now, ~_earlier_blocking(), ~_backing_off(now))
             .order_by(o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=o)
@@ -93,31 +116,46 @@ class SqlOutboxQueue:
     def _set(self, message_id: int, **values: object) -> None:
         self._update(t.outbox.c.id == message_id, **values)
 
-    def mark_sent(self, message_id: int, at: datetime) -> None:
-        self._set(message_id, state="sent", sent_at=at, last_error="")
+    def mark_sent(self, message_id: int, at: datetime, answer: Answer = Answer()) -> None:
+        self._set(message_id, state="sent", sent_at=at, last_error="", **answer.columns())
 
-    def mark_dead(self, message_id: int, reason: str) -> None:
-        self._set(message_id, state="dead", last_error=reason, attempts=t.outbox.c.attempts + 1)
+    def mark_dead(self, message_id: int, reason: str, answer: Answer = Answer()) -> None:
+        """Refused for good: it stays at the head of its order until an operator acts."""
+        values = {"state": "dead", "last_error": reason, **answer.columns()}
+        self._set(message_id, attempts=t.outbox.c.attempts + 1, **values)
 
-    def defer(self, message_id: int, until: datetime, reason: str) -> None:
+    def defer(self, message_id: int, until: datetime, reason: str, answer: Answer = Answer()) -> None:
         """Back to pending until `until`; meanwhile its destination is backing off."""
-        values = {"state": "pending", "next_attempt_at": until, "last_error": reason}
+        values = {"state": "pending", "next_attempt_at": until, "last_error": reason, **answer.columns()}
         self._set(message_id, attempts=t.outbox.c.attempts + 1, **values)
 
     def listing(self, state: str, limit: int) -> list[OutboxEntry]:
-        o = t.outbox.c
-        stmt = select(o.id, o.destination, o.ordering_key, o.state, o.attempts, o.created_at, o.last_error)
-        stmt = stmt.where(o.state == state).order_by(o.id.desc()).limit(limit)
+        stmt = _entries().where(t.outbox.c.state == state).order_by(t.outbox.c.id.desc()).limit(limit)
         with self._engine.connect().execution_options(readonly=True) as conn:
             return [OutboxEntry(*row) for row in conn.execute(stmt)][::-1]
 
-    def requeue(self, message_ids: list[int], now: datetime) -> int:
-        """Dead letters back to pending (after the cause is fixed at the peer); they go
-        in their original order among their order's messages. Returns how many."""
+    def requeue(self, message_ids: list[int], now: datetime) -> list[OutboxEntry]:
+        """Dead letters back to pending (after the cause is fixed at the peer): each goes
+        out again before the later messages of its order, which follow once it is
+        sent. Returns the dead letters requeued, as they were."""
+        return self._leave_dead(message_ids, state="pending", next_attempt_at=now, last_error="")
+
+    def skip(self, message_ids: list[int]) -> list[OutboxEntry]:
+        """Dead letters dropped for good (the destination will never take them, and an
+        operator decided the order goes on without them): the later messages of their
+        order are due at once. Returns the dead letters skipped, as they were."""
+        return self._leave_dead(message_ids, state="skipped")
+
+    def _leave_dead(self, message_ids: list[int], **values: object) -> list[OutboxEntry]:
+        """Only dead letters change (a row another operator or broker just moved on is
+        left alone); the rows are locked while they are read and changed."""
         o = t.outbox
-        return self._update(
-            o.c.id.in_(message_ids) & (o.c.state == "dead"), state="pending", next_attempt_at=now, last_error=""
-        )
+        dead = _entries().where(o.c.id.in_(message_ids), o.c.state == "dead").order_by(o.c.id).with_for_update(of=o)
+        with self._row_locked() as conn:
+            entries = [OutboxEntry(*row) for row in conn.execute(dead)]
+            conn.execute(update(o).where(o.c.id.in_([e.id for e in entries])).values(**values))
+            conn.commit()
+        return entries
 
     def retry_now(self, now: datetime, destination: str | None = None) -> int:
         """Pending messages waiting for a retry become due now (the peer is known to
@@ -143,15 +181,22 @@ class SqlOutboxQueue:
         return OutboxHealth(int(depth), age, int(dead))
 
 
-def _earlier_waiting() -> Exists:
-    """An older message of the same destination and order has not gone out yet."""
+def _entries() -> Select[Any]:
+    o = t.outbox.c
+    columns = (o.id, o.destination, o.ordering_key, o.state, o.attempts, o.created_at, o.last_error)
+    return select(*columns, o.answer_code, o.answer_text, o.answer_error)
+
+
+def _earlier_blocking() -> Exists:
+    """An older message of the same destination and order has not gone out yet (or
+    is a dead letter waiting for an operator)."""
     o, earlier = t.outbox, t.outbox.alias("earlier")
     return (
         select(earlier.c.id)
         .where(
             earlier.c.destination == o.c.destination,
             earlier.c.ordering_key == o.c.ordering_key,
-            earlier.c.state.in_(WAITING),
+            earlier.c.state.in_(BLOCKING),
             earlier.c.id < o.c.id,
         )
         .exists()

@@ -231,6 +231,11 @@ outbox = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Column("sent_at", DateTime, nullable=True),
     Column("last_error", Text, nullable=False, default=""),
+    #: The destination's last answer: HL7 MSA-1 (AA, AE, AR, ...) or a DIMSE status
+    #: (0xA700), its text (MSA-3, Error Comment) and the ERR segments as received.
+    Column("answer_code", String(16), nullable=False, default="", server_default=""),
+    Column("answer_text", Text, nullable=False, default="", server_default=""),
+    Column("answer_error", Text, nullable=False, default="", server_default=""),
     Index(None, "state", "next_attempt_at"),
     Index(None, "destination", "ordering_key", "id"),
 )

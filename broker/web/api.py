@@ -1,14 +1,16 @@
-"""REST resources under /api. Reads go through the store's read queries; the three
-repairs an operator makes (replay, requeue, reconcile) go through the actors, exactly
-as the CLI's do. GET needs a read token, everything else an admin token."""
+"""REST resources under /api. Reads go through the store's read queries; the repairs
+an operator makes (replay, requeue, skip, reconcile) go through the actors and the
+dead-letter desk, exactly as the CLI's do. GET needs a read token, everything else an
+admin token."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from broker.domain.audit import Requestor
 from broker.domain.errors import DomainError, UnknownRecord
 from broker.store import inbound_log, mpps_log, reads
 from broker.store.inbound_log import LoggedMessage
@@ -25,6 +27,7 @@ from broker.web.schemas import (
     ReplayOut,
     RequeueIn,
     RequeueOut,
+    SkipOut,
 )
 
 router = APIRouter(prefix="/api", dependencies=[Authorized])
@@ -117,9 +120,10 @@ def replay(ctx: Ctx, message_id: MessageId) -> ReplayOut:
 
 @router.get("/outbox", tags=["outbox"])
 def list_outbox(
-    ctx: Ctx, state: Literal["pending", "leased", "dead", "sent"] = "dead", limit: Limit = 100
+    ctx: Ctx, state: Literal["pending", "leased", "dead", "sent", "skipped"] = "dead", limit: Limit = 100
 ) -> list[OutboxEntry]:
-    """Outbound messages in one state (dead letters by default), oldest first."""
+    """Outbound messages in one state (dead letters by default), oldest first, each
+    with the destination's last answer (code, MSA-3 or Error Comment, ERR segments)."""
     return ctx.outbox.listing(state, limit)
 
 
@@ -129,6 +133,20 @@ def outbox_health(ctx: Ctx) -> OutboxHealth:
 
 
 @router.post("/outbox/requeue", tags=["outbox"])
-def requeue(ctx: Ctx, body: RequeueIn) -> RequeueOut:
-    """Dead letters back to pending; they leave in their original order per order."""
-    return RequeueOut(requeued=ctx.outbox.requeue(body.ids, datetime.now()))
+def requeue(ctx: Ctx, body: RequeueIn, request: Request) -> RequeueOut:
+    """Dead letters sent again, each before its order's later messages (which wait
+    behind it until it is sent); audited. Ids that are no dead letter are left alone."""
+    done = ctx.dead_letters.requeue(body.ids, _operator(request))
+    return RequeueOut(requeued=len(done), ids=[e.id for e in done])
+
+
+@router.post("/outbox/skip", tags=["outbox"])
+def skip(ctx: Ctx, body: RequeueIn, request: Request) -> SkipOut:
+    """Dead letters dropped for good: their orders' later messages go on; audited."""
+    done = ctx.dead_letters.skip(body.ids, _operator(request))
+    return SkipOut(skipped=len(done), ids=[e.id for e in done])
+
+
+def _operator(request: Request) -> Requestor:
+    """Who acted, for the audit: an admin of the API, from this address."""
+    return Requestor("web-api admin", request.client.host if request.client else "")

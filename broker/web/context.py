@@ -14,6 +14,7 @@ from broker.config import DicomConfig
 from broker.domain.ports import AuditLog
 from broker.domain.query_log import QueryLog
 from broker.hl7.intake import Hl7Intake
+from broker.jobs.dead_letters import DeadLetters
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.store.outbox import SqlOutboxQueue
@@ -26,6 +27,7 @@ class WebContext:
     intake: Hl7Intake
     pps_manager: PpsManager
     outbox: SqlOutboxQueue
+    dead_letters: DeadLetters
     metrics: Metrics
     #: The DICOMweb worklist and MPPS services (broker.web.dicomweb) work with these.
     worklist: WorklistProvider

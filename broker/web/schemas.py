@@ -76,11 +76,19 @@ class ReplayOut(BaseModel):
 
 
 class RequeueIn(BaseModel):
+    """Outbox message ids (dead letters) to requeue or skip."""
+
     ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(max_length=10_000)
 
 
 class RequeueOut(BaseModel):
     requeued: int
+    ids: list[int]
+
+
+class SkipOut(BaseModel):
+    skipped: int
+    ids: list[int]
 
 
 class ReconcileIn(BaseModel):

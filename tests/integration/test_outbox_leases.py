@@ -1,7 +1,8 @@
 """The outbox queue shared by brokers: a leased message blocks the rest of its order
-until it is sent, a lapsed lease makes it due again, a row another broker holds is
-skipped rather than waited for (PostgreSQL: FOR UPDATE SKIP LOCKED), and an
-unreachable destination backs off for every broker until `retry_now`."""
+until it is sent, a dead letter until an operator requeues or skips it, a lapsed lease
+makes it due again, a row another broker holds is skipped rather than waited for
+(PostgreSQL: FOR UPDATE SKIP LOCKED), and an unreachable destination backs off for
+every broker until `retry_now`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, text
 from broker.store import tables as t
 from broker.store.db import build_engine
 from broker.store.migrate import upgrade
-from broker.store.outbox import PendingMessage, SqlOutboxQueue
+from broker.store.outbox import Answer, PendingMessage, SqlOutboxQueue
 from support.postgres import PostgresServer
 
 NOW = datetime(2026, 11, 23, 12, 0)
@@ -98,3 +99,22 @@ def test_an_unreachable_destination_backs_off_for_every_broker_until_retried(eng
     assert second.lease_due(NOW + timedelta(minutes=1), LEASE) == []  # order B waits too: same destination
     assert second.retry_now(NOW + timedelta(minutes=1)) == 1
     assert _keys(second.lease_due(NOW + timedelta(minutes=1), LEASE)) == [(1, "A"), (3, "B")]
+
+
+def test_a_dead_letter_holds_its_order_for_every_broker_until_requeued_or_skipped(engine: Engine) -> None:
+    """R8: per-order FIFO is never broken by a refusal; other orders are not held."""
+    first, second = SqlOutboxQueue(engine), SqlOutboxQueue(engine)
+    first.lease_due(NOW, LEASE)
+    first.mark_dead(1, "AE: refused", Answer("AE", "refused", "^^^207&Application internal error&HL70357"))
+    first.mark_sent(3, NOW)
+    first.mark_sent(4, NOW)
+    assert second.lease_due(NOW + timedelta(days=1), LEASE) == []  # message 2 waits behind dead 1
+    [dead] = second.listing("dead", 10)
+    assert (dead.id, dead.answer_code, dead.answer_text, dead.attempts) == (1, "AE", "refused", 1)
+
+    assert [e.id for e in second.requeue([1, 2, 3, 99], NOW)] == [1]  # dead letters only
+    assert _keys(first.lease_due(NOW, LEASE)) == [(1, "A")]  # it goes first, 2 still behind it
+    first.mark_dead(1, "AE: refused again")
+    assert [e.id for e in second.skip([1])] == [1]
+    assert second.skip([1]) == []
+    assert _keys(first.lease_due(NOW, LEASE)) == [(2, "A")]

@@ -4,17 +4,21 @@ serve the worklist, and every status reaches the RIS exactly once, in order per 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from broker.app import Broker
+from broker.domain.audit import Requestor
 from broker.mapping.mpps import merge, performed_step_from
+from broker.store.outbox import SqlOutboxQueue
 from support.brokers import make_config
 from support.dicompeer import findscu
 from support.hl7peer import RisListener, ack_code, sample, segment, send
 from support.mpps import as_dataset, n_create, n_set_final
 from support.postgres import PostgresServer
+from support.recorder import settled
 
 ORDERS = 20
 
@@ -61,3 +65,24 @@ def test_two_brokers_send_each_status_once_in_order(
     assert [a.AccessionNumber for a in findscu(first.dicom.port, keys, tmp_path)] == []  # completed: off the list
     send(first.hl7.port, sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7"))
     assert len(findscu(second.dicom.port, ["AccessionNumber"], tmp_path)) == 1  # seen by the other broker
+
+
+def test_two_brokers_hold_a_refused_order_until_requeue(two_brokers: tuple[Broker, Broker], ris: RisListener) -> None:
+    """R8 on PostgreSQL with two brokers draining: the RIS refuses order 1's IP (AE); no
+    broker sends order 1's CM until the dead letter is requeued; the other orders flow."""
+    first, second = two_brokers
+    ris.script("AE", when=lambda message: segment(message, "ORC")[2] == "PO0001^RIS")
+    for n in range(4):
+        _order_and_perform(first if n % 2 else second, n)
+    ris.wait_for(7)  # all but order 1's CM
+    queue = SqlOutboxQueue(first.engine)
+    [dead] = settled(lambda: queue.listing("dead", 10), lambda rows: len(rows) == 1)
+    far = datetime.now() + timedelta(days=1)
+    assert queue.lease_due(far, far) == []  # order 1's CM is held, not backing off
+    assert second.services.dead_letters.requeue([dead.id], Requestor("test operator")) != []
+    received = ris.wait_for(9)
+    by_order: dict[str, list[str]] = {}
+    for message in received:
+        by_order.setdefault(segment(message, "ORC")[2], []).append(segment(message, "ORC")[5])
+    assert by_order == {"PO0001^RIS": ["IP", "IP", "CM"], **{f"PO{n:04d}^RIS": ["IP", "CM"] for n in (0, 2, 3)}}
+    assert len(settled(lambda: queue.listing("sent", 20), lambda rows: len(rows) == 8)) == 8  # exactly once

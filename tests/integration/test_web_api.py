@@ -50,10 +50,12 @@ def test_read_token_reads_admin_token_writes(sqlite_web_broker: Broker) -> None:
     with client(port, READ_TOKEN) as reader:
         assert reader.get("/api/orders").status_code == 200
         assert reader.post("/api/outbox/requeue", json={"ids": [1]}).status_code == 403
+        assert reader.post("/api/outbox/skip", json={"ids": [1]}).status_code == 403
         assert reader.post("/api/messages/1/replay").status_code == 403
         assert reader.post("/api/mpps/exceptions/1.2.3/reconcile", json={"accession_number": "A"}).status_code == 403
     with client(port, ADMIN_TOKEN) as admin:
-        assert admin.post("/api/outbox/requeue", json={"ids": [1]}).json() == {"requeued": 0}
+        assert admin.post("/api/outbox/requeue", json={"ids": [1]}).json() == {"requeued": 0, "ids": []}
+        assert admin.post("/api/outbox/skip", json={"ids": [1]}).json() == {"skipped": 0, "ids": []}
 
 
 def test_openapi_served_with_every_resource(sqlite_web_broker: Broker) -> None:
@@ -163,15 +165,20 @@ def test_dead_letter_listed_then_requeued_and_sent(web_broker: Broker, ris: RisL
     with client(web_port(web_broker), ADMIN_TOKEN) as admin:
         [dead] = _eventually(lambda: admin.get("/api/outbox", params={"state": "dead"}).json())
         assert (dead["destination"], dead["ordering_key"] != "", dead["attempts"]) == ("ris", True, 1)
+        assert (dead["answer_code"], dead["answer_error"]) == ("AE", "^^^207&Application internal error&HL70357")
         health = admin.get("/api/outbox/health").json()
         assert (health["depth"], health["dead"]) == (0, 1)
         assert metric(admin.get("/metrics").text, "broker_outbox_dead") == 1  # read from the database now
 
         ris.answer = "AA"  # fixed at the RIS
-        assert admin.post("/api/outbox/requeue", json={"ids": [dead["id"]]}).json() == {"requeued": 1}
+        assert admin.post("/api/outbox/requeue", json={"ids": [dead["id"]]}).json() == {
+            "requeued": 1,
+            "ids": [dead["id"]],
+        }
         [sent] = _eventually(lambda: admin.get("/api/outbox", params={"state": "sent"}).json())
         assert sent["id"] == dead["id"]
         assert admin.get("/api/outbox", params={"state": "dead"}).json() == []
+        assert admin.post("/api/outbox/skip", json={"ids": [dead["id"]]}).json() == {"skipped": 0, "ids": []}
     assert len(ris.wait_for(2)) == 2
 
 

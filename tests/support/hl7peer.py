@@ -7,6 +7,8 @@ import socket
 import socketserver
 import ssl
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from broker.hl7.mllp import END, exchange
@@ -62,15 +64,36 @@ def segment(message: bytes, name: str, encoding: str = "utf-8") -> list[str]:
     raise AssertionError(f"no {name} segment in {message!r}")
 
 
-class RisListener(Recorder[bytes]):
-    """A real MLLP server on a free port. Answers each message with `answer`
-    (AA by default) and keeps every message it received, in order. With `tls` (a
-    server context) it speaks MLLP over TLS."""
+#: A scripted answer that is no answer: the stand-in reads the message and stays silent.
+NO_ANSWER = "none"
+#: MSH fields a strict receiver requires (HL7 v2.3.1 / v2.5: MSH-3..7, MSH-9..12).
+REQUIRED_MSH = (3, 4, 5, 6, 7, 9, 10, 11, 12)
 
-    def __init__(self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None) -> None:
+
+@dataclass
+class _Rule:
+    answer: str
+    when: Callable[[bytes], bool]
+
+
+class RisListener(Recorder[bytes]):
+    """A real MLLP server on a free port, as strict as a RIS. Keeps every message it
+    received, in arrival order, and answers each with the first matching scripted
+    answer (`script`: each used once), else `answer` (AA by default). An answer is an
+    MSA-1 code; AE/CE/AR/CR come with MSA-3 and an ERR segment, and `NO_ANSWER` sends
+    nothing back. With `strict_header` a message with any of MSH-3..MSH-7, MSH-9..MSH-12
+    empty is answered AE, ERR 101 (required field missing) at that field, as strict
+    receivers do. With `tls` (a server context) it speaks MLLP over TLS."""
+
+    def __init__(
+        self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None, strict_header: bool = False
+    ) -> None:
         super().__init__("HL7 messages")
         self.port = port
         self.answer = answer
+        self.strict_header = strict_header
+        self._rules: list[_Rule] = []
+        self._rules_lock = threading.Lock()
         listener = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -80,7 +103,9 @@ class RisListener(Recorder[bytes]):
                     buffer += chunk
                     while END in buffer:
                         frame, buffer = buffer.split(END, 1)
-                        self.request.sendall(listener._reply(frame.lstrip(b"\x0b")))
+                        reply = listener._reply(frame.lstrip(b"\x0b"))
+                        if reply:
+                            self.request.sendall(reply)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
@@ -89,13 +114,37 @@ class RisListener(Recorder[bytes]):
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def script(self, *answers: str, when: Callable[[bytes], bool] = lambda message: True) -> RisListener:
+        """The next messages for which `when` holds get these answers, one each, in turn."""
+        with self._rules_lock:
+            self._rules.extend(_Rule(answer, when) for answer in answers)
+        return self
+
+    def _answer_for(self, message: bytes) -> str:
+        with self._rules_lock:
+            for rule in self._rules:
+                if rule.when(message):
+                    self._rules.remove(rule)
+                    return rule.answer
+        return self.answer
+
     def _reply(self, message: bytes) -> bytes:
         self.record(message)
-        control_id = segment(message, "MSH", "latin-1")[10]
-        ack = (
-            f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\r"
-            f"MSA|{self.answer}|{control_id}\r"
-        )
+        header = segment(message, "MSH", "latin-1")
+        control_id = header[10] if len(header) > 10 else ""
+        missing = [n for n in REQUIRED_MSH if len(header) <= n or not header[n]] if self.strict_header else []
+        answer = "AE" if missing else self._answer_for(message)
+        if answer == NO_ANSWER:
+            return b""
+        ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\r"
+        if answer in ("AA", "CA"):
+            ack += f"MSA|{answer}|{control_id}\r"
+        elif missing:
+            ack += f"MSA|AE|{control_id}|Required field missing: MSH-{missing[0]}\r"
+            ack += f"ERR|MSH^1^{missing[0]}^101&Required field missing&HL70357\r"
+        else:
+            ack += f"MSA|{answer}|{control_id}|Refused by the RIS stand-in ({answer})\r"
+            ack += "ERR|^^^207&Application internal error&HL70357\r"
         return b"\x0b" + ack.encode("ascii") + END
 
     def start(self) -> RisListener:
@@ -103,5 +152,7 @@ class RisListener(Recorder[bytes]):
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Also for a listener never started (shutdown would wait for it forever)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()

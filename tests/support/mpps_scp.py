@@ -14,9 +14,13 @@ from support.recorder import Recorder
 
 
 class MppsReceiver(Recorder[tuple[str, str, str]]):
+    """Answers each operation with the next status of `statuses` (scripted, each used
+    once), else Success; records every operation it answered, whatever the status."""
+
     def __init__(self, port: int, ae_title: str = "IMAGEMGR", ssl_context: ssl.SSLContext | None = None) -> None:
         self.port = port
         self._ssl_context = ssl_context
+        self.statuses: list[int] = []
         super().__init__("MPPS operations")
         self._ae = AE(ae_title=ae_title)
         self._ae.add_supported_context(ModalityPerformedProcedureStep)
@@ -24,11 +28,14 @@ class MppsReceiver(Recorder[tuple[str, str, str]]):
 
     def _create(self, event: evt.Event) -> tuple[int, Dataset]:
         self._record("create", str(event.request.AffectedSOPInstanceUID), event.attribute_list)
-        return 0x0000, Dataset()
+        return self._status(), Dataset()
 
     def _set(self, event: evt.Event) -> tuple[int, Dataset]:
         self._record("set", str(event.request.RequestedSOPInstanceUID), event.modification_list)
-        return 0x0000, Dataset()
+        return self._status(), Dataset()
+
+    def _status(self) -> int:
+        return self.statuses.pop(0) if self.statuses else 0x0000
 
     def _record(self, operation: str, uid: str, ds: Dataset) -> None:
         self.record((operation, uid, str(ds.get("PerformedProcedureStepStatus", ""))))

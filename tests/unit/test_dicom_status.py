@@ -19,6 +19,7 @@ EXPECTED = {
     "MISSING_ATTRIBUTE": (pnd.GENERAL_STATUS, "Failure", "Missing Attribute"),
     "MISSING_ATTRIBUTE_VALUE": (pnd.GENERAL_STATUS, "Failure", "Missing Attribute Value"),
     "NO_SUCH_ATTRIBUTE": (pnd.GENERAL_STATUS, "Failure", "No Such Attribute"),
+    "RESOURCE_LIMITATION": (pnd.GENERAL_STATUS, "Failure", "Resource Limitation"),
     "PENDING": (pnd.MODALITY_WORKLIST_SERVICE_CLASS_STATUS, "Pending", "any Optional Keys were supported"),
     "PENDING_WARNING": (pnd.MODALITY_WORKLIST_SERVICE_CLASS_STATUS, "Pending", "Optional Keys were not supported"),
     "OUT_OF_RESOURCES": (pnd.MODALITY_WORKLIST_SERVICE_CLASS_STATUS, "Failure", "Out of resources"),
