@@ -81,12 +81,12 @@ class RisListener(Recorder[bytes]):
     received, in arrival order, and answers each with the first matching scripted
     answer (`script`: each used once), else `answer` (AA by default). An answer is an
     MSA-1 code; AE/CE/AR/CR come with MSA-3 and an ERR segment, and `NO_ANSWER` sends
-    nothing back. With `strict_header` a message with any of MSH-3..MSH-7, MSH-9..MSH-12
+    nothing back. With `strict_header` (the default) a message with any of MSH-3..MSH-7, MSH-9..MSH-12
     empty is answered AE, ERR 101 (required field missing) at that field, as strict
     receivers do. With `tls` (a server context) it speaks MLLP over TLS."""
 
     def __init__(
-        self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None, strict_header: bool = False
+        self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None, strict_header: bool = True
     ) -> None:
         super().__init__("HL7 messages")
         self.port = port
