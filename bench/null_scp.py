@@ -20,12 +20,12 @@ import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, evt
+from pydicom.uid import ImplicitVRLittleEndian
+from pynetdicom import evt
 from pynetdicom.dsutils import encode
-from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
-from bench.dicom_client import set_nodelay
+from broker.config import DicomConfig
+from broker.dicom.ae import DicomListener
 from broker.dicom.pending import PendingResponses
 
 AE_TITLE = "NULLSCP"
@@ -76,25 +76,20 @@ def main() -> None:
     args = parser.parse_args()
 
     canned = pydicom.dcmread(args.canned)
-    ae = AE(ae_title=AE_TITLE)
-    ae.add_supported_context(ModalityWorklistInformationFind, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-    ae.maximum_associations = 10
-    ae.dimse_timeout = ae.network_timeout = 3600
-    server = ae.start_server(
-        ("127.0.0.1", args.port),
-        block=False,
-        evt_handlers=[
-            (evt.EVT_CONN_OPEN, set_nodelay),
-            (evt.EVT_C_FIND, handle_find, [canned, args.filtered, args.universal]),
-        ],
-    )
+    # The broker's own listener (its event-driven socket owner, which PendingResponses
+    # writes through), with nothing behind it but the canned answer.
+    config = DicomConfig(
+        ae_title=AE_TITLE, host="127.0.0.1", port=args.port, max_associations=10,
+        dimse_timeout_seconds=3600, network_timeout_seconds=3600,
+    )  # fmt: skip
+    listener = DicomListener(config, [(evt.EVT_C_FIND, handle_find, [canned, args.filtered, args.universal])])
+    listener.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
         pass
-    if server is not None:
-        server.shutdown()
+    listener.stop()
 
 
 if __name__ == "__main__":
