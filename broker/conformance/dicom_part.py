@@ -17,8 +17,8 @@ from broker.conformance.specimen import worklist_item
 from broker.dicom import status
 from broker.dicom.ae import build_ae
 from broker.dicom.forwarder import forwarding_ae
+from broker.dicom.refusals import dimse_refusal
 from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, Problem, UnknownRecord
-from broker.errors import dimse_refusal
 from broker.mapping.dicom_charsets import DEFINED_TERMS, SUPPORTED_TERMS, codec_name
 from broker.mapping.mwl import RANGE_KEYS, STEP_KEYS, TOP_KEYS, UID_LIST_KEYS
 from broker.mapping.profile import Profile

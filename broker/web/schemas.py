@@ -83,3 +83,5 @@ class RequeueOut(BaseModel):
 class ReconcileIn(BaseModel):
     accession_number: str
     requested_procedure_id: str = ""
+    #: Link even to an order of another patient than the MPPS names (audited).
+    force: bool = False
