@@ -30,6 +30,7 @@ from broker.domain.commands import (
     RegisterPatient,
     UpdatePatient,
 )
+from broker.domain.demographics import merged
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
 from broker.domain.integrity import claim_identifiers
@@ -227,15 +228,14 @@ class OrderFiller:
 
     @staticmethod
     def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
-        """The stored patient, its demographics refreshed from `incoming` where given."""
+        """The stored patient, its demographics changed by `incoming` under HL7's update
+        rule (domain.demographics: empty = no change, `""` = delete)."""
         patient = uow.patients.get(incoming.patient_id, incoming.issuer)
         if patient is None:
             uow.patients.add(incoming)
             return incoming
-        if str(incoming.name):
-            patient.name = incoming.name
-        patient.birth_date = incoming.birth_date or patient.birth_date
-        patient.sex = incoming.sex or patient.sex
+        update = merged(patient, incoming)
+        patient.name, patient.birth_date, patient.sex = update.name, update.birth_date, update.sex
         return patient
 
     def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> Order:

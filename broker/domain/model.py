@@ -63,13 +63,26 @@ class PpsStatus(enum.StrEnum):
     DISCONTINUED = "DISCONTINUED"
 
 
+#: The demographics a message may delete (HL7 `""`): `deleted` names them, a name group
+#: as `name.<group>` (e.g. `name.ideographic`) or the whole name as `name`.
+DEMOGRAPHICS = ("name", "name.alphabetic", "name.ideographic", "name.phonetic", "birth_date", "sex")
+
+
 @dataclass(eq=False)
 class Patient:
+    """A patient as the Order Filler holds it, or as a message describes it.
+
+    In a message, an empty value means "no change" and `deleted` lists what the sender
+    explicitly deleted (HL7's null `""`); the held record never carries `deleted` (it
+    is not stored): `broker.domain.demographics.merged` applies it.
+    """
+
     patient_id: str
     issuer: str = ""
     name: PersonName = field(default_factory=PersonName)
     birth_date: str = ""
     sex: str = ""
+    deleted: frozenset[str] = frozenset()
 
 
 @dataclass(eq=False)

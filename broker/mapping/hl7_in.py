@@ -93,12 +93,22 @@ class SegmentGroup:
         return self.located(paths)[0]
 
     def located(self, paths: Sequence[str]) -> tuple[str, str]:
-        """The first non-empty value and the path it was read from."""
+        """The first non-empty value and the path it was read from; HL7's null `""`
+        is an explicit "no value" (see `deleted`), so it ends the search empty."""
         for text in paths:
             value = self.value(FieldPath.parse(text))
             if value:
-                return value, text
+                return ("" if value == NULL else value), text
         return "", paths[0] if paths else ""
+
+    def deleted(self, paths: Sequence[str]) -> bool:
+        """Whether the first of `paths` that holds anything holds HL7's null `""`:
+        the sender deletes the value (an empty field means "no change")."""
+        for text in paths:
+            value = self.value(FieldPath.parse(text))
+            if value:
+                return value == NULL
+        return False
 
     def repetitions(self, path_text: str) -> int:
         path = FieldPath.parse(path_text)
@@ -136,30 +146,48 @@ XPN = NameLayout(1, 2, 3, 4, 5, 8)
 XCN = NameLayout(2, 3, 4, 5, 6, 15)
 
 
-def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> PersonName:
+#: HL7's null value: the field is deleted, as opposed to empty (not sent, no change).
+NULL = '""'
+
+
+@dataclass(frozen=True)
+class ReadName:
+    name: PersonName
+    #: `name` when the whole field is `""`, else `name.<group>` for each repetition
+    #: whose name is `""` (the sender deletes that group).
+    deleted: frozenset[str] = frozenset()
+
+
+def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profile: Profile) -> ReadName:
     """Name repetitions → PN component groups chosen by the name representation code;
     DICOM PN orders the components family^given^middle^prefix^suffix."""
     path = FieldPath.parse(path_text)
     groups: dict[str, str] = {}
-    for rep in range(1, max(group.repetitions(path_text), 1) + 1):
+    deleted: set[str] = set()
+    repetitions = max(group.repetitions(path_text), 1)
+    for rep in range(1, repetitions + 1):
 
         def part(component: int, rep: int = rep) -> str:
-            return group.value(FieldPath(path.segment, path.field, component, 1), rep)
+            value = group.value(FieldPath(path.segment, path.field, component, 1), rep)
+            return "" if value == NULL else value
 
         code = part(layout.representation)
         target = profile.hl7_in.name_groups.get(code, "alphabetic")
-        value = "^".join(part(n) for n in (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix))
-        if target not in groups:
-            groups[target] = value.rstrip("^")
-    return PersonName(**groups)
+        parts = (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix)
+        value = "^".join(part(n) for n in parts).rstrip("^")
+        if group.value(FieldPath(path.segment, path.field, layout.family, 1), rep) == NULL and not value:
+            deleted.add("name" if repetitions == 1 and not code else f"name.{target}")
+        elif target not in groups:
+            groups[target] = value
+    return ReadName(PersonName(**groups), frozenset(deleted))
 
 
-def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> PersonName:
+def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, profile: Profile) -> ReadName:
     for text in paths:
-        name = _person_name(group, text, layout, profile)
-        if str(name):
-            return name
-    return PersonName()
+        read = _person_name(group, text, layout, profile)
+        if str(read.name) or read.deleted:
+            return read
+    return ReadName(PersonName())
 
 
 _DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{4})?")
@@ -185,13 +213,18 @@ def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetim
 
 
 def read_patient(group: SegmentGroup, profile: Profile) -> Patient:
+    """The patient a message describes; what it deletes (`""`) is in `deleted`, what it
+    leaves empty is no change (domain.demographics applies the two)."""
     fields = profile.hl7_in.patient
+    name = _first_name(group, fields.name, XPN, profile)
+    deleted = {key for key, paths in (("birth_date", fields.birth_date), ("sex", fields.sex)) if group.deleted(paths)}
     patient = Patient(
         patient_id=group.required(fields.patient_id, "patient ID"),
         issuer=group.first(fields.issuer),
-        name=_first_name(group, fields.name, XPN, profile),
+        name=name.name,
         birth_date=group.first(fields.birth_date)[:8],
         sex=group.first(fields.sex),
+        deleted=name.deleted | deleted,
     )
     for value, limit, paths in [
         (patient.patient_id, LO, fields.patient_id),
@@ -344,9 +377,9 @@ def _read_order(group: SegmentGroup, profile: Profile) -> Order:
         filler_order_number=group.first(f.filler_order_number),
         accession_number=accession,
         patient=read_patient(group, profile),
-        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile)),
+        referring_physician=str(_first_name(group, f.referring_physician, XCN, profile).name),
         admission_id=group.first(f.admission_id),
-        requesting_physician=str(_first_name(group, f.requesting_physician, XCN, profile)),
+        requesting_physician=str(_first_name(group, f.requesting_physician, XCN, profile).name),
         requesting_service=group.first(f.requesting_service),
         procedures=_ipc_procedures(group, profile, start) if ipcs else [_obr_procedure(group, profile, start)],
     )

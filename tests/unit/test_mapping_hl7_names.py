@@ -11,7 +11,7 @@ import hl7
 
 from broker.domain.commands import PlaceOrder, RegisterPatient, UpdatePatient
 from broker.domain.model import Order, Patient, PersonName
-from broker.mapping.hl7_in import interpret
+from broker.mapping.hl7_in import SegmentGroup, interpret, read_patient
 from broker.mapping.profile import Profile, load_profile
 
 SWF = load_profile("ihe-swf")
@@ -81,3 +81,23 @@ def test_xcn_repetitions_map_to_pn_groups_by_xcn15_jahis() -> None:
     obr = seg("OBR", f1="1", f24="CT")
     order = place(parse(msh("ORM^O01"), PID, orc, obr), JAHIS)
     assert order.referring_physician == "Yamada^Tarou=山田^太郎"
+
+
+def _pid5(value: str) -> Patient:
+    message = hl7.parse(f"{msh('ADT^A08')}\rPID|1||P1||{value}||19700101|M\r")
+    return read_patient(SegmentGroup(message, []), JAHIS)
+
+
+def test_null_pid_5_deletes_the_whole_name_hl7_2_5_3() -> None:
+    assert _pid5('""').deleted == frozenset({"name"})
+
+
+def test_null_repetition_deletes_its_group_only_hl7_2_5_3() -> None:
+    patient = _pid5('YAMADA^TAROU^^^^^L^A~""^^^^^^L^I')
+    assert patient.name == PersonName("YAMADA^TAROU")
+    assert patient.deleted == frozenset({"name.ideographic"})
+
+
+def test_empty_pid_5_deletes_nothing_hl7_2_5_3() -> None:
+    patient = _pid5("")
+    assert (str(patient.name), patient.deleted) == ("", frozenset())
