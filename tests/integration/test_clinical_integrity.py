@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from broker.app import Broker
+from broker.app import RIS, Broker
 from broker.config import BrokerConfig
 from broker.store import reads
 from broker.store import tables as t
@@ -48,7 +48,7 @@ SECOND_RIS = {
 def _ris_messages(broker: Broker) -> int:
     """Status messages (RAD-3) queued for the RIS: state, not a wait-and-count."""
     with broker.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(t.outbox.c.destination == "RIS")).scalar_one())
+        return int(conn.execute(select(func.count()).where(t.outbox.c.destination == RIS)).scalar_one())
 
 
 def _step_status(broker: Broker, sps_id: str) -> str:
@@ -81,7 +81,7 @@ def test_defect_1_second_ris_reusing_an_active_accession_is_refused(
     # the first patient's own MPPS, quoting only the accession, is linked
     own = mpps(broker.dicom.port, "create", tmp_path, dataset=_accession_only("PAT001"))
     assert own["status"] == 0
-    assert _step_status(broker, "SPS1001") == "STARTED"
+    assert (_step_status(broker, "SPS1001"), _ris_messages(broker)) == ("STARTED", 1)
     [status] = ris.wait_for(1)
     assert (segment(status, "PID")[3].split("^")[0], segment(status, "ORC")[5]) == ("PAT001", "IP")
 
