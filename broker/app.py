@@ -29,6 +29,7 @@ from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.query_log import QueryLog
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
+from broker.hl7.refusals import Hl7Refusals
 from broker.hl7.sender import Destination, MllpTransport
 from broker.hl7.senders import SenderPolicy
 from broker.jobs.dead_letters import DeadLetters
@@ -91,7 +92,7 @@ class Services:
             self.profile,
             [Addressee(im.name, im.receiving_application, im.receiving_facility) for im in config.image_managers],
         )
-        self.order_filler = OrderFiller(uow, policy, procedures, audit=trail)
+        self.order_filler = OrderFiller(uow, policy, procedures, Hl7Refusals(self.profile), audit=trail)
         self.pps_manager = PpsManager(
             uow,
             Hl7StatusNotifier(self.profile, _ris_addressee(config)),

@@ -141,26 +141,52 @@ def _mpps_exceptions(args: argparse.Namespace) -> int:
     from broker.store.mpps_log import exceptions
 
     engine = build_engine(_config(args.config).database.url)
-    print(f"{'SOP Instance UID':64}  {'status':12}  {'station':16}  started")
+    print(f"{'SOP Instance UID':64}  {'status':12}  {'station':16}  {'started':15}  {'patient ID':16}  why not linked")
     for step in exceptions(engine):
-        print(f"{step.sop_instance_uid:64}  {step.status:12}  {step.performed_station_ae:16}  {step.started}")
+        print(
+            f"{step.sop_instance_uid:64}  {step.status:12}  {step.performed_station_ae:16}  {step.started:15}  "
+            f"{step.patient_id:16}  {step.reason}"
+        )
     engine.dispose()
     return 0
 
 
-def _mpps_reconcile(args: argparse.Namespace) -> int:
-    """Link an unscheduled MPPS to an order; its steps then follow the MPPS."""
+def _mpps_candidates(args: argparse.Namespace) -> int:
+    """The orders of the MPPS's own patient it may be reconciled with."""
     from broker.app import Services
 
     services = Services(_config(args.config))
     try:
-        services.pps_manager.reconcile(args.uid, args.accession, args.requested_procedure_id)
+        found = services.pps_manager.candidates(args.uid)
+    except DomainError as exc:
+        print(f"no candidates: {exc}")
+        return 1
+    finally:
+        services.close()
+    print(f"{'accession':16}  {'patient ID':16}  {'requested procedures':24}  steps on the worklist")
+    for c in found:
+        procedures, steps = " ".join(c.requested_procedure_ids), " ".join(c.sps_ids)
+        print(f"{c.accession_number:16}  {c.patient_id:16}  {procedures:24}  {steps}")
+    return 0
+
+
+def _mpps_reconcile(args: argparse.Namespace) -> int:
+    """Link an MPPS exception to an order of its patient (any patient's with --force,
+    audited); the order's steps then follow the MPPS."""
+    from broker.app import Services
+    from broker.domain.audit import Requestor
+
+    services = Services(_config(args.config))
+    try:
+        services.pps_manager.reconcile(
+            args.uid, args.accession, args.requested_procedure_id, force=args.force, requestor=Requestor("broker-cli")
+        )
     except DomainError as exc:
         print(f"not reconciled: {exc}")
         return 1
     finally:
         services.close()
-    print(f"{args.uid}: linked to accession {args.accession}")
+    print(f"{args.uid}: linked to accession {args.accession}{' (forced)' if args.force else ''}")
     return 0
 
 
@@ -332,12 +358,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
 
-    pps = _group(commands, "mpps", "performed procedure steps: exceptions, reconcile")
-    _command(pps, "exceptions", "MPPS linked to no scheduled step (unscheduled)", _mpps_exceptions)
-    reconcile = _command(pps, "reconcile", "link an unscheduled MPPS to an order by accession", _mpps_reconcile)
+    pps = _group(commands, "mpps", "performed procedure steps: exceptions, candidates, reconcile")
+    _command(pps, "exceptions", "MPPS linked to no scheduled step, and why", _mpps_exceptions)
+    candidates = _command(pps, "candidates", "orders of the MPPS's patient it may be linked to", _mpps_candidates)
+    candidates.add_argument("uid", help="the MPPS SOP Instance UID (from 'exceptions')")
+    reconcile = _command(pps, "reconcile", "link an MPPS exception to an order by accession", _mpps_reconcile)
     reconcile.add_argument("uid", help="the MPPS SOP Instance UID (from 'exceptions')")
     reconcile.add_argument("accession", help="the order's Accession Number")
     reconcile.add_argument("--requested-procedure-id", default="", help="only this procedure's steps")
+    reconcile.add_argument(
+        "--force", action="store_true", help="link even to another patient's order (audited, with the disagreement)"
+    )
 
     outbox = _group(commands, "outbox", "outbound messages: list (dead letters too), requeue, skip, retry")
     outbox_list = _command(outbox, "list", "messages in one state, oldest first", _outbox_list)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import assert_never
 
 from broker.domain.audit import Requestor, command_events
 from broker.domain.changes import change_order
@@ -32,10 +33,18 @@ from broker.domain.commands import (
 from broker.domain.demographics import merged
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
+from broker.domain.integrity import claim_identifiers
 from broker.domain.model import Order, Patient
-from broker.domain.ports import AuditTrail, InboundRecord, ProcedureNotifier, UnitOfWork, UnitOfWorkFactory
+from broker.domain.ports import (
+    AuditTrail,
+    InboundRecord,
+    ProcedureNotifier,
+    RefusalRule,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from broker.domain.states import cancel_order, discontinue_order
-from broker.errors import UnsupportedMessage, hl7_refusal
+from broker.errors import UnsupportedMessage
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +80,14 @@ class OrderFiller:
         uow: UnitOfWorkFactory,
         policy: AssignmentPolicy,
         procedures: ProcedureNotifier,
+        refusals: RefusalRule,
         clock: Callable[[], datetime] = datetime.now,
         audit: AuditTrail | None = None,
     ) -> None:
         self._uow = uow
         self._policy = policy
         self._procedures = procedures
+        self._refusals = refusals
         self._clock = clock
         self._audit = audit
 
@@ -174,9 +185,8 @@ class OrderFiller:
         uow.commit()
         return Receipt(replace(refused, control_id=record.control_id), duplicate=True)
 
-    @staticmethod
-    def _refused(record: InboundRecord, exc: Exception) -> InboundRecord:
-        refusal = hl7_refusal(exc)
+    def _refused(self, record: InboundRecord, exc: Exception) -> InboundRecord:
+        refusal = self._refusals(exc)
         log.info("message %s refused: %s %s %s", record.control_id, refusal.ack, refusal.code, refusal.location)
         return replace(
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
@@ -208,6 +218,8 @@ class OrderFiller:
                 return self.rad2_change_order(uow, command)
             case DiscontinueOrder():
                 return self.rad2_discontinue_order(uow, command)
+            case _:  # a new command without a handler fails type checking here
+                assert_never(command)
         return None
 
     def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
@@ -258,6 +270,7 @@ class OrderFiller:
             raise DuplicateRecord("placer order number", "ORC-2")
         order.patient = self._upsert_patient(uow, order.patient)
         self._assign_identifiers(uow, order)
+        claim_identifiers(order, uow.orders)
         uow.orders.add(order)
         self._rad4_procedure_scheduled(uow, order)
         return order
@@ -273,6 +286,7 @@ class OrderFiller:
         for step in change_order(order, command.order):
             procedure = next(rp for rp in order.procedures if step in rp.steps)
             step.station_ae = self._policy.station_for(procedure.code.value if procedure.code else "", step.modality)
+        claim_identifiers(order, uow.orders)
         self._rad13_procedure_update(uow, order, "XO")
         return order
 

@@ -6,11 +6,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from broker.domain.audit import Action, Requestor, procedure_event
-from broker.domain.errors import DuplicateRecord, InvalidInput, Problem, UnknownRecord
-from broker.domain.model import PerformedStep, PpsStatus, ScheduledStep, StatusChange, StepReference
+from broker.domain.errors import (
+    DuplicateRecord,
+    IdentifierInUse,
+    InvalidInput,
+    PatientMismatch,
+    Problem,
+    UnknownRecord,
+)
+from broker.domain.integrity import link_disagreement, patient_disagreement
+from broker.domain.model import (
+    Order,
+    PerformedStep,
+    PpsStatus,
+    RequestedProcedure,
+    ScheduledStep,
+    StatusChange,
+    StepReference,
+)
 from broker.domain.ports import AuditTrail, MppsForwarder, StatusNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import ON_WORKLIST, check_pps_updatable, check_pps_update, step_follows_pps
 
@@ -19,6 +36,28 @@ log = logging.getLogger(__name__)
 #: Given the stored attributes: the N-SET's new status, the merged attributes, and the
 #: change list as received (what is forwarded).
 Merge = Callable[[str], tuple[PpsStatus, str, str]]
+
+#: A scheduled step an MPPS names, with the order and procedure it belongs to.
+Match = tuple[Order, RequestedProcedure, ScheduledStep]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An order an MPPS exception may be reconciled with, as an operator chooses it."""
+
+    accession_number: str
+    patient_id: str
+    requested_procedure_ids: tuple[str, ...]
+    sps_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, order: Order, steps: list[ScheduledStep]) -> Candidate:
+        return cls(
+            order.accession_number,
+            order.patient.patient_id,
+            tuple(rp.requested_procedure_id for rp in order.procedures),
+            tuple(s.sps_id for s in steps),
+        )
 
 
 class PpsManager:
@@ -47,10 +86,9 @@ class PpsManager:
         with self._uow() as uow:
             if uow.performed.get(pps.sop_instance_uid) is not None:
                 raise DuplicateRecord("SOP Instance UID")
-            for ref in pps.references:
-                self._link(pps, self._scheduled_steps(uow, ref))
+            self._link_references(uow, pps)
             if not pps.linked_steps:
-                log.info("MPPS %s is unscheduled: kept as an exception to reconcile", pps.sop_instance_uid)
+                log.info("MPPS %s linked to no scheduled step: kept as an exception", pps.sop_instance_uid)
             uow.performed.add(pps)
             self._follow(uow, pps)
             uow.outbox.add(self._forwarder.messages_for("create", pps.sop_instance_uid, pps.attributes))
@@ -85,54 +123,124 @@ class PpsManager:
             return pps.attributes
 
     def reconcile(
-        self, sop_instance_uid: str, accession_number: str, requested_procedure_id: str = ""
-    ) -> PerformedStep:
-        """Link an unscheduled MPPS (e.g. trauma) to the order it turned out to serve;
-        the order's steps then follow it as if it had quoted them (PS3.17 Annex J)."""
+        self,
+        sop_instance_uid: str,
+        accession_number: str,
+        requested_procedure_id: str = "",
+        *,
+        force: bool = False,
+        requestor: Requestor | None = None,
+    ) -> None:
+        """Link an MPPS kept as an exception (unscheduled, e.g. trauma, or refused for a
+        disagreement) to the order it turned out to serve; the order's steps then follow
+        it as if it had quoted them (PS3.17 Annex J). Only an order of the MPPS's own
+        patient is taken, unless an administrator forces it: that is audited with the
+        disagreement it overrode."""
         with self._uow() as uow:
             pps = uow.performed.get(sop_instance_uid)
             if pps is None:
                 raise UnknownRecord("performed procedure step")
-            ref = StepReference(accession_number=accession_number, requested_procedure_id=requested_procedure_id)
-            steps = self._accession_steps(uow, ref)
+            orders = uow.orders.active_by_accession(accession_number)
+            if len(orders) > 1:
+                raise IdentifierInUse("accession number", "accession_number")
+            steps = self._worklist_steps(orders[0], requested_procedure_id) if orders else []
             if not steps:
                 raise UnknownRecord("order with steps on the worklist")
+            mismatch = patient_disagreement(pps, orders[0].patient)
+            if mismatch is not None and not force:
+                raise PatientMismatch(str(mismatch))
             self._link(pps, steps)
+            pps.unlinked_reason = ""
             self._follow(uow, pps)
+            detail = f"reconciled by an operator, forced past: {mismatch}" if mismatch else "reconciled by an operator"
+            self._audited(uow, pps, Action.UPDATE, requestor, detail)
             uow.commit()
-            return pps
+        log.info("MPPS %s reconciled%s", sop_instance_uid, " (forced past a patient disagreement)" if mismatch else "")
 
-    def _audited(self, uow: UnitOfWork, pps: PerformedStep, action: Action, requestor: Requestor | None) -> None:
+    def candidates(self, sop_instance_uid: str) -> list[Candidate]:
+        """The orders an exception may be reconciled with: the MPPS's own patient's,
+        with steps still on the worklist."""
+        with self._uow() as uow:
+            pps = uow.performed.get(sop_instance_uid)
+            if pps is None:
+                raise UnknownRecord("performed procedure step")
+            orders = uow.orders.active_for_patient_id(pps.patient_id) if pps.patient_id else []
+            return [
+                Candidate.of(order, steps)
+                for order in orders
+                if patient_disagreement(pps, order.patient) is None and (steps := self._worklist_steps(order, ""))
+            ]
+
+    def _audited(
+        self, uow: UnitOfWork, pps: PerformedStep, action: Action, requestor: Requestor | None, detail: str = ""
+    ) -> None:
         """The Procedure Record audit message, in the MPPS's transaction."""
         if self._audit is None:
             return
         orders = list({id(o): o for o in map(uow.orders.of_step, pps.linked_steps)}.values())
-        event = procedure_event(pps, orders, action, self._clock(), requestor)
+        event = replace(procedure_event(pps, orders, action, self._clock(), requestor), detail=detail)
         uow.outbox.add(self._audit.messages_for(event))
 
     @staticmethod
     def _link(pps: PerformedStep, steps: list[ScheduledStep]) -> None:
         pps.linked_steps.extend(s for s in steps if s not in pps.linked_steps)
 
-    def _scheduled_steps(self, uow: UnitOfWork, ref: StepReference) -> list[ScheduledStep]:
-        """The steps an N-CREATE item names: by SPS ID, else by accession if allowed."""
-        if not ref.sps_id:
-            return self._accession_steps(uow, ref) if self._link_by_accession and ref.accession_number else []
-        order = uow.orders.with_step(ref)
-        return [s for s in order.steps() if s.sps_id == ref.sps_id] if order else []
+    def _link_references(self, uow: UnitOfWork, pps: PerformedStep) -> None:
+        """Link every step the N-CREATE quotes, if each agrees with the MPPS on patient
+        and study; if any disagrees, or a reference is ambiguous, link none and keep the
+        MPPS as an exception saying why."""
+        found: list[ScheduledStep] = []
+        problems: list[str] = []
+        for ref in pps.references:
+            matches, ambiguity = self._referenced(uow, ref)
+            problems += [ambiguity] if ambiguity else []
+            for order, procedure, step in matches:
+                disagreement = link_disagreement(pps, ref, order, procedure)
+                if disagreement is None:
+                    found.append(step)
+                else:
+                    problems.append(f"{disagreement} (step {step.sps_id})")
+        if problems:
+            pps.unlinked_reason = "; ".join(dict.fromkeys(problems))
+        elif found:
+            self._link(pps, found)
+        elif any(ref.sps_id or ref.accession_number for ref in pps.references):
+            pps.unlinked_reason = "no scheduled step on the worklist matches the SPS ID or accession number quoted"
+        else:
+            pps.unlinked_reason = "unscheduled: no scheduled step quoted"
+
+    def _referenced(self, uow: UnitOfWork, ref: StepReference) -> tuple[list[Match], str]:
+        """The steps one Scheduled Step Attributes item names: by SPS ID, else (if the
+        profile allows) by accession number among active orders' steps on the worklist;
+        and why they are ambiguous, when they belong to more than one order."""
+        if ref.sps_id:
+            orders = uow.orders.with_step(ref)
+            matches = [(o, rp, s) for o in orders for rp in o.procedures for s in rp.steps if s.sps_id == ref.sps_id]
+            if len({id(o) for o, _, _ in matches}) > 1:  # prefer the one still to be done
+                matches = [(o, rp, s) for o, rp, s in matches if o.active and s.status in ON_WORKLIST]
+            named = f"ScheduledProcedureStepID {ref.sps_id!r}"
+        elif self._link_by_accession and ref.accession_number:
+            orders = uow.orders.active_by_accession(ref.accession_number)
+            matches = [(o, rp, s) for o in orders for rp, s in self._worklist_procedure_steps(o, ref)]
+            named = f"AccessionNumber {ref.accession_number!r}"
+        else:
+            return [], ""
+        count = len({id(o) for o, _, _ in matches})
+        return ([], f"{named} names steps of {count} orders") if count > 1 else (matches, "")
 
     @staticmethod
-    def _accession_steps(uow: UnitOfWork, ref: StepReference) -> list[ScheduledStep]:
-        order = uow.orders.by_accession(ref.accession_number)
-        if order is None:
-            return []
+    def _worklist_procedure_steps(order: Order, ref: StepReference) -> list[tuple[RequestedProcedure, ScheduledStep]]:
         return [
-            step
+            (procedure, step)
             for procedure in order.procedures
             if not ref.requested_procedure_id or procedure.requested_procedure_id == ref.requested_procedure_id
             for step in procedure.steps
             if step.status in ON_WORKLIST
         ]
+
+    def _worklist_steps(self, order: Order, requested_procedure_id: str) -> list[ScheduledStep]:
+        ref = StepReference(requested_procedure_id=requested_procedure_id)
+        return [step for _, step in self._worklist_procedure_steps(order, ref)]
 
     def _follow(self, uow: UnitOfWork, pps: PerformedStep) -> None:
         """Move the linked steps to the status the MPPS implies; notify each change."""

@@ -17,8 +17,8 @@ from broker.conformance.specimen import worklist_item
 from broker.dicom import status
 from broker.dicom.ae import build_ae
 from broker.dicom.forwarder import forwarding_ae
+from broker.dicom.refusals import dimse_refusal
 from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, Problem, UnknownRecord
-from broker.errors import dimse_refusal
 from broker.mapping.dicom_charsets import DEFINED_TERMS, SUPPORTED_TERMS, codec_name
 from broker.mapping.mwl import RANGE_KEYS, STEP_KEYS, TOP_KEYS, UID_LIST_KEYS
 from broker.mapping.profile import Profile
@@ -251,7 +251,8 @@ class DicomStatement:
         rules = self.profile.mpps
         doc.heading(5, "Modality Performed Procedure Step SCP")
         link = (
-            "by its Accession Number (and Requested Procedure ID, if given)"
+            "by its Accession Number (and Requested Procedure ID, if given) to the steps still on the worklist "
+            "of the one active order holding it"
             if rules.link_by_accession
             else "not at all: it is kept as an exception (`broker mpps exceptions`, `broker mpps reconcile`)"
         )
@@ -267,6 +268,11 @@ class DicomStatement:
                 "Scheduled steps are linked by Scheduled Procedure Step ID; an item without one is linked "
                 + link
                 + ".",
+                "A step is linked only when the MPPS names its patient (Patient ID equal; Issuer of Patient ID "
+                "equal when both carry one) and, if the item quotes a Study Instance UID, its study. Otherwise no "
+                "step is linked: the N-CREATE succeeds and the MPPS is kept as an exception with the attribute "
+                "that disagreed (`broker mpps exceptions`); reconcile takes only an order of the same patient "
+                "unless an administrator forces it (audited).",
                 "N-SET may not carry: " + ", ".join(rules.set_not_allowed) + ".",
                 "N-SET to COMPLETED or DISCONTINUED requires: "
                 + ", ".join(rules.final_required)

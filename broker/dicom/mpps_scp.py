@@ -19,9 +19,9 @@ from pynetdicom.dimse_primitives import N_CREATE, N_GET, N_SET
 
 from broker.actors.pps_manager import PpsManager
 from broker.dicom.audit import requestor
+from broker.dicom.refusals import dimse_refusal
 from broker.dicom.status import SUCCESS
 from broker.domain.errors import DomainError
-from broker.errors import dimse_refusal
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.profile import MppsRules
 from broker.metrics import Metrics

@@ -10,12 +10,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import assert_never
 
 from broker.domain.commands import (
     ORDER_CONTROL,
+    CancelOrder,
     CancelRegistration,
+    ChangeOrder,
     Command,
+    DiscontinueOrder,
     MergePatient,
+    PlaceOrder,
     RegisterPatient,
     UpdatePatient,
 )
@@ -140,9 +145,10 @@ def command_events(command: Command, order: Order | None, at: datetime, requesto
             ]
         case CancelRegistration():
             return [patient_event(PatientRef(command.patient_id, command.issuer), Action.DELETE, at, requestor)]
-    if order is None:
-        return []
-    return [order_event(order, ORDER_CONTROL[type(command)], at, requestor)]
+        case PlaceOrder() | ChangeOrder() | CancelOrder() | DiscontinueOrder():
+            return [order_event(order, ORDER_CONTROL[type(command)], at, requestor)] if order else []
+        case _:  # a new command without its audit event fails type checking here
+            assert_never(command)
 
 
 def procedure_event(

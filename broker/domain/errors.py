@@ -54,3 +54,23 @@ class IllegalTransition(DomainError):
         self.entity = entity
         self.current = current
         self.requested = requested
+
+
+class IdentifierInUse(DuplicateRecord):
+    """An identifier that must name one thing names another already: an accession
+    number held by another active order, a Study Instance UID by another requested
+    procedure. `field` is the logical name (e.g. `accession_number`): which message
+    field carries it is the adapter's knowledge (the profile maps it)."""
+
+    def __init__(self, what: str, field: str) -> None:
+        super().__init__(what)
+        self.field = field
+
+
+class PatientMismatch(DomainError):
+    """A performed step and the scheduled step it would serve disagree on the patient
+    (or the study): linking them would put one patient's images under another's order."""
+
+    def __init__(self, disagreement: str) -> None:
+        super().__init__(disagreement)
+        self.disagreement = disagreement

@@ -121,6 +121,7 @@ class Order:
     referring_physician: str = ""
     procedures: list[RequestedProcedure] = field(default_factory=list)
     cancelled: bool = False
+    discontinued: bool = False
     admission_id: str = ""
     requesting_physician: str = ""
     requesting_service: str = ""
@@ -129,6 +130,12 @@ class Order:
 
     def steps(self) -> list[ScheduledStep]:
         return [step for rp in self.procedures for step in rp.steps]
+
+    @property
+    def active(self) -> bool:
+        """Whether the order still holds its accession number and Study Instance UIDs:
+        a cancelled (CA) or discontinued (DC) order releases them for a new order."""
+        return not (self.cancelled or self.discontinued)
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,8 @@ class PerformedStep:
     """A Modality Performed Procedure Step (MPPS).
 
     `attributes` is the adapter's full record of the instance (opaque here): the domain
-    only rules on status and links.
+    only rules on status, on the patient it names and on links. `unlinked_reason` says
+    why an MPPS that quoted scheduled steps was linked to none (an exception).
     """
 
     sop_instance_uid: str
@@ -154,7 +162,10 @@ class PerformedStep:
     references: list[StepReference]
     attributes: str
     performed_station_ae: str = ""
+    patient_id: str = ""
+    patient_issuer: str = ""
     linked_steps: list[ScheduledStep] = field(default_factory=list)
+    unlinked_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,25 @@ class Patients(Protocol):
 class Orders(Protocol):
     def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None: ...
     def add(self, order: Order) -> None: ...
-    def with_step(self, ref: StepReference) -> Order | None: ...
+    def with_step(self, ref: StepReference) -> list[Order]:
+        """Every order holding a step with the reference's SPS ID (narrowed by its
+        Requested Procedure ID and accession number when given)."""
+        ...
+
     def of_step(self, step: ScheduledStep) -> Order: ...
-    def by_accession(self, accession_number: str) -> Order | None: ...
+    def active_by_accession(self, accession_number: str) -> list[Order]:
+        """The orders not cancelled nor discontinued that carry this accession number
+        (one, once the Order Filler's rule holds; more only in data older than it)."""
+        ...
+
+    def active_with_study(self, study_instance_uid: str) -> list[Order]:
+        """The active orders with a requested procedure of this Study Instance UID."""
+        ...
+
+    def active_for_patient_id(self, patient_id: str) -> list[Order]:
+        """The active orders of every patient with this ID, whatever the issuer."""
+        ...
+
     def for_patient(self, patient: Patient) -> list[Order]: ...
 
 
@@ -148,6 +164,24 @@ class StatusNotifier(Protocol):
     """Renders a procedure status change as the messages peers must receive (RAD-3)."""
 
     def messages_for(self, change: StatusChange) -> list[OutboundMessage]: ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How a refused inbound message is answered and kept: the acknowledgement code
+    (AE, AR) and the error as HL7's ERR gives it (table 0357 code, field, text)."""
+
+    ack: str
+    code: str
+    location: str
+    text: str
+
+
+class RefusalRule(Protocol):
+    """The wire answer of an exception raised while applying a message. It belongs to
+    the protocol adapter: the actor only records what the adapter says."""
+
+    def __call__(self, exc: Exception) -> Refusal: ...
 
 
 class AuditTrail(Protocol):

@@ -82,6 +82,7 @@ def discontinue_order(order: Order) -> None:
     """DC: every step not yet final becomes DISCONTINUED and leaves the worklist."""
     if order.cancelled or not any(_STEP_NEXT[s.status] for s in order.steps()):
         raise IllegalTransition(f"order {order.placer_order_number}", "final", "DISCONTINUE")
+    order.discontinued = True
     for step in order.steps():
         if _STEP_NEXT[step.status]:
             advance_step(step, StepStatus.DISCONTINUED)

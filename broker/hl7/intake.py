@@ -19,9 +19,10 @@ from broker.actors.order_filler import OrderFiller, Receipt
 from broker.domain.commands import Command, OrderOutcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import InboundRecord
-from broker.errors import SenderNotAllowed, StoreUnavailable, hl7_refusal
+from broker.errors import SenderNotAllowed, StoreUnavailable
 from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
+from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
 from broker.mapping.hl7_in import order_references, read_commands

@@ -98,7 +98,17 @@ def performed_step_from(ds: Dataset, sop_instance_uid: str, rules: MppsRules) ->
         references=_references(ds),
         attributes=_as_utf8_json(ds),
         performed_station_ae=_as_sent(ds, "PerformedStationAETitle"),
+        patient_id=_lo(ds, "PatientID"),
+        patient_issuer=_lo(ds, "IssuerOfPatientID"),
     )
+
+
+def _lo(ds: Dataset, keyword: str) -> str:
+    """A LO value (at most 64 characters, PS3.5 6.2), without its padding."""
+    value = _as_sent(ds, keyword).strip()
+    if len(value) > 64:
+        raise InvalidInput(keyword, "longer than 64 characters")
+    return value
 
 
 def merge(stored: str, modification: Dataset, rules: MppsRules) -> tuple[PpsStatus, str, str]:

@@ -16,16 +16,32 @@ class UnlinkedStep:
     status: str
     performed_station_ae: str
     started: str  # PPS Start Date + Time as sent
+    patient_id: str
+    #: Why it is linked to no step: unscheduled, nothing matched, or which attribute
+    #: disagreed with the scheduled step it quoted, with both values.
+    reason: str
 
 
 def exceptions(engine: Engine) -> list[UnlinkedStep]:
     """Performed steps linked to no scheduled step, oldest first: to be reconciled."""
     p, links = t.performed_steps, t.performed_step_links
     linked = select(links.c.performed_pk).where(links.c.performed_pk == p.c.id).exists()
-    stmt = select(p.c.sop_instance_uid, p.c.status, p.c.performed_station_ae, p.c.attributes).where(~linked)
+    stmt = select(
+        p.c.sop_instance_uid, p.c.status, p.c.performed_station_ae, p.c.attributes, p.c.patient_id, p.c.unlinked_reason
+    ).where(~linked)
     with engine.connect().execution_options(readonly=True) as conn:
         rows = conn.execute(stmt.order_by(p.c.id)).all()
-    return [UnlinkedStep(r.sop_instance_uid, r.status, r.performed_station_ae, _started(r.attributes)) for r in rows]
+    return [
+        UnlinkedStep(
+            r.sop_instance_uid,
+            r.status.value,
+            r.performed_station_ae,
+            _started(r.attributes),
+            r.patient_id,
+            r.unlinked_reason,
+        )
+        for r in rows
+    ]
 
 
 def _started(attributes: str) -> str:

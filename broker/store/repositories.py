@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -51,22 +51,40 @@ class OrderRepository:
     def add(self, order: Order) -> None:
         self._session.add(order)
 
-    def with_step(self, ref: StepReference) -> Order | None:
-        """The order holding the step a modality names (SPS ID, narrowed by the others)."""
+    def with_step(self, ref: StepReference) -> list[Order]:
+        """The orders holding the step a modality names (SPS ID, narrowed by the others)."""
         stmt = (
             select(Order)
             .join(t.requested_procedures, t.requested_procedures.c.order_pk == t.orders.c.id)
             .join(t.scheduled_steps, t.scheduled_steps.c.procedure_pk == t.requested_procedures.c.id)
             .where(t.scheduled_steps.c.sps_id == ref.sps_id)
+            .order_by(t.orders.c.id)
         )
         if ref.requested_procedure_id:
             stmt = stmt.where(t.requested_procedures.c.requested_procedure_id == ref.requested_procedure_id)
         if ref.accession_number:
             stmt = stmt.where(t.orders.c.accession_number == ref.accession_number)
-        return self._session.scalars(stmt).first()
+        return list(self._session.scalars(stmt).unique())
 
-    def by_accession(self, accession_number: str) -> Order | None:
-        return self._session.scalars(select(Order).where(t.orders.c.accession_number == accession_number)).first()
+    @staticmethod
+    def _active(stmt: Select[Order]) -> Select[Order]:
+        return stmt.where(t.orders.c.cancelled.is_(False), t.orders.c.discontinued.is_(False)).order_by(t.orders.c.id)
+
+    def active_by_accession(self, accession_number: str) -> list[Order]:
+        stmt = select(Order).where(t.orders.c.accession_number == accession_number)
+        return list(self._session.scalars(self._active(stmt)).unique())
+
+    def active_with_study(self, study_instance_uid: str) -> list[Order]:
+        rp = t.requested_procedures.c
+        stmt = select(Order).join(t.requested_procedures, rp.order_pk == t.orders.c.id)
+        return list(
+            self._session.scalars(self._active(stmt.where(rp.study_instance_uid == study_instance_uid))).unique()
+        )
+
+    def active_for_patient_id(self, patient_id: str) -> list[Order]:
+        p = t.patients.c
+        stmt = select(Order).join(t.patients, t.orders.c.patient_pk == p.id).where(p.patient_id == patient_id)
+        return list(self._session.scalars(self._active(stmt)).unique())
 
     def for_patient(self, patient: Patient) -> list[Order]:
         p = t.patients.c

@@ -132,6 +132,7 @@ orders = Table(
     Column("accession_number", String(16), nullable=False, index=True),
     Column("referring_physician", String(200), nullable=False, default=""),
     Column("cancelled", Boolean, nullable=False, default=False),
+    Column("discontinued", Boolean, nullable=False, default=False),
     Column("admission_id", String(64), nullable=False, default=""),
     Column("requesting_physician", String(200), nullable=False, default=""),
     Column("requesting_service", String(64), nullable=False, default=""),
@@ -180,6 +181,10 @@ performed_steps = Table(
     Column("references", ReferenceList, nullable=False, default="[]"),
     Column("attributes", Text, nullable=False),
     Column("performed_station_ae", String(16), nullable=False, default=""),
+    Column("patient_id", String(64), nullable=False, default=""),
+    Column("patient_issuer", String(64), nullable=False, default=""),
+    #: Why an MPPS is linked to no scheduled step (shown with the exceptions).
+    Column("unlinked_reason", Text, nullable=False, default=""),
     Column("created_at", DateTime, nullable=True, default=datetime.now),
     Column("flagged_at", DateTime, nullable=True),  # left IN PROGRESS too long
 )

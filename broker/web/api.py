@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from broker.actors.pps_manager import Candidate
 from broker.domain.audit import Requestor
 from broker.domain.errors import DomainError, UnknownRecord
 from broker.store import inbound_log, mpps_log, reads
@@ -81,11 +82,23 @@ def list_exceptions(ctx: Ctx) -> list[UnlinkedStep]:
     return mpps_log.exceptions(ctx.engine)
 
 
+@router.get("/mpps/exceptions/{uid}/candidates", tags=["mpps"], responses={404: {}})
+def list_candidates(ctx: Ctx, uid: Uid) -> list[Candidate]:
+    """Orders of the MPPS's own patient, with steps on the worklist, it may be linked to."""
+    try:
+        return ctx.pps_manager.candidates(uid)
+    except DomainError as exc:
+        raise _refused(exc) from None
+
+
 @router.post("/mpps/exceptions/{uid}/reconcile", tags=["mpps"], responses={404: {}, 409: {}})
 def reconcile(ctx: Ctx, uid: Uid, body: ReconcileIn) -> PerformedRow:
-    """Link an unscheduled MPPS to the order it served; the order's steps follow it."""
+    """Link an MPPS exception to the order it served; the order's steps follow it. An
+    order of another patient is refused (409) unless `force` is set (audited)."""
     try:
-        ctx.pps_manager.reconcile(uid, body.accession_number, body.requested_procedure_id)
+        ctx.pps_manager.reconcile(
+            uid, body.accession_number, body.requested_procedure_id, force=body.force, requestor=Requestor("web-api")
+        )
     except DomainError as exc:
         raise _refused(exc) from None
     return get_mpps(ctx, uid)

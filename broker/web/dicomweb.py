@@ -31,6 +31,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from broker.config import Service
 from broker.dicom.policy import AssociationPolicy
+from broker.dicom.refusals import dimse_refusal
 from broker.dicom.status import (
     DUPLICATE_SOP_INSTANCE,
     INVALID_ATTRIBUTE_VALUE,
@@ -42,7 +43,7 @@ from broker.dicom.status import (
 )
 from broker.domain.audit import Action, Audited, AuditEvent, Outcome, Query, Requestor
 from broker.domain.errors import DomainError, InvalidInput
-from broker.errors import StoreUnavailable, dimse_refusal
+from broker.errors import StoreUnavailable
 from broker.mapping.dicomweb import Search, native_xml, read_json_dataset, read_search, read_xml_dataset
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.mwl import AnswerPlan, query_from_identifier

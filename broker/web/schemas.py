@@ -94,3 +94,5 @@ class SkipOut(BaseModel):
 class ReconcileIn(BaseModel):
     accession_number: str
     requested_procedure_id: str = ""
+    #: Link even to an order of another patient than the MPPS names (audited).
+    force: bool = False

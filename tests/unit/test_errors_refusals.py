@@ -1,10 +1,11 @@
-"""Each refusal's wire answer (broker/errors.py): HL7 ACK code + table 0357 code, and
+"""Each refusal's wire answer (broker/hl7/refusals.py, broker/dicom/refusals.py): HL7 ACK code + table 0357 code, and
 DIMSE status + Error ID (PS3.4 F.7.2.2.3: 0x0110 with Error ID 0xA710)."""
 
 from __future__ import annotations
 
 import pytest
 
+from broker.dicom.refusals import MAY_NO_LONGER_BE_UPDATED, DimseRefusal, dimse_refusal
 from broker.dicom.status import (
     DUPLICATE_SOP_INSTANCE,
     INVALID_ATTRIBUTE_VALUE,
@@ -14,15 +15,9 @@ from broker.dicom.status import (
 )
 from broker.domain.errors import DuplicateRecord, IllegalTransition, InvalidInput, Problem, UnknownRecord
 from broker.domain.model import PpsStatus
-from broker.errors import (
-    MAY_NO_LONGER_BE_UPDATED,
-    DimseRefusal,
-    Hl7Refusal,
-    StoreUnavailable,
-    UnsupportedMessage,
-    dimse_refusal,
-    hl7_refusal,
-)
+from broker.domain.ports import Refusal as Hl7Refusal
+from broker.errors import StoreUnavailable, UnsupportedMessage
+from broker.hl7.refusals import hl7_refusal
 
 ILLEGAL = IllegalTransition("performed procedure step", PpsStatus.COMPLETED, "N-SET")
 

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from broker.config import DicomConfig, Hl7SenderConfig, TlsConfig
 from broker.dicom.policy import CALLED_AE_NOT_RECOGNIZED, CALLING_AE_NOT_RECOGNIZED, AssociationPolicy
-from broker.errors import SenderNotAllowed, hl7_refusal
+from broker.errors import SenderNotAllowed
 from broker.hl7.header import MessageHeader
+from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.tls import client_context, server_context
 from support.certs import make_pki

@@ -1,0 +1,65 @@
+"""Identifiers that decide which patient an image belongs to, and the checks that keep
+them from pointing at two patients.
+
+An accession number names one active order and a Study Instance UID one requested
+procedure; a cancelled or discontinued order gives them back. A modality's performed
+step is linked to a scheduled step only when both name the same patient (and study):
+a modality that quotes just an accession number, or a wrong one, must never start or
+complete another patient's exam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.domain.errors import IdentifierInUse
+from broker.domain.model import Order, Patient, PerformedStep, RequestedProcedure, StepReference
+from broker.domain.ports import Orders
+
+
+def claim_identifiers(order: Order, orders: Orders) -> None:
+    """Refuse an order (new or changed) whose accession number another active order
+    holds, or whose Study Instance UIDs name another requested procedure."""
+    if order.accession_number and any(o is not order for o in orders.active_by_accession(order.accession_number)):
+        raise IdentifierInUse("accession number", "accession_number")
+    seen: set[str] = set()
+    for procedure in order.procedures:
+        uid = procedure.study_instance_uid
+        if not uid:
+            continue
+        if uid in seen or any(o is not order for o in orders.active_with_study(uid)):
+            raise IdentifierInUse("Study Instance UID", "study_instance_uid")
+        seen.add(uid)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Which attribute of the MPPS contradicts the scheduled step, with both values."""
+
+    attribute: str
+    performed: str
+    scheduled: str
+
+    def __str__(self) -> str:
+        return f"{self.attribute} disagrees: MPPS {self.performed!r}, scheduled {self.scheduled!r}"
+
+
+def patient_disagreement(pps: PerformedStep, patient: Patient) -> Disagreement | None:
+    """The MPPS names this patient when the Patient IDs are equal and, when both carry
+    one, so are the issuers (many modalities send no Issuer of Patient ID). An MPPS
+    without a Patient ID names nobody: it is never linked on its own say-so."""
+    if pps.patient_id != patient.patient_id:
+        return Disagreement("PatientID", pps.patient_id, patient.patient_id)
+    if pps.patient_issuer and patient.issuer and pps.patient_issuer != patient.issuer:
+        return Disagreement("IssuerOfPatientID", pps.patient_issuer, patient.issuer)
+    return None
+
+
+def link_disagreement(
+    pps: PerformedStep, ref: StepReference, order: Order, procedure: RequestedProcedure
+) -> Disagreement | None:
+    """Why `pps`, quoting `ref`, must not be linked to a step of `procedure`, if it must not."""
+    found = patient_disagreement(pps, order.patient)
+    if found is None and ref.study_instance_uid and ref.study_instance_uid != procedure.study_instance_uid:
+        return Disagreement("StudyInstanceUID", ref.study_instance_uid, procedure.study_instance_uid)
+    return found
