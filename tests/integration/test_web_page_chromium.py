@@ -70,7 +70,9 @@ def _traffic(broker: Broker, tmp_path: Path) -> None:
     assert mpps(broker.dicom.port, "set", tmp_path, uid=ct_uid, dataset=n_set_final())["status"] == 0
     with client(web_port(broker)) as api:  # the broker made the Study Instance UID
         study = api.get("/api/orders/JPACC0001").json()["procedures"][0]["study_instance_uid"]
-    started = n_create("JPSPS0001", "JPACC0001", "JPRP0001", study, PerformedStationAETitle="CR01", Modality="CR")
+    started = n_create(
+        "JPSPS0001", "JPACC0001", "JPRP0001", study, PerformedStationAETitle="CR01", Modality="CR", PatientID="JP0001"
+    )  # the MPPS names its own patient: linked only to that patient's step (#14)
     assert mpps(broker.dicom.port, "create", tmp_path, dataset=started)["status"] == 0
     trauma = n_create("", "", "", "1.2.392.200036.9999.6.1", PerformedStationAETitle="CT02")
     assert mpps(broker.dicom.port, "create", tmp_path, dataset=trauma)["status"] == 0
