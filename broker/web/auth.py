@@ -32,34 +32,32 @@ class Role(enum.IntEnum):
 
 class Tokens:
     def __init__(self, tokens: list[WebToken]) -> None:
-        self._tokens = [(_digest(t.token.get_secret_value()), Role[t.role.upper()]) for t in tokens]
-        self._calling = [(_digest(t.token.get_secret_value()), t.calling_ae) for t in tokens]
+        self._tokens = [(_digest(t.token.get_secret_value()), t) for t in tokens]
 
     @property
     def open(self) -> bool:
         return not self._tokens
 
-    def role_of(self, presented: str) -> Role | None:
+    def _find(self, presented: str) -> WebToken | None:
         """Compared in constant time against every token, so timing tells nothing (not
         even a token's length: digests of one size are compared)."""
         if not presented:
             return None
         digest = _digest(presented)
-        found: Role | None = None
-        for token, role in self._tokens:
+        found: WebToken | None = None
+        for token, configured in self._tokens:
             if hmac.compare_digest(token, digest):
-                found = role
+                found = configured
         return found
 
+    def role_of(self, presented: str) -> Role | None:
+        found = self._find(presented)
+        return Role[found.role.upper()] if found else None
+
     def calling_ae(self, presented: str) -> str | None:
-        """The calling AE title a token acts as ("" when bound to none); None: no such
-        token. Constant time, like `role_of`."""
-        digest = _digest(presented)
-        found: str | None = None
-        for token, calling in self._calling:
-            if hmac.compare_digest(token, digest):
-                found = calling
-        return found
+        """The calling AE title a token acts as ("" when bound to none); None: no such token."""
+        found = self._find(presented)
+        return found.calling_ae if found else None
 
 
 def _digest(token: str) -> bytes:
