@@ -10,6 +10,7 @@ is FUZZ_INPUTS (1,000 per listener; `make soak` runs 100,000)."""
 
 from __future__ import annotations
 
+import errno
 import random
 import socket
 import struct
@@ -116,10 +117,15 @@ def deliver(port: int, data: bytes) -> str:
             received = b""
             while chunk := sock.recv(65536):
                 received += chunk
-        except ConnectionResetError:
-            return "reset"
         except TimeoutError:
             return "hang"
+        except OSError as error:
+            # The broker may refuse and close before the last byte is sent: then the
+            # write or the shutdown fails (EPIPE, ECONNRESET, ENOTCONN). Any other error
+            # is the test's own and is raised.
+            if isinstance(error, ConnectionError) or error.errno == errno.ENOTCONN:
+                return "reset"
+            raise
     return "answered" if received else "closed"
 
 
