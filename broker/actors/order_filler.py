@@ -117,7 +117,7 @@ class OrderFiller:
             try:
                 for command in interpret():
                     order = self._apply(uow, command)
-                    self._audited(uow, command, order, record.sender)
+                    self._audited(uow, command, order, Requestor(record.sender))
                     if order is not None:
                         outcomes.append(_outcome(command, order))
             except (DomainError, UnsupportedMessage) as exc:
@@ -134,6 +134,22 @@ class OrderFiller:
                 uow.inbound.add(record)
             uow.commit()
         return Receipt(record, orders=tuple(outcomes))
+
+    def enter(self, commands: Sequence[Command], requestor: Requestor) -> list[OrderOutcome]:
+        """Apply orders entered by hand (the operator's console: its form and JSON API)
+        through the very handlers an HL7 message goes through (same rules, identifiers,
+        audit, RAD-4/13 to the Image Managers), in one transaction. A refusal raises its
+        DomainError and nothing is applied; no inbound message is kept, there is none.
+        The audit names `requestor`, the operator."""
+        outcomes: list[OrderOutcome] = []
+        with self._uow() as uow:
+            for command in commands:
+                order = self._apply(uow, command)
+                self._audited(uow, command, order, requestor)
+                if order is not None:
+                    outcomes.append(_outcome(command, order))
+            uow.commit()
+        return outcomes
 
     def keep_unstored(self, record: InboundRecord) -> None:
         """Keep a message whose processing failed in the store, with its AR 207 answer,
@@ -162,7 +178,7 @@ class OrderFiller:
                 raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
             try:
                 for command in interpret(stored.raw):
-                    self._audited(uow, command, self._apply(uow, command), sender)
+                    self._audited(uow, command, self._apply(uow, command), Requestor(sender))
                 answered = replace(stored, answer="AA", error_code="", error_location="", error="")
             except (DomainError, UnsupportedMessage) as exc:
                 uow.rollback()
@@ -192,11 +208,11 @@ class OrderFiller:
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )
 
-    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, sender: str) -> None:
+    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, requestor: Requestor) -> None:
         """The command's Patient/Order Record audit messages, in its transaction."""
         if self._audit is None:
             return
-        for event in command_events(command, order, self._clock(), Requestor(sender)):
+        for event in command_events(command, order, self._clock(), requestor):
             uow.outbox.add(self._audit.messages_for(event))
 
     def _apply(self, uow: UnitOfWork, command: Command) -> Order | None:
@@ -270,6 +286,10 @@ class OrderFiller:
             raise DuplicateRecord("placer order number", "ORC-2")
         order.patient = self._upsert_patient(uow, order.patient)
         self._assign_identifiers(uow, order)
+        if not order.placer_order_number:  # entered at the broker: no placer numbered it
+            order.placer_order_number = order.filler_order_number
+            if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+                raise DuplicateRecord("placer order number", "ORC-2")
         claim_identifiers(order, uow.orders)
         uow.orders.add(order)
         self._rad4_procedure_scheduled(uow, order)
