@@ -286,11 +286,11 @@ class OrderFiller:
             raise DuplicateRecord("placer order number", "ORC-2")
         order.patient = self._upsert_patient(uow, order.patient)
         self._assign_identifiers(uow, order)
+        claim_identifiers(order, uow.orders)
         if not order.placer_order_number:  # entered at the broker: no placer numbered it
             order.placer_order_number = order.filler_order_number
             if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
                 raise DuplicateRecord("placer order number", "ORC-2")
-        claim_identifiers(order, uow.orders)
         uow.orders.add(order)
         self._rad4_procedure_scheduled(uow, order)
         return order
