@@ -4,8 +4,8 @@ The API's rule stands (broker.web.auth): the sign-in cookie alone never authoriz
 change. A form post needs the cookie of an admin token AND a form token derived from
 that cookie with a key only this process knows (HMAC-SHA256): a page of another site
 can make a browser send the cookie (it cannot: SameSite=Strict) but can never read
-the form token, which only a page of the broker's own origin shows. A post whose
-Origin header names another origin is refused as well. Forms are plain HTML (no
+the form token, which only a page of the broker's own origin shows. A post the
+browser says comes from another origin (Sec-Fetch-Site, Origin) is refused as well. Forms are plain HTML (no
 script), so the Content Security Policy stays without inline script.
 """
 
@@ -62,8 +62,7 @@ def require_page_admin(request: Request) -> Operator:
 async def admin_form(request: Request) -> tuple[Operator, dict[str, str]]:
     """The administrator and the fields of a form they posted; 403 unless the cookie is
     an admin's, the form token is the one derived from it and the origin is ours."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != _own_origin(request):
+    if _cross_site(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a form of another origin")
     operator = require_page_admin(request)
     body = await request.body()
@@ -80,8 +79,17 @@ def _form_token(request: Request, cookie: str) -> str:
     return hmac.new(key, hashlib.sha256(cookie.encode("utf-8", "surrogateescape")).digest(), "sha256").hexdigest()
 
 
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host', '')}"
+def _cross_site(request: Request) -> bool:
+    """Whether the browser says the post comes from another origin: Fetch Metadata
+    (`Sec-Fetch-Site`, sent by current browsers) or an Origin naming another origin.
+    Under `Referrer-Policy: no-referrer` browsers send `Origin: null` for the page's own
+    forms, so `null` decides nothing; the form token does in any case."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        return True
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin is not None and origin != "null" and origin != own
 
 
 def _refusal(request: Request) -> str:

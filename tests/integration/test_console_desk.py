@@ -134,6 +134,10 @@ def test_read_token_sees_no_action_and_posts_are_refused(fixed_broker: Broker) -
         assert admin.post("/desk/messages/1/replay", data={"form_token": "0" * 64}).status_code == 403
         foreign = admin.post("/desk/messages/1/replay", data={"form_token": token}, headers={"Origin": "http://evil"})
         assert foreign.status_code == 403
+        fetched = admin.post(
+            "/desk/messages/1/replay", data={"form_token": token}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert fetched.status_code == 403
     with client(port, ADMIN_TOKEN) as bearer:  # the page's forms need the page's sign-in
         assert bearer.post("/desk/messages/1/replay", data={"form_token": token}).status_code == 403
     with client(port, None, cookie=ADMIN_TOKEN) as admin:  # the same token, another page view: still valid
