@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from broker.store import mpps_log
 from broker.store import tables as t
+from broker.store.inbound_log import LoggedMessage
 
 
 @dataclass(frozen=True)
-class RefusedMessage:
-    id: int
-    received_at: datetime
-    sender: str
-    control_id: str
-    message_type: str
-    answer: str
-    error_code: str
-    error_location: str
+class RefusedMessage(LoggedMessage):
     #: The ERR text the sender got (generic, as sent on the wire).
     error: str
     raw: bytes

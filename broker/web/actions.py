@@ -33,6 +33,11 @@ DEAD_LETTERS = 200
 REPLAY = "hl7 replay"
 
 
+def form_page(template: str, operator: Operator, action: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    """A page that shows an action and posts it, with the form token, to `action`."""
+    return render(template, status_code, action=action, form_field=FIELD, form_token=operator.form_token, **values)
+
+
 @router.get("")
 def desk_page(ctx: Ctx, operator: Admin) -> HTMLResponse:
     return render(
@@ -74,14 +79,8 @@ def reconcile_confirm(
     chosen = [c for c in ctx.pps_manager.candidates(uid) if c.accession_number == accession]
     if not chosen:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "that order is no candidate for this MPPS")
-    return render(
-        "reconcile_confirm.html",
-        mpps=_performed(ctx, uid),
-        candidate=chosen[0],
-        action=f"/desk/mpps/{uid}/reconcile",
-        form_field=FIELD,
-        form_token=operator.form_token,
-    )
+    action = f"/desk/mpps/{uid}/reconcile"
+    return form_page("reconcile_confirm.html", operator, action, mpps=_performed(ctx, uid), candidate=chosen[0])
 
 
 @router.post("/mpps/{uid}/reconcile")
@@ -114,16 +113,9 @@ _OUTBOX_ACTS = {
 @router.get("/outbox/{message_id}/{act}")
 def outbox_confirm(ctx: Ctx, message_id: MessageId, act: str, operator: Admin) -> HTMLResponse:
     label, explain = _outbox_act(act)
-    return render(
-        "outbox_confirm.html",
-        entry=_dead_letter(ctx, message_id),
-        title=f"{label} dead letter {message_id}?",
-        explain=explain,
-        button=label,
-        action=f"/desk/outbox/{message_id}/{act}",
-        form_field=FIELD,
-        form_token=operator.form_token,
-    )
+    entry = _dead_letter(ctx, message_id)
+    title, action = f"{label} dead letter {message_id}?", f"/desk/outbox/{message_id}/{act}"
+    return form_page("outbox_confirm.html", operator, action, entry=entry, title=title, explain=explain, button=label)
 
 
 @router.post("/outbox/{message_id}/{act}")
@@ -166,14 +158,8 @@ def visible(raw: bytes, ctx: WebContext) -> list[str]:
 @router.get("/messages/{message_id}/replay")
 def replay_confirm(ctx: Ctx, message_id: MessageId, operator: Admin) -> HTMLResponse:
     message = _message(ctx, message_id)
-    return render(
-        "replay_confirm.html",
-        message=message,
-        lines=visible(message.raw, ctx),
-        action=f"/desk/messages/{message_id}/replay",
-        form_field=FIELD,
-        form_token=operator.form_token,
-    )
+    action = f"/desk/messages/{message_id}/replay"
+    return form_page("replay_confirm.html", operator, action, message=message, lines=visible(message.raw, ctx))
 
 
 @router.post("/messages/{message_id}/replay")

@@ -20,9 +20,10 @@ from broker.domain.errors import DomainError, InvalidInput, UnknownRecord
 from broker.domain.model import Order
 from broker.store import reads
 from broker.web import order_entry
+from broker.web.actions import form_page
 from broker.web.auth import Authorized
 from broker.web.context import WebContext, context
-from broker.web.forms import FIELD, Operator, admin_form, require_page_admin
+from broker.web.forms import Operator, admin_form, require_page_admin
 from broker.web.order_entry import Choices, CodeIn, Held, OrderChangeIn, OrderIn, PatientIn
 from broker.web.page import render
 from broker.web.params import AccessionInPath
@@ -124,13 +125,14 @@ def order_choices(ctx: Ctx) -> Choices:
 
 def _form_page(ctx: WebContext, operator: Operator, *, error: str = "", status_code: int = 200,
                fields: dict[str, str] | None = None, held: Order | None = None) -> HTMLResponse:  # fmt: skip
-    return render(
+    action = f"/orders/{held.accession_number}/change" if held else "/orders/new"
+    return form_page(
         "order_form.html",
-        status_code=status_code,
+        operator,
+        action,
+        status_code,
         choices=order_entry.choices(ctx.profile),
         patients=reads.patients(ctx.engine, limit=500),
-        form_field=FIELD,
-        form_token=operator.form_token,
         error=error,
         fields=fields or {},
         held=held,
@@ -176,15 +178,10 @@ async def change_order_page(request: Request, ctx: Ctx, accession_number: Access
 def cancel_order_confirm(ctx: Ctx, accession_number: AccessionInPath, operator: Admin) -> HTMLResponse:
     _held(ctx, accession_number)
     order = _order(ctx, accession_number)
-    return render(
-        "confirm.html",
-        title=f"Cancel order {accession_number}?",
-        explain="Its steps leave the worklist and the Image Managers are told (RAD-13). The audit names you.",
-        order=order,
-        action=f"/orders/{accession_number}/cancel",
-        button="Cancel this order",
-        form_field=FIELD,
-        form_token=operator.form_token,
+    explain = "Its steps leave the worklist and the Image Managers are told (RAD-13). The audit names you."
+    title, action = f"Cancel order {accession_number}?", f"/orders/{accession_number}/cancel"
+    return form_page(
+        "confirm.html", operator, action, title=title, explain=explain, order=order, button="Cancel this order"
     )
 
 

@@ -142,3 +142,22 @@ def test_read_token_sees_no_action_and_posts_are_refused(fixed_broker: Broker) -
         assert bearer.post("/desk/messages/1/replay", data={"form_token": token}).status_code == 403
     with client(port, None, cookie=ADMIN_TOKEN) as admin:  # the same token, another page view: still valid
         assert admin.post("/desk/messages/1/replay", data={"form_token": token}).status_code == 200
+
+
+def test_order_form_refuses_with_the_field_named_and_offers_known_patients(fixed_broker: Broker) -> None:
+    step = {"modality": "CT", "date": "2026-11-24", "time": "09:00", "procedure_code": "LOCAL|CTCHEST"}
+    with client(web_port(fixed_broker), None, cookie=ADMIN_TOKEN) as admin:
+        form = admin.get("/orders/new")
+        assert 'value="LOCAL|CTCHEST"' in form.text and 'value="LOCAL|MRHEAD"' in form.text  # the profile's codes
+        assert 'name="code_value"' not in form.text  # the profile requires mapped codes: no free entry
+        new_patient = {"form_token": form_token(form), "patient_id": "WALKIN9", "name": "KATO^JIRO", **step}
+        refused = admin.post("/orders/new", data={**new_patient, "birth_date": "1970-13-45"})
+        assert refused.status_code == 422 and "patient.birth_date" in refused.text
+        assert 'value="WALKIN9"' in refused.text  # what was typed is kept
+        placed = admin.post("/orders/new", data=new_patient)
+        assert placed.status_code == 200 and "scheduled" in placed.text and "KATO, JIRO" in placed.text
+        form = admin.get("/orders/new")
+        assert '<option value="WALKIN9">WALKIN9 · KATO, JIRO</option>' in form.text  # the pick-list
+        again = admin.post("/orders/new", data={"form_token": form_token(form), "known_patient": "WALKIN9", **step})
+        assert again.status_code == 200, again.text
+        assert [o["patient"]["name"]["alphabetic"] for o in admin.get("/api/orders").json()] == ["KATO^JIRO"] * 2
