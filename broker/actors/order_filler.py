@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import assert_never
 
-from broker.domain.audit import Requestor, command_events
+from broker.domain.audit import Requestor, command_events, restricted_function
 from broker.domain.changes import change_order
 from broker.domain.commands import (
     ORDER_CONTROL,
@@ -47,6 +47,9 @@ from broker.domain.states import cancel_order, discontinue_order
 from broker.errors import UnsupportedMessage
 
 log = logging.getLogger(__name__)
+
+#: The Security Alert kind an operator's replay is audited as.
+REPLAY = "hl7 replay"
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,17 @@ class OrderFiller:
             order = uow.orders.by_placer_number(placer_order_number, placer_application)
             return order.filler_order_number if order else ""
 
-    def replay(self, sender: str, control_id: str, interpret: Callable[[bytes], Sequence[Command]]) -> InboundRecord:
+    def replay(
+        self,
+        sender: str,
+        control_id: str,
+        interpret: Callable[[bytes], Sequence[Command]],
+        operator: Requestor | None = None,
+    ) -> InboundRecord:
         """Apply a stored message that was refused, once its cause is fixed (e.g. the
         patient now exists, or the profile was corrected). An accepted message is never
-        applied again: replaying it is refused."""
+        applied again: replaying it is refused. The operator's replay is audited (a
+        Security Alert, "Use of Restricted Function") with its outcome, in its transaction."""
         with self._uow() as uow:
             stored = uow.inbound.get(sender, control_id)
             if stored is None:
@@ -184,6 +194,9 @@ class OrderFiller:
                 uow.rollback()
                 answered = self._refused(stored, exc)
             uow.inbound.update(answered)
+            if self._audit is not None and operator is not None:
+                detail = f"message {control_id} ({stored.message_type}) from {sender}, now answered {answered.answer}"
+                uow.outbox.add(self._audit.messages_for(restricted_function(REPLAY, detail, self._clock(), operator)))
             uow.commit()
             return answered
 

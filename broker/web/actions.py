@@ -7,13 +7,11 @@ with the administrator's token name as requestor. A read token sees none of it (
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
-from broker.domain.audit import restricted_function
 from broker.domain.errors import DomainError
 from broker.mapping.charsets import decode
 from broker.store import desk, inbound_log, mpps_log, reads
@@ -29,8 +27,6 @@ Ctx = Annotated[WebContext, Depends(context)]
 Admin = Annotated[Operator, Depends(require_page_admin)]
 #: Dead letters the desk lists (oldest first); more wait for the next page view.
 DEAD_LETTERS = 200
-#: The kind of Security Alert a replay from the page is audited as.
-REPLAY = "hl7 replay"
 
 
 def form_page(template: str, operator: Operator, action: str, status_code: int = 200, **values: object) -> HTMLResponse:
@@ -167,11 +163,8 @@ async def replay(request: Request, ctx: Ctx, message_id: MessageId) -> HTMLRespo
     operator, _ = await admin_form(request)
     message = _message(ctx, message_id)
     try:
-        record = ctx.intake.replay(message.sender, message.control_id)
+        record = ctx.intake.replay(message.sender, message.control_id, operator.requestor)
     except DomainError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    if ctx.audit is not None:
-        detail = f"message {message_id} ({message.message_type}) from {message.sender}, now answered {record.answer}"
-        ctx.audit.record(restricted_function(REPLAY, detail, datetime.now(), operator.requestor))
     answered = f"{record.answer} {record.error_code} {record.error_location}".strip()
     return render("done.html", title=f"Message {message_id} replayed: {answered}", error=record.error)

@@ -174,3 +174,15 @@ def test_procedure_codes_come_from_the_profile(tmp_path: Path, ris: RisListener)
         unknown.status_code == 422 and unknown.json()["detail"] == "procedure_code: procedure code 'XRAY' is not known"
     )
     assert placed["procedures"][0]["code"] == {"value": "GX.10.00", "scheme": "JJ1017", "meaning": "頭部CT"}
+
+
+def test_openapi_describes_order_entry(broker: Broker) -> None:
+    with client(web_port(broker), None) as anonymous:
+        schema = anonymous.get("/openapi.json").json()
+    orders, one = schema["paths"]["/api/orders"], schema["paths"]["/api/orders/{accession_number}"]
+    assert {"get", "post"} <= set(orders) and {"get", "put", "delete"} <= set(one)
+    assert orders["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/OrderIn")
+    assert one["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/OrderChangeIn")
+    assert {"403", "409", "422"} <= set(orders["post"]["responses"])
+    assert {"patient", "modality", "scheduled_start"} == set(schema["components"]["schemas"]["OrderIn"]["required"])
+    assert "/desk" not in schema["paths"] and "/orders/new" not in schema["paths"]  # the page is not the API
