@@ -254,6 +254,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         config.dicom,
         services.queries,
         services.store,
+        services.order_filler,
     )
     return WebServer(config.web, context)
 

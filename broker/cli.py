@@ -112,6 +112,7 @@ def _messages_list(args: argparse.Namespace) -> int:
 def _messages_replay(args: argparse.Namespace) -> int:
     """Apply refused messages again, by log id; exit 1 if any is still refused."""
     from broker.app import Services
+    from broker.domain.audit import Requestor
     from broker.store.inbound_log import key_of
 
     services = Services(_config(args.config))
@@ -124,7 +125,7 @@ def _messages_replay(args: argparse.Namespace) -> int:
                 failures += 1
                 continue
             try:
-                record = services.intake.replay(*key)
+                record = services.intake.replay(*key, Requestor("broker-cli"))
             except DomainError as exc:
                 print(f"{message_id}: not replayed: {exc}")
                 failures += 1

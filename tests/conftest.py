@@ -26,6 +26,9 @@ from support.hl7peer import RisListener
 from support.net import free_port
 from support.postgres import PostgresServer
 
+#: The `chromium` fixture of the page tests.
+pytest_plugins = ["support.browser"]
+
 DB_BACKENDS = ["sqlite", "postgresql"]
 
 # Property tests draw the same examples on every run (a CI failure reproduces as is);

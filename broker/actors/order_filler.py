@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import assert_never
 
-from broker.domain.audit import Requestor, command_events
+from broker.domain.audit import Requestor, command_events, restricted_function
 from broker.domain.changes import change_order
 from broker.domain.commands import (
     ORDER_CONTROL,
@@ -47,6 +47,9 @@ from broker.domain.states import cancel_order, discontinue_order
 from broker.errors import UnsupportedMessage
 
 log = logging.getLogger(__name__)
+
+#: The Security Alert kind an operator's replay is audited as.
+REPLAY = "hl7 replay"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class OrderFiller:
             try:
                 for command in interpret():
                     order = self._apply(uow, command)
-                    self._audited(uow, command, order, record.sender)
+                    self._audited(uow, command, order, Requestor(record.sender))
                     if order is not None:
                         outcomes.append(_outcome(command, order))
             except (DomainError, UnsupportedMessage) as exc:
@@ -135,6 +138,22 @@ class OrderFiller:
             uow.commit()
         return Receipt(record, orders=tuple(outcomes))
 
+    def enter(self, commands: Sequence[Command], requestor: Requestor) -> list[OrderOutcome]:
+        """Apply orders entered by hand (the operator's console: its form and JSON API)
+        through the very handlers an HL7 message goes through (same rules, identifiers,
+        audit, RAD-4/13 to the Image Managers), in one transaction. A refusal raises its
+        DomainError and nothing is applied; no inbound message is kept, there is none.
+        The audit names `requestor`, the operator."""
+        outcomes: list[OrderOutcome] = []
+        with self._uow() as uow:
+            for command in commands:
+                order = self._apply(uow, command)
+                self._audited(uow, command, order, requestor)
+                if order is not None:
+                    outcomes.append(_outcome(command, order))
+            uow.commit()
+        return outcomes
+
     def keep_unstored(self, record: InboundRecord) -> None:
         """Keep a message whose processing failed in the store, with its AR 207 answer,
         in a transaction of its own, for operators to see and replay; a resend applies
@@ -150,10 +169,17 @@ class OrderFiller:
             order = uow.orders.by_placer_number(placer_order_number, placer_application)
             return order.filler_order_number if order else ""
 
-    def replay(self, sender: str, control_id: str, interpret: Callable[[bytes], Sequence[Command]]) -> InboundRecord:
+    def replay(
+        self,
+        sender: str,
+        control_id: str,
+        interpret: Callable[[bytes], Sequence[Command]],
+        operator: Requestor | None = None,
+    ) -> InboundRecord:
         """Apply a stored message that was refused, once its cause is fixed (e.g. the
         patient now exists, or the profile was corrected). An accepted message is never
-        applied again: replaying it is refused."""
+        applied again: replaying it is refused. The operator's replay is audited (a
+        Security Alert, "Use of Restricted Function") with its outcome, in its transaction."""
         with self._uow() as uow:
             stored = uow.inbound.get(sender, control_id)
             if stored is None:
@@ -162,12 +188,15 @@ class OrderFiller:
                 raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
             try:
                 for command in interpret(stored.raw):
-                    self._audited(uow, command, self._apply(uow, command), sender)
+                    self._audited(uow, command, self._apply(uow, command), Requestor(sender))
                 answered = replace(stored, answer="AA", error_code="", error_location="", error="")
             except (DomainError, UnsupportedMessage) as exc:
                 uow.rollback()
                 answered = self._refused(stored, exc)
             uow.inbound.update(answered)
+            if self._audit is not None and operator is not None:
+                detail = f"message {control_id} ({stored.message_type}) from {sender}, now answered {answered.answer}"
+                uow.outbox.add(self._audit.messages_for(restricted_function(REPLAY, detail, self._clock(), operator)))
             uow.commit()
             return answered
 
@@ -192,11 +221,11 @@ class OrderFiller:
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )
 
-    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, sender: str) -> None:
+    def _audited(self, uow: UnitOfWork, command: Command, order: Order | None, requestor: Requestor) -> None:
         """The command's Patient/Order Record audit messages, in its transaction."""
         if self._audit is None:
             return
-        for event in command_events(command, order, self._clock(), Requestor(sender)):
+        for event in command_events(command, order, self._clock(), requestor):
             uow.outbox.add(self._audit.messages_for(event))
 
     def _apply(self, uow: UnitOfWork, command: Command) -> Order | None:
@@ -271,6 +300,10 @@ class OrderFiller:
         order.patient = self._upsert_patient(uow, order.patient)
         self._assign_identifiers(uow, order)
         claim_identifiers(order, uow.orders)
+        if not order.placer_order_number:  # entered at the broker: no placer numbered it
+            order.placer_order_number = order.filler_order_number
+            if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+                raise DuplicateRecord("placer order number", "ORC-2")
         uow.orders.add(order)
         self._rad4_procedure_scheduled(uow, order)
         return order

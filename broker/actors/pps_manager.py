@@ -42,21 +42,52 @@ Match = tuple[Order, RequestedProcedure, ScheduledStep]
 
 
 @dataclass(frozen=True)
+class CandidateStep:
+    """A step of a candidate order still on the worklist: what was to be done, where, when."""
+
+    sps_id: str
+    requested_procedure_id: str
+    description: str
+    modality: str
+    station_ae: str
+    start: datetime | None
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """An order an MPPS exception may be reconciled with, as an operator chooses it."""
+    """An order an MPPS exception may be reconciled with, as an operator chooses it:
+    with the patient's name and birth date and each step's procedure and time, to be
+    set side by side with what the MPPS says."""
 
     accession_number: str
     patient_id: str
     requested_procedure_ids: tuple[str, ...]
     sps_ids: tuple[str, ...]
+    patient_name: str = ""
+    birth_date: str = ""
+    steps: tuple[CandidateStep, ...] = ()
 
     @classmethod
     def of(cls, order: Order, steps: list[ScheduledStep]) -> Candidate:
+        procedure_of = {id(s): rp for rp in order.procedures for s in rp.steps}
         return cls(
             order.accession_number,
             order.patient.patient_id,
             tuple(rp.requested_procedure_id for rp in order.procedures),
             tuple(s.sps_id for s in steps),
+            str(order.patient.name),
+            order.patient.birth_date,
+            tuple(
+                CandidateStep(
+                    s.sps_id,
+                    procedure_of[id(s)].requested_procedure_id,
+                    s.description or procedure_of[id(s)].description,
+                    s.modality,
+                    s.station_ae,
+                    s.start,
+                )
+                for s in steps
+            ),
         )
 
 

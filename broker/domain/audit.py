@@ -123,6 +123,14 @@ def order_event(order: Order, control: str, at: datetime, requestor: Requestor) 
     )
 
 
+def restricted_function(kind: str, detail: str, at: datetime, operator: Requestor) -> AuditEvent:
+    """An operator's repair (requeue, skip, replay): a Security Alert, "Use of
+    Restricted Function", naming the operator, the kind of repair and what it touched."""
+    return AuditEvent(
+        Audited.SECURITY_ALERT, Action.EXECUTE, at, Outcome.SUCCESS, requestor=operator, alert=kind, detail=detail
+    )
+
+
 def patient_event(patient: PatientRef, action: Action, at: datetime, requestor: Requestor) -> AuditEvent:
     return AuditEvent(Audited.PATIENT_RECORD, action, at, requestor=requestor, patient=patient)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 import hl7
 
 from broker.actors.order_filler import OrderFiller, Receipt
+from broker.domain.audit import Requestor
 from broker.domain.commands import Command, OrderOutcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import InboundRecord
@@ -141,9 +142,10 @@ class Hl7Intake:
             for r in references
         ]
 
-    def replay(self, sender: str, control_id: str) -> InboundRecord:
-        """Apply a stored, refused message again; its stored answer is updated."""
-        return self._order_filler.replay(sender, control_id, self._commands)
+    def replay(self, sender: str, control_id: str, operator: Requestor | None = None) -> InboundRecord:
+        """Apply a stored, refused message again; its stored answer is updated (and the
+        operator's replay audited)."""
+        return self._order_filler.replay(sender, control_id, self._commands, operator)
 
     def _report_refused_sender(self, header: MessageHeader) -> None:
         """Each message from a refused sender is reported, resends included; refusing it

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from broker.domain.audit import Action, Audited, AuditEvent, Outcome, Requestor
+from broker.domain.audit import AuditEvent, Requestor, restricted_function
 from broker.domain.ports import AuditLog
 from broker.store.outbox import OutboxEntry, SqlOutboxQueue
 
@@ -59,6 +59,4 @@ def _event(kind: str, entry: OutboxEntry, operator: Requestor, at: datetime) -> 
         f"message {entry.id} to {entry.destination} for {entry.ordering_key}, "
         f"answered {entry.answer_code or 'nothing'} after {entry.attempts} attempt(s)"
     )
-    return AuditEvent(
-        Audited.SECURITY_ALERT, Action.EXECUTE, at, Outcome.SUCCESS, requestor=operator, alert=kind, detail=detail
-    )
+    return restricted_function(kind, detail, at, operator)

@@ -278,11 +278,14 @@ def _code(group: SegmentGroup, paths: Sequence[str], profile: Profile) -> Code |
         path = FieldPath.parse(text)
         value, meaning, scheme = (group.value(FieldPath(path.segment, path.field, c)) for c in (1, 2, 3))
         if value:
-            return _mapped(Code(value=value, scheme=scheme, meaning=meaning), profile, text)
+            return mapped_code(Code(value=value, scheme=scheme, meaning=meaning), profile, text)
     return None
 
 
-def _mapped(code: Code, profile: Profile, location: str) -> Code:
+def mapped_code(code: Code, profile: Profile, location: str) -> Code:
+    """A procedure code as sent → the code the worklist shows (the profile's `codes`
+    map); an unmapped one is refused at `location` when the profile requires a mapping.
+    Orders entered at the console (broker.web.order_entry) go through it too."""
     target = profile.codes.map.get(code.scheme, {}).get(code.value)
     if target is not None:
         return Code(target.value, target.scheme, target.meaning or code.meaning)

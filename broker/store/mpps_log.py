@@ -36,7 +36,7 @@ def exceptions(engine: Engine) -> list[UnlinkedStep]:
             r.sop_instance_uid,
             r.status.value,
             r.performed_station_ae,
-            _started(r.attributes),
+            started(r.attributes),
             r.patient_id,
             r.unlinked_reason,
         )
@@ -44,7 +44,8 @@ def exceptions(engine: Engine) -> list[UnlinkedStep]:
     ]
 
 
-def _started(attributes: str) -> str:
+def started(attributes: str) -> str:
+    """PPS Start Date and Time as sent, `YYYYMMDD HHMMSS`."""
     record = json.loads(attributes)
     date, time = (record.get(tag, {}).get("Value", [""])[0] for tag in ("00400244", "00400245"))
     return f"{date} {time}".strip()
@@ -77,7 +78,7 @@ def performed(engine: Engine, *, status: str = "", uid: str = "", limit: int = 1
             sps.setdefault(link.performed_pk, []).append(link.sps_id)
     return [
         PerformedRow(
-            r.sop_instance_uid, r.status.value, r.performed_station_ae, _started(r.attributes), tuple(sps.get(r.id, []))
+            r.sop_instance_uid, r.status.value, r.performed_station_ae, started(r.attributes), tuple(sps.get(r.id, []))
         )
         for r in rows
     ]

@@ -119,13 +119,13 @@ def list_messages(ctx: Ctx, refused: bool = False, limit: Limit = 100) -> list[L
 
 
 @router.post("/messages/{message_id}/replay", tags=["inbound messages"], responses={404: {}, 409: {}})
-def replay(ctx: Ctx, message_id: MessageId) -> ReplayOut:
-    """Apply a refused message again once its cause is fixed; the new answer is kept."""
+def replay(ctx: Ctx, message_id: MessageId, request: Request) -> ReplayOut:
+    """Apply a refused message again once its cause is fixed; the new answer is kept; audited."""
     key = inbound_log.key_of(ctx.engine, message_id)
     if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such message")
     try:
-        record = ctx.intake.replay(*key)
+        record = ctx.intake.replay(*key, _operator(request))
     except DomainError as exc:
         raise _refused(exc) from None
     return ReplayOut(id=message_id, answer=record.answer, error_code=record.error_code, error=record.error)

@@ -4,7 +4,8 @@
 The page's login form puts the token in an HttpOnly, SameSite=Strict cookie. The cookie
 counts for GET requests only: a write always needs the Authorization header, which a
 page from another site cannot make a browser send, so the cookie cannot be used for
-cross-site request forgery. With no tokens configured (allowed on loopback only, see
+cross-site request forgery. The page's own forms add a token derived from the cookie
+(broker.web.forms). With no tokens configured (allowed on loopback only, see
 `WebConfig`), everyone who can connect may read and nobody may change anything: an
 admin API open by default is how servers of this kind get taken over.
 """
@@ -49,6 +50,10 @@ class Tokens:
             if hmac.compare_digest(token, digest):
                 found = configured
         return found
+
+    def token(self, presented: str) -> WebToken | None:
+        """The configured token presented (its name and role), if any."""
+        return self._find(presented)
 
     def role_of(self, presented: str) -> Role | None:
         found = self._find(presented)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Engine
 
+from broker.actors.order_filler import OrderFiller
 from broker.actors.pps_manager import PpsManager
 from broker.actors.worklist_provider import WorklistProvider
 from broker.config import DicomConfig
@@ -37,6 +38,8 @@ class WebContext:
     queries: QueryLog
     #: The SQLite file as opened, watched (store/watch.py): /ready reports it.
     store: StoreWatch
+    #: Orders entered at the console go through it as HL7 orders do (broker.web.orders).
+    order_filler: OrderFiller
 
 
 def context(request: Request) -> WebContext:

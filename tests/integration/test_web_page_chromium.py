@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.app import Broker
+from support.browser import csp_violations
 from support.dicompeer import mpps
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.mpps import n_create, n_set_final
@@ -34,30 +34,12 @@ from support.web import READ_TOKEN, client, web_broker, web_port
 JAHIS_ORM = "rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"
 SECOND_ORDER = {"JPORM0001": "JPORM0002", "JPPO0001": "JPPO0002", "JPACC0001": "JPACC0002",
                 "JPRP0001": "JPRP0002", "JPSPS0001": "JPSPS0002", "093000": "111500"}  # fmt: skip
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1440,1100", "--lang=en-GB",
-]  # fmt: skip
 
 
 @pytest.fixture
 def jahis_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
     with web_broker(ris.port, f"sqlite:///{tmp_path / 'page.db'}", profile="jahis") as broker:
         yield broker
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    driver = webdriver.Chrome(options=options, service=service)
-    yield driver
-    driver.quit()
 
 
 def _traffic(broker: Broker, tmp_path: Path) -> None:
@@ -124,10 +106,6 @@ def _other_origins(urls: list[str], base: str) -> list[str]:
     return [u for u in urls if (urlsplit(u).scheme, urlsplit(u).netloc) != (origin.scheme, origin.netloc)]
 
 
-def _csp_violations(driver: webdriver.Chrome) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
-
-
 def test_page_and_docs_load_nothing_from_other_origins(
     jahis_broker: Broker, chromium: webdriver.Chrome, tmp_path: Path
 ) -> None:
@@ -160,4 +138,4 @@ def test_page_and_docs_load_nothing_from_other_origins(
     assert {f"{base}/static/swagger-ui/swagger-ui-bundle.js", f"{base}/static/docs.js", f"{base}/openapi.json"} <= set(
         docs
     )
-    assert _csp_violations(chromium) == []
+    assert csp_violations(chromium) == []
