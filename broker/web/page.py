@@ -14,20 +14,26 @@ from typing import Annotated
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from broker.store import inbound_log, mpps_log, reads
 from broker.store.reads import StepRow
+from broker.web import i18n
 from broker.web.auth import COOKIE, caller_role
 from broker.web.context import WebContext, context
 from broker.web.params import Day
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[WebContext, Depends(context)]
+#: Seconds between the day view's refreshes (static/live.js).
+Refresh = Annotated[int, Query(ge=2, le=600)]
 
-_templates = Environment(loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True))
+_templates = Environment(
+    loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True), finalize=i18n.finalize
+)
+_templates.globals.update(t=i18n.t, date_text=i18n.date_text)
 
 
 def _person(group: str) -> str:
@@ -60,7 +66,7 @@ def _age(seconds: float) -> str:
 _templates.filters.update(person=_person, spaced=_spaced, age=_age, dicom_time=_dicom_time)
 
 
-def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
+def render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
     return HTMLResponse(_templates.get_template(name).render(**values), status_code=status_code)
 
 
@@ -73,7 +79,7 @@ def site_today(time_zone: str | None, now: datetime | None = None) -> date:
 
 
 @router.get("/")
-def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
+def day_page(request: Request, ctx: Ctx, day: Day = None, every: Refresh = 15) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
     day = day or site_today(ctx.profile.time_zone)
@@ -81,7 +87,7 @@ def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
     stations: dict[str, list[StepRow]] = {}
     for step in steps:
         stations.setdefault(step.station_ae or "(no station)", []).append(step)
-    return _render(
+    return render(
         "day.html",
         day=day,
         previous=day - timedelta(days=1),
@@ -94,18 +100,20 @@ def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
         exceptions=mpps_log.exceptions(ctx.engine),
         refused=inbound_log.recent(ctx.engine, limit=10, refused_only=True),
         signed_in=not request.app.state.tokens.open,
+        lang=i18n.language(request),
+        every=every,
     )
 
 
 @router.get("/docs")
 def api_docs() -> HTMLResponse:
     """Swagger UI from the broker's own assets (see `broker.web.server`)."""
-    return _render("docs.html")
+    return render("docs.html")
 
 
 @router.get("/login")
 def login_form() -> HTMLResponse:
-    return _render("login.html")
+    return render("login.html")
 
 
 @router.post("/login")
@@ -114,7 +122,7 @@ async def login(request: Request) -> Response:
     fields = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     token = fields.get("token", [""])[0].strip()
     if not token or request.app.state.tokens.role_of(token) is None:
-        return _render("login.html", status_code=401, failed=True)
+        return render("login.html", status_code=401, failed=True)
     response = RedirectResponse("/", status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=12 * 3600)

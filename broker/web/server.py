@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from broker.config import WebConfig, is_loopback
 from broker.store import reads
 from broker.tls import optional_server_context
-from broker.web import api, dicomweb, lab, page
+from broker.web import api, browse, dicomweb, lab, page
 from broker.web.auth import Authorized, Tokens
 from broker.web.context import WebContext
 from broker.web.guards import HostAllowList, SecurityHeaders, allowed_hosts
@@ -50,6 +50,7 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
     )
     app.state.context = ctx
     app.state.tokens = Tokens(config.tokens)
+    app.state.language = config.language  # the page's (broker.web.i18n)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(HostAllowList, hosts=allowed_hosts(config.host, port, config.allowed_hosts))
     app.add_middleware(SecurityHeaders)  # outermost: refusals carry the headers too
@@ -59,6 +60,7 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
     app.include_router(page.router)
     app.include_router(dicomweb.router)
     app.include_router(lab.router)
+    app.include_router(browse.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
