@@ -14,7 +14,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydicom.datadict import keyword_for_tag
 
@@ -44,18 +44,31 @@ def find_page(
     patient_id: PatientId = "",
     accession: Accession = "",
     station: StationAe = "",
-    first_day: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
-    last_day: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
+    first_day: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last_day: Annotated[str, Query(alias="to", max_length=10)] = "",
 ) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
     typed = (name.strip(), patient_id.strip(), accession.strip(), station.strip())
-    criteria = browse.Criteria(*typed, first_day, last_day)
+    criteria = browse.Criteria(*typed, _day(first_day, "from"), _day(last_day, "to"))
     hits = [] if criteria.empty() else browse.search(ctx.engine, criteria, limit=SHOWN + 1)
     return render(
         "find.html", lang=i18n.language(request), criteria=criteria, asked=not criteria.empty(),
         hits=hits[:SHOWN], more=len(hits) > SHOWN, shown=SHOWN,
     )  # fmt: skip
+
+
+def _day(value: str, field: str) -> date | None:
+    """A date field's YYYY-MM-DD (a form sends it empty when left blank: None); 422 outside the days the page shows."""
+    if not value.strip():
+        return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: a day YYYY-MM-DD is expected")
+    return day
 
 
 @router.get("/order/{order_pk}")

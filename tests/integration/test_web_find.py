@@ -89,6 +89,8 @@ def test_patient_id_accession_station_and_days(found: Broker) -> None:
 def test_an_empty_search_lists_nothing_and_bad_days_are_refused(found: Broker) -> None:
     assert _hits(found) == set() and "Give a name" in _page(found, "/find").text
     assert _page(found, "/find", **{"from": "9999-12-31"}).status_code == 422
+    assert _page(found, "/find", **{"to": "23/11/2026"}).status_code == 422
+    assert _hits(found, name="yamada", **{"from": "", "to": ""}) == {"JPACC0001", "JPACC0003"}  # blank fields
     with client(web_port(found), None) as stranger:
         assert stranger.get("/find", params={"name": "yamada"}).headers["location"] == "/login"
         assert stranger.get("/order/1").headers["location"] == "/login"
