@@ -213,6 +213,8 @@ class WebConfig(_Section):
     allowed_hosts: list[str] = []
     #: HTTPS on the web listener, with the same BCP 195 settings as the other listeners.
     tls: TlsConfig | None = None
+    #: The page's language: `en`, `ja`, or `auto` (the browser's Accept-Language).
+    language: Literal["auto", "en", "ja"] = "auto"
 
     @model_validator(mode="after")
     def _tokens_off_loopback(self) -> WebConfig:

@@ -131,6 +131,7 @@ class OrderFiller:
                 log.exception("message %s could not be applied", record.control_id)
                 uow.rollback()
                 record = self._refused(record, exc)
+            record = replace(record, orders=tuple((o.placer_application, o.placer_order_number) for o in outcomes))
             if retry:
                 uow.inbound.update(record)
             else:
@@ -187,9 +188,15 @@ class OrderFiller:
             if stored.answer == "AA":
                 raise IllegalTransition(f"message {control_id}", "accepted", "REPLAY")
             try:
+                applied: list[tuple[str, str]] = []
                 for command in interpret(stored.raw):
-                    self._audited(uow, command, self._apply(uow, command), Requestor(sender))
-                answered = replace(stored, answer="AA", error_code="", error_location="", error="")
+                    order = self._apply(uow, command)
+                    self._audited(uow, command, order, Requestor(sender))
+                    if order is not None:
+                        applied.append((order.placer_application, order.placer_order_number))
+                answered = replace(
+                    stored, answer="AA", error_code="", error_location="", error="", orders=tuple(applied)
+                )
             except (DomainError, UnsupportedMessage) as exc:
                 uow.rollback()
                 answered = self._refused(stored, exc)

@@ -52,6 +52,8 @@ class InboundRecord:
     error_code: str = ""
     error_location: str = ""
     error: str = ""
+    #: (placer application, placer order number) of each order the message applied to.
+    orders: tuple[tuple[str, str], ...] = ()
 
 
 class Patients(Protocol):

@@ -137,8 +137,10 @@ class InboundRepository:
         )
 
     def add(self, record: InboundRecord) -> None:
-        self._session.execute(
-            t.inbound_messages.insert().values(
+        message_pk = self._session.scalar(
+            t.inbound_messages.insert()
+            .returning(t.inbound_messages.c.id)
+            .values(
                 sender=record.sender,
                 control_id=record.control_id,
                 message_type=record.message_type,
@@ -150,6 +152,7 @@ class InboundRepository:
                 error=record.error,
             )
         )
+        self._link(message_pk, record.orders)
 
     def update(self, record: InboundRecord) -> None:
         """A replay's (or a resend's, after a storage failure) new answer for a stored message."""
@@ -165,6 +168,17 @@ class InboundRepository:
                 error=record.error,
             )
         )
+        if record.orders:
+            message_pk = self._session.scalars(
+                select(m.c.id).where(m.c.sender == record.sender, m.c.control_id == record.control_id)
+            ).one()
+            self._link(message_pk, record.orders)
+
+    def _link(self, message_pk: int | None, orders: Sequence[tuple[str, str]]) -> None:
+        """The message in each of its orders' HL7 history (the order's page)."""
+        rows = [{"message_pk": message_pk, "placer_application": a, "placer_order_number": n} for a, n in set(orders)]
+        if rows and message_pk is not None:
+            self._session.execute(t.inbound_message_orders.insert(), rows)
 
 
 class OutboxRepository:

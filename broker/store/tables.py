@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Dialect,
     Enum,
@@ -25,8 +26,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import composite, registry, relationship
+from sqlalchemy.orm import Mapper, composite, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 from broker.domain.model import (
@@ -41,6 +43,7 @@ from broker.domain.model import (
     StepReference,
     StepStatus,
 )
+from broker.store.name_keys import KEY_LENGTH, name_keys
 
 metadata = MetaData(
     naming_convention={
@@ -119,6 +122,19 @@ patients = Table(
     Column("birth_date", String(8), nullable=False, default=""),
     Column("sex", String(16), nullable=False, default=""),
     UniqueConstraint("patient_id", "issuer"),
+)
+
+_BYTEWISE = String(KEY_LENGTH).with_variant(String(KEY_LENGTH, collation="C"), "postgresql")
+
+#: One row per search key of a patient's name (broker.store.name_keys), kept by the
+#: mapper events below; compared byte-wise (collation "C" on PostgreSQL) so that a
+#: prefix is an index range.
+patient_name_keys = Table(
+    "patient_name_keys",
+    metadata,
+    Column("patient_pk", ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("name_key", _BYTEWISE, primary_key=True),
+    Index(None, "name_key", "patient_pk"),
 )
 
 orders = Table(
@@ -223,6 +239,16 @@ inbound_messages = Table(
     UniqueConstraint("sender", "control_id"),
 )
 
+#: The orders an accepted inbound message applied to (an order's HL7 history).
+inbound_message_orders = Table(
+    "inbound_message_orders",
+    metadata,
+    Column("message_pk", ForeignKey("inbound_messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("placer_application", String(64), primary_key=True),
+    Column("placer_order_number", String(64), primary_key=True),
+    Index(None, "placer_application", "placer_order_number"),
+)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -243,6 +269,7 @@ outbox = Table(
     Column("answer_error", Text, nullable=False, default="", server_default=""),
     Index(None, "state", "next_attempt_at"),
     Index(None, "destination", "ordering_key", "id"),
+    Index(None, "ordering_key"),  # one order's outbound messages (its page)
 )
 
 sequences = Table(
@@ -308,5 +335,17 @@ def _map(mapper: registry) -> None:
     )
 
 
+def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: Patient) -> None:
+    """A patient's search keys follow its name in the same transaction, whoever wrote it."""
+    (patient_pk,) = mapper.primary_key_from_instance(patient)
+    keys = patient_name_keys.c
+    connection.execute(patient_name_keys.delete().where(keys.patient_pk == patient_pk))
+    rows = [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(patient.name))]
+    if rows:
+        connection.execute(patient_name_keys.insert(), rows)
+
+
 mapper_registry = registry(metadata=metadata)
 _map(mapper_registry)
+event.listen(Patient, "after_insert", _write_name_keys)
+event.listen(Patient, "after_update", _write_name_keys)

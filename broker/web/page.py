@@ -14,12 +14,13 @@ from typing import Annotated
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from broker.store import inbound_log, mpps_log, reads
 from broker.store.reads import StepRow
+from broker.web import i18n
 from broker.web.auth import COOKIE, caller_role
 from broker.web.context import WebContext, context
 from broker.web.forms import page_admin
@@ -27,8 +28,13 @@ from broker.web.params import Day
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[WebContext, Depends(context)]
+#: Seconds between the day view's refreshes (static/live.js).
+Refresh = Annotated[int, Query(ge=2, le=600)]
 
-_templates = Environment(loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True))
+_templates = Environment(
+    loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True), finalize=i18n.finalize
+)
+_templates.globals.update(t=i18n.t, date_text=i18n.date_text)
 
 
 def _person(group: str) -> str:
@@ -74,7 +80,7 @@ def site_today(time_zone: str | None, now: datetime | None = None) -> date:
 
 
 @router.get("/")
-def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
+def day_page(request: Request, ctx: Ctx, day: Day = None, every: Refresh = 15) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
     day = day or site_today(ctx.profile.time_zone)
@@ -96,6 +102,8 @@ def day_page(request: Request, ctx: Ctx, day: Day = None) -> Response:
         refused=inbound_log.recent(ctx.engine, limit=10, refused_only=True),
         signed_in=not request.app.state.tokens.open,
         admin=page_admin(request) is not None,
+        lang=i18n.language(request),
+        every=every,
     )
 
 

@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from broker.config import WebConfig, is_loopback
 from broker.store import reads
 from broker.tls import optional_server_context
-from broker.web import actions, api, dicomweb, lab, orders, page
+from broker.web import actions, api, browse, dicomweb, lab, orders, page
 from broker.web.auth import Authorized, Tokens
 from broker.web.context import WebContext
 from broker.web.guards import HostAllowList, SecurityHeaders, allowed_hosts
@@ -52,6 +52,7 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
     app.state.context = ctx
     app.state.tokens = Tokens(config.tokens)
     app.state.form_key = secrets.token_bytes(32)  # the page forms' tokens (broker.web.forms)
+    app.state.language = config.language  # the page's (broker.web.i18n)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(HostAllowList, hosts=allowed_hosts(config.host, port, config.allowed_hosts))
     app.add_middleware(SecurityHeaders)  # outermost: refusals carry the headers too
@@ -64,6 +65,7 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(orders.pages)
     app.include_router(actions.router)
+    app.include_router(browse.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -1,0 +1,111 @@
+"""The page's language: English or Japanese, from the `web.language` setting or, when
+that is `auto`, the browser's Accept-Language (RFC 9110 12.5.4: the highest q-value
+among the languages we have wins, English when none is).
+
+The words are data, one YAML catalog per language (`locales/{en,ja}.yaml`, read with
+the safe loader), used in the templates through one function, `t("key", name=...)`;
+a key missing in Japanese falls back to English, one missing in both shows the key
+(and a test checks the catalogs have the same keys).
+
+`visible` is applied to every value a template prints (the environment's finalize):
+control and format characters (ESC, NUL, CR, bidi overrides, BOM, ...) in data from
+the wire are shown as visible escapes — C0 as their Unicode control pictures (ESC as
+␛), anything else as `\\xhh` / `\\uhhhh` — never handed to the browser to interpret.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from fastapi import Request
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+LANGUAGES = ("en", "ja")
+DEFAULT = "en"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    text = files("broker.web").joinpath("locales", f"{language}.yaml").read_text(encoding="utf-8")
+    loaded: dict[str, str] = yaml.safe_load(text)
+    return loaded
+
+
+def translate(language: str, key: str, **values: object) -> str:
+    text = catalog(language).get(key) or catalog(DEFAULT).get(key) or key
+    return text.format(**values) if values else text
+
+
+@pass_context
+def t(context: Context, key: str, **values: object) -> str:
+    """The template function: `key` in the language the page is rendered in (`lang`)."""
+    return translate(context.get("lang") or DEFAULT, key, **values)
+
+
+def from_accept_language(header: str) -> str:
+    """The language of ours the browser prefers most; English when it names none."""
+    best, best_q = DEFAULT, 0.0
+    for item in header.split(",")[:32]:
+        tag, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and q > best_q:  # a tie: the one named first
+            best, best_q = primary, q
+    return best
+
+
+def language(request: Request) -> str:
+    """The configured language, or the browser's choice when the setting is `auto`."""
+    setting = getattr(request.app.state, "language", "auto")
+    if setting in LANGUAGES:
+        return str(setting)
+    return from_accept_language(request.headers.get("accept-language", ""))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "\u2421"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with control and format characters replaced by visible escapes."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
+def finalize(value: Any) -> Any:
+    """Every printed value: strings made visible; markup (macros, already finalized) kept."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
+@pass_context
+def date_text(context: Context, day: date, form: str = "long") -> str:
+    """A day written the way the page's language writes it (`long` or `short`)."""
+    language = context.get("lang") or DEFAULT
+    weekdays, months = translate(language, "date.weekdays").split(), translate(language, "date.months").split()
+    month = months[day.month - 1]
+    return translate(
+        language, f"date.{form}", weekday=weekdays[day.weekday()], day=day.day, month=month,
+        month_abbr=month[:3], month_number=day.month, year=day.year,
+    )  # fmt: skip
