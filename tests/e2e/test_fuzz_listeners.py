@@ -23,7 +23,7 @@ import pytest
 
 from broker.hl7.mllp import END, START, exchange, wrap
 from support.hl7peer import ack_code, sample
-from support.measure import no_hang, seed, size
+from support.measure import no_hang, seed, size, steady_threads
 from support.net import free_port
 from support.pdus import COMMAND_LAST, associate_rq, c_echo_rq, p_data, pdu
 from support.processes import BrokerProcess
@@ -179,7 +179,8 @@ def valid_echo(port: int) -> Callable[[int], float]:
 @pytest.mark.timeout(max(300, INPUTS * 0.3))
 @pytest.mark.parametrize("listener", ["MLLP", "DICOM"])
 def test_listener_survives_hostile_input_and_keeps_serving(fuzzed_broker: BrokerProcess, listener: str) -> None:
-    baseline = threads(fuzzed_broker)
+    assert fuzzed_broker.process is not None
+    baseline = steady_threads(fuzzed_broker.process.pid)
     if listener == "MLLP":
         port, make, check, allowance = fuzzed_broker.hl7_port, mllp_input, valid_hl7, HL7_WORKERS
     else:

@@ -15,7 +15,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from support.measure import size, status
+from support.measure import size, status, steady_threads
 from support.net import free_port
 from support.processes import BrokerProcess
 
@@ -52,15 +52,6 @@ def _bare(port: int, count: int) -> None:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
-def _steady_threads(pid: int) -> int:
-    """The thread count once it has not changed for 3 s (longer than ARTIM here)."""
-    samples = [status("Threads", pid)]
-    while len(samples) < 15 or len(set(samples[-15:])) > 1:
-        time.sleep(0.2)
-        samples.append(status("Threads", pid))
-    return samples[-1]
-
-
 def _settled_threads(pid: int, baseline: int) -> int:
     """Thread count once the last associations have ended (their threads exit on their own)."""
     deadline = time.monotonic() + 30
@@ -74,7 +65,7 @@ def test_connect_echo_release_leaks_neither_memory_nor_threads(serving: BrokerPr
     assert serving.process is not None
     pid, port = serving.process.pid, serving.dicom_port
     _echoes(port, WARM_UP)  # pools, caches and lazily started threads, once
-    baseline_threads = _steady_threads(pid)
+    baseline_threads = steady_threads(pid)
     baseline_rss = status("VmRSS", pid)
     started = time.monotonic()
     _echoes(port, ECHOES)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +52,18 @@ def status(field: str, pid: int | str = "self") -> int:
     match = re.search(rf"^{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
     assert match, f"{field} not in /proc/{pid}/status"
     return int(match.group(1))
+
+
+def steady_threads(pid: int, seconds: float = 3.0) -> int:
+    """The process's thread count once it has not changed for `seconds`: a broker just
+    started is still starting threads (its scheduler's job threads come up after
+    `serve` is ready), and a baseline read then makes them look like a leak later."""
+    samples = [status("Threads", pid)]
+    stable = int(seconds / 0.2)
+    while len(samples) < stable or len(set(samples[-stable:])) > 1:
+        time.sleep(0.2)
+        samples.append(status("Threads", pid))
+    return samples[-1]
 
 
 class PeakRss:
