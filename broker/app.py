@@ -158,7 +158,7 @@ class Broker:
         )
         self.housekeeper = Housekeeper(self.engine, config.housekeeping)
         self.jobs = Jobs(
-            self.sender.drain, config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
+            self.sender.rounds(), config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
         )
         self.web = _web(config, services)
 

@@ -5,8 +5,9 @@ process (or before a crash) is found the same way."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
@@ -17,13 +18,18 @@ class Jobs:
     state of their own: the database holds it), so they survive restarts."""
 
     def __init__(
-        self, drain: Callable[[], int], poll_seconds: float, housekeeping: Callable[[], int], every_minutes: float
+        self,
+        drains: Mapping[str, Callable[[], int]],
+        poll_seconds: float,
+        housekeeping: Callable[[], int],
+        every_minutes: float,
     ) -> None:
-        self._scheduler = BackgroundScheduler(daemon=True)
-        for job, seconds, name in (
-            (drain, poll_seconds, "outbox-drain"),
-            (housekeeping, every_minutes * 60, "housekeeping"),
-        ):
+        """`drains`: the outbox rounds, one per destination, each its own job (and
+        thread), so a destination that hangs until its timeout delays no other."""
+        jobs = [(drain, poll_seconds, f"outbox-drain:{name}") for name, drain in drains.items()]
+        jobs.append((housekeeping, every_minutes * 60, "housekeeping"))
+        self._scheduler = BackgroundScheduler(daemon=True, executors={"default": ThreadPoolExecutor(len(jobs))})
+        for job, seconds, name in jobs:
             self._scheduler.add_job(
                 self._guarded(job, name), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
             )
