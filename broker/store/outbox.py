@@ -10,7 +10,8 @@ behind it until an operator requeues it (pending again: it goes first) or skips 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, func, select, update
 
 from broker.store import tables as t
+from broker.store.writers import writers_of
 
 #: The states in which a message still waits to go out.
 WAITING = ("pending", "leased")
@@ -114,9 +116,13 @@ class SqlOutboxQueue:
         o = t.outbox
         self._update(o.c.id.in_(message_ids) & (o.c.state == "leased"), state="pending", next_attempt_at=at)
 
-    def _row_locked(self) -> Connection:
-        """Outbox transactions skip the writers' advisory lock (see store/db.py)."""
-        return self._engine.connect().execution_options(row_locked=True)
+    @contextmanager
+    def _row_locked(self) -> Iterator[Connection]:
+        """Outbox transactions skip the writers' advisory lock on PostgreSQL (see
+        store/db.py); on SQLite they take their turn among the process's writers
+        (store/writers.py), as every destination's sender writes beside HL7 intake."""
+        with writers_of(self._engine), self._engine.connect().execution_options(row_locked=True) as conn:
+            yield conn
 
     def _update(self, where: ColumnElement[bool], **values: object) -> int:
         with self._row_locked() as conn:
