@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -80,6 +80,13 @@ class SqlUnitOfWorkFactory:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._watch = watch or StoreWatch.none()
         self._writers = writers_of(engine)
+        self._readers = sessionmaker(engine.execution_options(readonly=True), expire_on_commit=False)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions, self._writers, self._watch)
+
+    def reading(self) -> SqlUnitOfWork:
+        """A unit of work that only reads: it takes no turn among the writers, and its
+        transaction is read-only (SQLite: a plain BEGIN, which WAL never blocks;
+        PostgreSQL: READ ONLY, without the writers' advisory lock)."""
+        return SqlUnitOfWork(self._readers, nullcontext(), self._watch)
