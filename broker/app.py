@@ -111,6 +111,8 @@ class Services:
         self.dead_letters = DeadLetters(SqlOutboxQueue(self.engine), self.audit)
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()  # what is queued reaches the outbox first
         self.engine.dispose()
 
 
@@ -158,7 +160,7 @@ class Broker:
         )
         self.housekeeper = Housekeeper(self.engine, config.housekeeping)
         self.jobs = Jobs(
-            self.sender.drain, config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
+            self.sender.rounds(), config.outbox.poll_seconds, self.housekeeper.run, config.housekeeping.interval_minutes
         )
         self.web = _web(config, services)
 
@@ -186,6 +188,7 @@ class Broker:
         self.hl7.stop()
         if self.services.audit:
             self.services.audit.application(Audited.APPLICATION_STOP, _launcher())
+            self.services.audit.flush()  # the last queries too
             self._last_drain()
         self.sender.close()
         self.services.close()

@@ -147,7 +147,7 @@ class PpsManager:
     def retrieve(self, sop_instance_uid: str) -> str:
         """N-GET (MPPS Retrieve SOP Class, PS3.4 F.8) and its DICOMweb twin: the
         record's attributes as they stand, for a client that lost track of an MPPS."""
-        with self._uow() as uow:
+        with self._uow.reading() as uow:
             pps = uow.performed.get(sop_instance_uid)
             if pps is None:
                 raise UnknownRecord("SOP Instance")
@@ -191,7 +191,7 @@ class PpsManager:
     def candidates(self, sop_instance_uid: str) -> list[Candidate]:
         """The orders an exception may be reconciled with: the MPPS's own patient's,
         with steps still on the worklist."""
-        with self._uow() as uow:
+        with self._uow.reading() as uow:
             pps = uow.performed.get(sop_instance_uid)
             if pps is None:
                 raise UnknownRecord("performed procedure step")

@@ -135,6 +135,11 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
+    def reading(self) -> UnitOfWork:
+        """A unit of work for reading alone: it never waits for a writer (and may not
+        commit changes)."""
+        ...
+
 
 class WorklistReader(Protocol):
     def find(self, query: WorklistQuery, limit: int, offset: int | None = None) -> list[WorklistEntry]:
@@ -196,6 +201,7 @@ class AuditTrail(Protocol):
 
 class AuditLog(Protocol):
     """Keeps an event that changes no record (a query, an alert, start/stop) durably,
-    in a transaction of its own. Never raises: auditing must not break the service."""
+    apart from any change (a query may be queued and written a moment later, with
+    others: see broker/audit/trail.py). Never raises: auditing must not break the service."""
 
     def record(self, event: AuditEvent) -> None: ...

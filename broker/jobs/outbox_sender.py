@@ -1,5 +1,7 @@
 """Drains the outbox: each destination's messages through its transport (MLLP for HL7
-peers, DIMSE for MPPS forwarding), exactly as long as needed.
+peers, DIMSE for MPPS forwarding), exactly as long as needed. Destinations drain apart,
+each in its own round: an Image Manager that answers slowly, not at all, or with
+refusals never delays the RIS, and back.
 
 What becomes of a message depends on the answer (`Verdict`):
 
@@ -24,8 +26,10 @@ import enum
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from broker.store.outbox import Answer, PendingMessage, SqlOutboxQueue
@@ -100,6 +104,11 @@ class DestinationHealth:
 
 
 class OutboxSender:
+    """Each destination drains on its own (its own lease, its own thread, its own
+    connection): a destination that is slow, down or holding dead letters delays no
+    other; within a destination each order's messages still leave one at a time, in
+    order (see `SqlOutboxQueue.lease_due`)."""
+
     def __init__(
         self,
         queue: SqlOutboxQueue,
@@ -116,45 +125,67 @@ class OutboxSender:
         self._backoff = backoff
         self._clock = clock
         self._lease = lease
-        self._lock = threading.Lock()
+        #: One drain at a time per destination in this process (the scheduler's and the
+        #: last one at stop may meet): a transport is one connection, never shared.
+        self._draining = {name: threading.Lock() for name in transports}
+        self._strays = threading.Lock()
         self.health = DestinationHealth()
 
+    def rounds(self) -> dict[str, Callable[[], int]]:
+        """One drain per destination, and one (named "") for messages to a destination
+        this broker does not know: for the scheduler to run side by side."""
+        rounds: dict[str, Callable[[], int]] = {
+            name: partial(self.drain_destination, name) for name in self._transports
+        }
+        rounds[""] = self.refuse_strays
+        return rounds
+
     def drain(self) -> int:
-        """Send what is due; return how many were delivered. One drain at a time in
-        this process; brokers sharing the database drain side by side, each leasing
+        """Send what is due to every destination, side by side; return how many were
+        delivered. Brokers sharing the database drain side by side too, each leasing
         other messages."""
-        with self._lock:
+        rounds = list(self.rounds().values())
+        with ThreadPoolExecutor(len(rounds), thread_name_prefix="outbox-drain") as pool:
+            return sum(pool.map(lambda drain: drain(), rounds))
+
+    def drain_destination(self, destination: str) -> int:
+        """Send what is due to one destination; return how many were delivered."""
+        with self._draining[destination]:
             delivered = 0
             while True:  # again while it delivers: the next message of an order is due now
                 start = self._clock()
-                progress = self._send(self._queue.lease_due(start, start + self._lease), start + self._lease / 2)
+                batch = self._queue.lease_due(start, start + self._lease, destination=destination)
+                progress = self._send(self._transports[destination], batch, start + self._lease / 2)
                 delivered += progress
                 if not progress:
                     return delivered
 
-    def _send(self, batch: list[PendingMessage], stop_at: datetime) -> int:
-        """Deliver a leased batch in order; what is left (its destination went down in
-        this batch, or the lease is half gone) is released for the next round."""
-        delivered, down = 0, set[str]()
+    def refuse_strays(self) -> int:
+        """Messages for a destination not (or no longer) configured become dead letters:
+        an operator requeues them once it is back, or skips them. None is delivered."""
+        with self._strays:
+            start = self._clock()
+            for message in self._queue.lease_due(start, start + self._lease, excluding=list(self._transports)):
+                self._queue.mark_dead(message.id, f"no destination named {message.destination!r}")
+                log.warning("outbox message %d: no destination named %r", message.id, message.destination)
+        return 0
+
+    def _send(self, transport: Transport, batch: list[PendingMessage], stop_at: datetime) -> int:
+        """Deliver a leased batch of one destination in order; what is left (the
+        destination went down, or the lease is half gone) is released for the next round."""
+        delivered = 0
         for index, message in enumerate(batch):
             if self._clock() >= stop_at:
                 self._queue.release([m.id for m in batch[index:]], self._clock())
                 break
-            if message.destination in down:
-                self._queue.release([message.id], self._clock())
-                continue
-            verdict = self._deliver(message)
-            if verdict is Verdict.RETRY:
-                down.add(message.destination)
+            verdict = self._deliver(transport, message)
+            if verdict is Verdict.RETRY:  # down: the rest waits for its backoff
+                self._queue.release([m.id for m in batch[index + 1 :]], self._clock())
+                break
             delivered += verdict is Verdict.DELIVERED
         return delivered
 
-    def _deliver(self, message: PendingMessage) -> Verdict:
-        transport = self._transports.get(message.destination)
-        if transport is None:
-            self._queue.mark_dead(message.id, f"no destination named {message.destination!r}")
-            log.warning("outbox message %d: no destination named %r", message.id, message.destination)
-            return Verdict.REFUSED
+    def _deliver(self, transport: Transport, message: PendingMessage) -> Verdict:
         try:
             outcome = transport.send(message.payload)
         except OSError as exc:

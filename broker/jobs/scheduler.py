@@ -3,14 +3,14 @@ commit hooks: the outbox table is the only hand-off, so a message written by any
 process (or before a crash) is found the same way.
 
 Each job has a thread of its own, started with the scheduler: a shared pool would start
-a second worker the first time a long housekeeping run overlaps a drain (minutes or
-hours into a run), which reads as a leaked thread in the D4 soak and is, in any case,
-a thread count that depends on timing."""
+another worker the first time a long run overlaps another job (minutes or hours into a
+run), which reads as a leaked thread in the D4 soak and is, in any case, a thread count
+that depends on timing."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,9 +28,16 @@ class Jobs:
     state of their own: the database holds it), so they survive restarts."""
 
     def __init__(
-        self, drain: Callable[[], int], poll_seconds: float, housekeeping: Callable[[], int], every_minutes: float
+        self,
+        drains: Mapping[str, Callable[[], int]],
+        poll_seconds: float,
+        housekeeping: Callable[[], int],
+        every_minutes: float,
     ) -> None:
-        jobs = ((drain, poll_seconds, "outbox-drain"), (housekeeping, every_minutes * 60, "housekeeping"))
+        """`drains`: the outbox rounds, one per destination, each its own job (and
+        thread), so a destination that hangs until its timeout delays no other."""
+        jobs = [(drain, poll_seconds, f"outbox-drain:{name}") for name, drain in drains.items()]
+        jobs.append((housekeeping, every_minutes * 60, "housekeeping"))
         self._scheduler = BackgroundScheduler(
             daemon=True, executors={name: ThreadPoolExecutor(max_workers=1) for _, _, name in jobs}
         )

@@ -1,18 +1,28 @@
 """Housekeeping in SQL: flag steps left IN PROGRESS, archive old finished orders,
-prune old log rows. Run by the scheduler, once per database and interval (see `claim_round`)."""
+prune old log rows. Run by the scheduler, once per database and interval (see `claim_round`).
+
+Every transaction here is short and bounded (a batch of rows or orders), and each takes
+its turn among the process's writers (store/writers.py): between two batches the
+writer is released, and an HL7 message that came meanwhile commits before the next
+batch begins, however large the backlog (the first round after an upgrade, or after
+retention was shortened).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from broker.domain.model import Order, PerformedStep
 from broker.domain.states import ON_WORKLIST
 from broker.store import tables as t
+from broker.store.writers import writers_of
 
 
 def claim_round(engine: Engine, job: str, now: datetime, interval: timedelta) -> bool:
@@ -22,7 +32,7 @@ def claim_round(engine: Engine, job: str, now: datetime, interval: timedelta) ->
     one (by any broker) is at least 90% of an interval old (the slack absorbs scheduler
     jitter), or when the clock went back by more than an interval."""
     runs = t.job_runs
-    with engine.begin() as conn:
+    with _writing(engine) as conn:
         last = conn.execute(select(runs.c.last_run_at).where(runs.c.name == job).with_for_update()).scalar()
         if last is None:
             conn.execute(runs.insert().values(name=job, last_run_at=now, runs=1))
@@ -43,7 +53,7 @@ def flag_stale(engine: Engine, started_before: datetime, now: datetime) -> list[
     """MPPS still IN PROGRESS since before `started_before`, flagged once; their UIDs."""
     p = t.performed_steps
     stale = and_(p.c.status == "IN PROGRESS", p.c.created_at < started_before, p.c.flagged_at.is_(None))
-    with engine.begin() as conn:
+    with _writing(engine) as conn:
         uids = [str(uid) for uid in conn.execute(select(p.c.sop_instance_uid).where(stale)).scalars()]
         conn.execute(update(p).where(stale).values(flagged_at=now))
     return uids
@@ -63,27 +73,35 @@ def _finished_before(cutoff: datetime) -> Select[tuple[int]]:
     return select(t.orders.c.id).where(~open_steps, latest.scalar_subquery() < cutoff)
 
 
-def archive_finished(engine: Engine, cutoff: datetime, now: datetime, batch: int = 500) -> int:
+def archive_finished(engine: Engine, cutoff: datetime, now: datetime, batch: int = 50) -> int:
     """Move finished orders (with their steps and the MPPS that served only them) into
-    `archived_orders` as JSON; the worklist tables keep only what is current."""
+    `archived_orders` as JSON, `batch` orders per transaction; the worklist tables keep
+    only what is current."""
     archived = 0
-    with Session(engine) as session, session.begin():
-        for order_pk in list(session.scalars(_finished_before(cutoff).limit(batch))):
-            order = session.get(Order, order_pk)
-            if order is None:
-                continue
-            performed = _performed_for(session, order)
-            session.execute(t.archived_orders.insert().values(
-                placer_application=order.placer_application, placer_order_number=order.placer_order_number,
-                accession_number=order.accession_number, archived_at=now, record=_snapshot(order, performed),
-            ))  # fmt: skip
-            step_pks = [step._id for step in order.steps()]  # type: ignore[attr-defined]
-            session.execute(delete(t.performed_step_links).where(t.performed_step_links.c.step_pk.in_(step_pks)))
-            for pps in performed:
-                session.delete(pps)
-            session.delete(order)
-            archived += 1
-    return archived
+    while True:
+        with writers_of(engine), Session(engine) as session, session.begin():
+            order_pks = list(session.scalars(_finished_before(cutoff).limit(batch)))
+            archived += sum(_archive(session, order_pk, now) for order_pk in order_pks)
+        if len(order_pks) < batch:
+            return archived
+
+
+def _archive(session: Session, order_pk: object, now: datetime) -> bool:
+    """Archive one order; False when it is gone already."""
+    order = session.get(Order, order_pk)
+    if order is None:
+        return False
+    performed = _performed_for(session, order)
+    session.execute(t.archived_orders.insert().values(
+        placer_application=order.placer_application, placer_order_number=order.placer_order_number,
+        accession_number=order.accession_number, archived_at=now, record=_snapshot(order, performed),
+    ))  # fmt: skip
+    step_pks = [step._id for step in order.steps()]  # type: ignore[attr-defined]
+    session.execute(delete(t.performed_step_links).where(t.performed_step_links.c.step_pk.in_(step_pks)))
+    for pps in performed:
+        session.delete(pps)
+    session.delete(order)
+    return True
 
 
 def _performed_for(session: Session, order: Order) -> list[PerformedStep]:
@@ -125,9 +143,16 @@ def prune_logs(engine: Engine, before: datetime, refused_before: datetime, batch
 def _delete_in_batches(engine: Engine, table: Table, due: ColumnElement[bool], batch: int) -> int:
     deleted = 0
     while True:
-        with engine.begin() as conn:
+        with _writing(engine) as conn:
             ids = select(table.c.id).where(due).order_by(table.c.id).limit(batch).scalar_subquery()
             count = int(conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount)
         deleted += count
         if count < batch:
             return deleted
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """One short write transaction, in its turn among the process's writers."""
+    with writers_of(engine), engine.begin() as conn:
+        yield conn

@@ -30,13 +30,13 @@ def recent(engine: Engine, *, limit: int, refused_only: bool) -> list[LoggedMess
     ).order_by(m.c.id.desc()).limit(limit)  # fmt: skip
     if refused_only:
         stmt = stmt.where(m.c.answer != "AA")
-    with engine.connect() as conn:
+    with engine.connect().execution_options(readonly=True) as conn:
         return [LoggedMessage(*row) for row in conn.execute(stmt)]
 
 
 def key_of(engine: Engine, message_id: int) -> tuple[str, str] | None:
     """(sender, control ID) of the message with that log id."""
     m = t.inbound_messages
-    with engine.connect() as conn:
+    with engine.connect().execution_options(readonly=True) as conn:
         row = conn.execute(select(m.c.sender, m.c.control_id).where(m.c.id == message_id)).first()
     return (row.sender, row.control_id) if row else None

@@ -10,6 +10,8 @@ behind it until an operator requeues it (pending again: it goes first) or skips 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, func, select, update
 
 from broker.store import tables as t
+from broker.store.writers import writers_of
 
 #: The states in which a message still waits to go out.
 WAITING = ("pending", "leased")
@@ -76,9 +79,18 @@ class SqlOutboxQueue:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def lease_due(self, now: datetime, lease_until: datetime, limit: int = 50) -> list[PendingMessage]:
+    def lease_due(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        limit: int = 50,
+        destination: str | None = None,
+        excluding: Collection[str] = (),
+    ) -> list[PendingMessage]:
         """Take the due messages (at most one per order: the oldest still waiting) for
-        this sender until `lease_until`. On PostgreSQL the rows are locked with
+        this sender until `lease_until`: those of `destination` alone when given (each
+        destination is drained on its own, so a slow one holds up no other), and none of
+        the destinations in `excluding`. On PostgreSQL the rows are locked with
         FOR UPDATE SKIP LOCKED, so brokers sharing the database lease disjoint messages
         without waiting on each other; a leased row blocks the rest of its order until
         it is sent, so each order's messages still leave one after the other. A lease
@@ -87,6 +99,7 @@ class SqlOutboxQueue:
         stmt = (
             select(o.c.id, o.c.destination, o.c.ordering_key, o.c.payload, o.c.attempts)
             .where(o.c.state.in_(WAITING), o.c.next_attempt_at <= now, ~_earlier_blocking(), ~_backing_off(now))
+            .where(*_of(destination, excluding))
             .order_by(o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=o)
@@ -103,9 +116,13 @@ class SqlOutboxQueue:
         o = t.outbox
         self._update(o.c.id.in_(message_ids) & (o.c.state == "leased"), state="pending", next_attempt_at=at)
 
-    def _row_locked(self) -> Connection:
-        """Outbox transactions skip the writers' advisory lock (see store/db.py)."""
-        return self._engine.connect().execution_options(row_locked=True)
+    @contextmanager
+    def _row_locked(self) -> Iterator[Connection]:
+        """Outbox transactions skip the writers' advisory lock on PostgreSQL (see
+        store/db.py); on SQLite they take their turn among the process's writers
+        (store/writers.py), as every destination's sender writes beside HL7 intake."""
+        with writers_of(self._engine), self._engine.connect().execution_options(row_locked=True) as conn:
+            yield conn
 
     def _update(self, where: ColumnElement[bool], **values: object) -> int:
         with self._row_locked() as conn:
@@ -185,6 +202,14 @@ def _entries() -> Select[Any]:
     o = t.outbox.c
     columns = (o.id, o.destination, o.ordering_key, o.state, o.attempts, o.created_at, o.last_error)
     return select(*columns, o.answer_code, o.answer_text, o.answer_error)
+
+
+def _of(destination: str | None, excluding: Collection[str]) -> list[ColumnElement[bool]]:
+    """The lease's choice of destinations, as conditions on the outbox row."""
+    column = t.outbox.c.destination
+    return ([column == destination] if destination is not None else []) + (
+        [column.not_in(sorted(excluding))] if excluding else []
+    )
 
 
 def _earlier_blocking() -> Exists:

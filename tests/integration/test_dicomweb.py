@@ -30,6 +30,7 @@ from support.hl7peer import RisListener, ack_code, sample, scheduled_order, segm
 from support.mpps import as_dataset, n_create, n_set_final
 from support.mpps_scp import MppsReceiver
 from support.net import free_port
+from support.recorder import settled
 from support.web import ADMIN_TOKEN, web_port, web_section
 from support.web import web_broker as running
 
@@ -321,11 +322,16 @@ def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: R
             http.get(SEARCH, params={"AccessionNumber": "ACC1001"})
             body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
             assert http.post(f"{MPPS}/{generate_uid()}", content=body, headers=DICOM_JSON).status_code == 201
-        with broker.engine.connect() as conn:
-            payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == AUDIT)).scalars()
-            events = [event_key(valid_message(p[p.index(b"<?xml") :])) for p in payloads]
+        # the Query is queued and written a moment later (broker/audit/trail.py)
+        events = settled(lambda: _audit_events(broker), lambda events: ("110112", "E", "") in events)
     assert ("110112", "E", "") in events  # Query, as for a C-FIND
     assert ("110111", "C", "") in events  # Procedure Record, as for an N-CREATE
+
+
+def _audit_events(broker: Broker) -> list[tuple[str, str, str]]:
+    with broker.engine.connect() as conn:
+        payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == AUDIT)).scalars()
+        return [event_key(valid_message(p[p.index(b"<?xml") :])) for p in payloads]
 
 
 def test_15_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, httpx.Client]) -> None:

@@ -118,3 +118,15 @@ def test_a_dead_letter_holds_its_order_for_every_broker_until_requeued_or_skippe
     assert [e.id for e in second.skip([1])] == [1]
     assert second.skip([1]) == []
     assert _keys(first.lease_due(NOW, LEASE)) == [(2, "A")]
+
+
+def test_a_lease_for_one_destination_takes_none_of_another(engine: Engine) -> None:
+    """#17: each destination drains on its own; an unknown destination's messages are
+    leased apart (to be refused) by excluding the known ones."""
+    ris, pacs = SqlOutboxQueue(engine), SqlOutboxQueue(engine)
+    assert _keys(pacs.lease_due(NOW, LEASE, destination="pacs")) == [(4, "C")]
+    assert _keys(ris.lease_due(NOW, LEASE, destination="ris")) == [(1, "A"), (3, "B")]
+    ris.mark_dead(1, "AE: refused")
+    pacs.mark_sent(4, NOW)
+    assert ris.lease_due(NOW, LEASE, excluding=["ris", "pacs"]) == []
+    assert ris.lease_due(NOW, LEASE, destination="ris") == []  # 2 waits behind dead 1, 3 is leased

@@ -167,6 +167,9 @@ class FakeStore:
     def __call__(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)
 
+    def reading(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
     def sent(self, destination: str) -> list[bytes]:
         """The committed outbox messages for `destination`, in order."""
         return [m.payload for m in self.committed.outbox if m.destination == destination]

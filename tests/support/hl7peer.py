@@ -83,15 +83,23 @@ class RisListener(Recorder[bytes]):
     MSA-1 code; AE/CE/AR/CR come with MSA-3 and an ERR segment, and `NO_ANSWER` sends
     nothing back. With `strict_header` (the default) a message with any of MSH-3..MSH-7, MSH-9..MSH-12
     empty is answered AE, ERR 101 (required field missing) at that field, as strict
-    receivers do. With `tls` (a server context) it speaks MLLP over TLS."""
+    receivers do. With `tls` (a server context) it speaks MLLP over TLS. With `gate` it
+    is a slow peer: each answer waits until the gate is set (the message is recorded
+    on arrival)."""
 
     def __init__(
-        self, port: int, answer: str = "AA", tls: ssl.SSLContext | None = None, strict_header: bool = True
+        self,
+        port: int,
+        answer: str = "AA",
+        tls: ssl.SSLContext | None = None,
+        strict_header: bool = True,
+        gate: threading.Event | None = None,
     ) -> None:
         super().__init__("HL7 messages")
         self.port = port
         self.answer = answer
         self.strict_header = strict_header
+        self.gate = gate
         self._rules: list[_Rule] = []
         self._rules_lock = threading.Lock()
         listener = self
@@ -104,6 +112,8 @@ class RisListener(Recorder[bytes]):
                     while END in buffer:
                         frame, buffer = buffer.split(END, 1)
                         reply = listener._reply(frame.lstrip(b"\x0b"))
+                        if listener.gate is not None:
+                            listener.gate.wait()
                         if reply:
                             self.request.sendall(reply)
 

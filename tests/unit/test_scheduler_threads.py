@@ -33,7 +33,7 @@ def test_each_job_has_its_own_thread_from_the_start_and_an_overlap_adds_none() -
         return 0
 
     before = threading.active_count()
-    jobs = Jobs(drain, 0.02, housekeeping, every_minutes=0.5 / 60)
+    jobs = Jobs({"ris": drain}, 0.02, housekeeping, every_minutes=0.5 / 60)
     jobs.start()
     try:
         # The scheduler's thread and one per job, before housekeeping has ever run.
