@@ -53,6 +53,7 @@ def _statuses(messages: list[bytes]) -> dict[str, list[str]]:
 PROCEDURES = 100
 
 
+@pytest.mark.timeout(300)  # 400 deliveries after the outage, two waits of up to 120 s
 def test_outage_of_ris_and_image_manager_every_message_once_in_order(database_url: str) -> None:
     """Issue 'Done when': 100 procedures complete while the RIS and the MPPS forwarding
     target are down; once they are back each gets every message exactly once, in order
