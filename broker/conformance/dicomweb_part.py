@@ -39,7 +39,7 @@ def write_web_services(doc: Document, config: BrokerConfig) -> None:
     doc.heading(3, "4.5.2 Media Types and Status Codes")
     doc.bullets(
         [
-            f"`{DICOM_JSON}` (default; UTF-8), and `multipart/related; type=\"{DICOM_XML}\"` (PS3.19 Native DICOM "
+            f'`{DICOM_JSON}` (default; UTF-8), and `multipart/related; type="{DICOM_XML}"` (PS3.19 Native DICOM '
             "Model); requests for other media types or character sets: 406.",
             "Create answers 201 Created with a Location header, as PS3.18 table 15.4.3-1 says (the Annex B example "
             "shows 200; the normative table is followed). Update answers 200.",
