@@ -165,11 +165,22 @@ def json_answer(resolved: list[Resolved]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for tag, vr, value in resolved:
         if isinstance(value, list):
-            found[f"{tag:08X}"] = {"vr": "SQ", "Value": [json_answer(item) for item in value]}
+            found[_KEYS[tag]] = {"vr": "SQ", "Value": [json_answer(item) for item in value]}
             continue
         values = _json_values(vr, value)
-        found[f"{tag:08X}"] = {"vr": vr, "Value": values} if values else {"vr": vr}
+        found[_KEYS[tag]] = {"vr": vr, "Value": values} if values else {"vr": vr}
     return found
+
+
+class _TagKeys(dict[int, str]):
+    """Tag → its DICOM JSON key ((0010,0010) as "00100010"), each formatted once."""
+
+    def __missing__(self, tag: int) -> str:
+        key = self[tag] = f"{tag:08X}"
+        return key
+
+
+_KEYS = _TagKeys()
 
 
 def _json_values(vr: str, text: str) -> list[Any]:
@@ -180,6 +191,9 @@ def _json_values(vr: str, text: str) -> list[Any]:
         text = text.encode("ascii", "replace").decode()  # as the C-FIND answer carries it
     if vr in _SINGLE_VALUED:
         return [text]
+    if "\\" not in text:  # the common case, one value: no list to build and strip
+        one = text.strip(" ") if vr in _STRIPPED else text
+        return [_json_name(one)] if vr == "PN" else [one]
     values = text.split("\\")
     if vr in _STRIPPED:
         values = [v.strip(" ") for v in values]
