@@ -126,7 +126,14 @@ def _measure_findscu(
 
 
 def _measure(
-    client: FindClient, scp: Scp, query: Dataset, expected: set[str] | None, reps: Repetitions, *, warm_up: bool
+    client: FindClient,
+    scp: Scp,
+    query: Dataset,
+    expected: set[str] | None,
+    reps: Repetitions,
+    *,
+    warm_up: bool,
+    fresh_too: bool = True,
 ) -> dict[str, Timing]:
     """The reused runs on one association, then the fresh-association runs. The first
     reused run is also the check (collecting Accession Numbers costs a few µs per
@@ -144,7 +151,8 @@ def _measure(
                 timing.content_ok = None if expected is None else set(check.accessions) == expected
             reused.counts.add(check.answers)
             reused.seconds = reps.run(_counted(lambda: client.find(assoc, query), reused), first=[check.seconds])
-        fresh.seconds = reps.run(_counted(lambda: client.find_fresh(scp, query), fresh))
+        if fresh_too:
+            fresh.seconds = reps.run(_counted(lambda: client.find_fresh(scp, query), fresh))
     except Exception as exc:  # a measurement, not a test: report and go on
         log.exception("%s failed", scp.name)
         for timing in (reused, fresh):
@@ -169,8 +177,18 @@ def _progress(message: str) -> None:
 
 
 def run(
-    workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
+    workdir: Path,
+    peers: Peers,
+    sizes: list[int],
+    reps: Repetitions,
+    sqlite_synchronous: str,
+    universal_max: int,
+    web_only: bool = False,
 ) -> WorklistResults:
+    """`web_only`: the broker's C-FIND (reused association) beside its DICOMweb search,
+    no other SCP and no `.wl` files (what makes a 100k run take hours)."""
+    if web_only:
+        return _run_web_only(workdir, peers, sizes, reps, sqlite_synchronous, universal_max)
     results = WorklistResults()
     broker = servers.BrokerServer(workdir / "broker-a", max_matches=max(sizes), sqlite_synchronous=sqlite_synchronous)
     peers.start(broker.peer)
@@ -224,6 +242,35 @@ def run(
                 results.web_rows.append(_measure_web(web, rows[REUSED], accessions, query, reps))
         finally:
             peers.stop(null_peer)
+    return results
+
+
+def _run_web_only(
+    workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
+) -> WorklistResults:
+    results = WorklistResults(scps=[BROKER])
+    broker = servers.BrokerServer(workdir / "broker-a", max_matches=max(sizes), sqlite_synchronous=sqlite_synchronous)
+    peers.start(broker.peer)
+    client, web = FindClient(), WebClient(broker.web_port)
+    populated = 0
+    for size in sorted(sizes):
+        setup = Setup(size)
+        _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
+        messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
+        load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
+        setup.ingest_rate, setup.ingest_refused, populated = load.rate, load.not_accepted, size
+        results.setups.append(setup)
+        queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
+        if size <= universal_max:
+            queries.append((UNIVERSAL, universal_query(), size))
+        for query_name, query, expected in queries:
+            _progress(f"[A] {size} items, {query_name} query: broker C-FIND ...")
+            row = Row(size, query_name, REUSED, expected)
+            accessions = expected_accessions(size, query_name)
+            warm_up = query_name == FILTERED  # the universal query finds the broker warm
+            timings = _measure(client, broker.scp, query, accessions, reps, warm_up=warm_up, fresh_too=False)
+            row.timings[BROKER] = timings[REUSED]
+            results.web_rows.append(_measure_web(web, row, accessions, query, reps))
     return results
 
 
