@@ -70,6 +70,8 @@ XML_PARTS = f'multipart/related; type="{DICOM_XML}"'
 #: prefers over DIMSE, then JSON / XML carry the text.
 _UNICODE = ("ISO_IR 192",)
 
+UNAVAILABLE = "the store is unavailable; try again later"
+
 MODALITY_WORKLIST_FIND = UID("1.2.840.10008.5.1.4.31")
 
 router = APIRouter(tags=["DICOMweb"])
@@ -129,8 +131,12 @@ def _answer(datasets: list[dict[str, Any]], media: str, headers: dict[str, str])
     return _multipart([native_xml(d) for d in datasets], DICOM_XML, headers)
 
 
-def _warning(text: str) -> str:
-    return f'299 swf-broker: "{text}"'
+def _warning(request: Request, text: str) -> str:
+    """`Warning: 299 <service>: <text>`, <service> being the base URI of the origin
+    server (PS3.18 8.3.4: e.g. "299 <service>: The fuzzymatching parameter is not
+    supported."); the text as RFC 7234 5.5 quotes it."""
+    service = str(request.base_url).rstrip("/") + BASE
+    return f'299 {service}: "{text}"'
 
 
 class Modality:
@@ -177,18 +183,20 @@ def search_worklist(ctx: Ctx, request: Request, who: WorklistClient) -> Response
         media = _media_type(request)
         search = read_search(list(request.query_params.multi_items()))
     except NotAcceptable as exc:
-        return Response(status_code=406, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=406, headers={"Warning": _warning(request, str(exc))})
     except InvalidInput as exc:
-        return Response(status_code=400, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     try:
         found, more = _page(ctx, search, who)
     except StoreUnavailable:
-        return Response(status_code=503, headers={"Warning": _warning("the store is unavailable; try again later")})
+        return Response(
+            status_code=503, headers={"Warning": _warning(request, "the store is unavailable; try again later")}
+        )
     except InvalidInput as exc:
         _audit_query(ctx, search, who, Outcome.MINOR_FAILURE)
-        return Response(status_code=400, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     _audit_query(ctx, search, who, Outcome.SUCCESS)
-    headers = _search_warnings(search, more)
+    headers = _search_warnings(request, search, more)
     if not found:
         return Response(status_code=204, headers=headers)
     return _answer(found, media, headers)
@@ -203,12 +211,14 @@ def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[dict[st
     return [json_answer(plan.resolve(entry)) for entry in entries], more
 
 
-def _search_warnings(search: Search, more: bool) -> dict[str, str]:
+def _search_warnings(request: Request, search: Search, more: bool) -> dict[str, str]:
     warnings = []
     if search.unsupported:
-        warnings.append(_warning("The following query parameters are not supported: " + ", ".join(search.unsupported)))
+        warnings.append(
+            _warning(request, "The following query parameters are not supported: " + ", ".join(search.unsupported))
+        )
     if more:
-        warnings.append(_warning("There are additional results that can be requested (offset, limit)"))
+        warnings.append(_warning(request, "There are additional results that can be requested (offset, limit)"))
     return {"Warning": ", ".join(warnings)} if warnings else {}
 
 
@@ -253,7 +263,7 @@ class _Failure:
     comment: str
     error_id: int | None = None
 
-    def response(self) -> Response:
+    def response(self, request: Request) -> Response:
         """The status payload (Status, Error ID, Error Comment as DICOM JSON) and a Warning."""
         payload = Dataset()
         payload.add_new(0x00000900, "US", self.status)
@@ -261,7 +271,7 @@ class _Failure:
         if self.error_id is not None:
             payload.add_new(0x00000903, "US", self.error_id)
         error = f" (Error ID 0x{self.error_id:04X})" if self.error_id is not None else ""
-        headers = {"Warning": _warning(f"DICOM status 0x{self.status:04X}{error}: {self.comment}")}
+        headers = {"Warning": _warning(request, f"DICOM status 0x{self.status:04X}{error}: {self.comment}")}
         body = json.dumps(payload.to_json_dict()).encode()
         return Response(body, status_code=self.http, media_type=DICOM_JSON, headers=headers)
 
@@ -270,7 +280,7 @@ def _failure(exc: Exception, *, update: bool) -> _Failure:
     """The HTTP status for a refusal: Tables 15.4.3-1, 15.5.3-1 and 15.6.3-1. An update
     naming attributes the step was not created with is a 409 (15.5.3.1, Note)."""
     if isinstance(exc, StoreUnavailable):
-        return _Failure(503, PROCESSING_FAILURE, "the store is unavailable; try again later")
+        return _Failure(503, PROCESSING_FAILURE, UNAVAILABLE)
     refusal = dimse_refusal(exc)
     if not isinstance(exc, DomainError):
         log.exception("DICOMweb MPPS request failed")
@@ -312,7 +322,7 @@ async def _create_or_update(ctx: WebContext, uid: str, request: Request, who: Re
             _create(ctx, uid, ds, who)
     except Exception as exc:
         ctx.metrics.mpps_done("N-SET" if update else "N-CREATE", "refused")
-        return _failure(exc, update=update).response()
+        return _failure(exc, update=update).response(request)
     if update:
         return Response(status_code=200)
     return Response(status_code=201, headers={"Location": str(request.url.replace(query=""))})
@@ -337,12 +347,14 @@ def retrieve_mpps(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Resp
         media = _media_type(request, one_dataset=True)
         included, unknown = read_includefield(request.query_params.getlist("includefield"))
     except NotAcceptable as exc:
-        return Response(status_code=406, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=406, headers={"Warning": _warning(request, str(exc))})
     try:
         dataset = Dataset.from_json(ctx.pps_manager.retrieve(uid)).to_json_dict()  # in tag order
     except Exception as exc:
-        return _failure(exc, update=False).response()
+        return _failure(exc, update=False).response(request)
     if included is not None:
         dataset = {tag: element for tag, element in dataset.items() if tag in included}
-    headers = {"Warning": _warning("The following includefield values are not supported: " + ", ".join(unknown))}
+    headers = {
+        "Warning": _warning(request, "The following includefield values are not supported: " + ", ".join(unknown))
+    }
     return _answer([dataset], media, headers if unknown else {})

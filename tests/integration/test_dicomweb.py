@@ -58,6 +58,8 @@ def _json(dataset: Dataset) -> dict[str, Any]:
 
 
 def test_ps3_18_14_4_search_answers_what_c_find_answers(web: tuple[Broker, httpx.Client], tmp_path: Path) -> None:
+    """14.4: the Search corresponds to the DIMSE MWL C-FIND (PS3.4 K.4.1) and 14.1 "has the same
+    semantics": the same query answers the same item with the same values over both."""
     broker, http = web
     answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "CT01"})
     assert answer.status_code == 200
@@ -99,6 +101,9 @@ def test_ps3_18_14_4_3_no_match_answers_204_no_content(web: tuple[Broker, httpx.
 
 
 def test_ps3_18_14_4_1_2_match_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.Client]) -> None:
+    """14.4.1.2 / Table 8.3.4-1: {attributeID} as keyword or tag; 8.3.4.3: includefield
+    is a comma-separated list of attributes or "all", equivalent to C-FIND universal
+    matching for each (the DIMSE return keys)."""
     _, http = web
     answer = http.get(SEARCH, params=[("00100010", "DOE*"), ("includefield", "00081080,PatientWeight")])
     [item] = [Dataset.from_json(d) for d in answer.json()]
@@ -109,15 +114,20 @@ def test_ps3_18_14_4_1_2_match_by_tag_wildcard_and_includefield(web: tuple[Broke
 
 
 def test_ps3_18_14_4_1_2_unsupported_parameters_are_named_in_a_warning(web: tuple[Broker, httpx.Client]) -> None:
+    """8.3.4: an unsupported parameter is ignored and named in
+    `Warning: 299 <service>: …`, where <service> is the base URI of the origin server."""
     _, http = web
     answer = http.get(SEARCH, params={"NoSuchKeyword": "x", "AccessionNumber": "ACC1001"})
     assert answer.status_code == 200
-    assert answer.headers["Warning"].startswith("299 ")
+    service = str(http.base_url).rstrip("/") + "/dicomweb"  # PS3.18 8.3.4: <service> is the base URI
+    assert answer.headers["Warning"].startswith(f"299 {service}: ")
     assert "NoSuchKeyword" in answer.headers["Warning"]
     assert len(answer.json()) == 1
 
 
 def test_ps3_18_14_4_3_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.4.3-1: 400 (Bad Request), the origin server cannot handle the search
+    because of errors in the request headers or parameters."""
     _, http = web
     assert http.get(SEARCH, params={"limit": "-1"}).status_code == 400
     bad_date = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate": "2026-13"})
@@ -126,6 +136,9 @@ def test_ps3_18_14_4_3_malformed_values_answer_400(web: tuple[Broker, httpx.Clie
 
 
 def test_ps3_18_8_3_4_4_offset_and_limit_page_in_creation_order(database_url: str, ris: RisListener) -> None:
+    """8.3.4.4: offset skips matches, limit caps them; 8.3.4.4.1: the search is
+    idempotent (the same ordered list while the matches do not change), and a Warning
+    says when more results can be requested."""
     with running(ris.port, database_url) as broker:
         send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
         for n in range(5):
@@ -141,6 +154,8 @@ def test_ps3_18_8_3_4_4_offset_and_limit_page_in_creation_order(database_url: st
 
 
 def test_ps3_18_14_1_3_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.1.3-1: multipart/related; type="application/dicom+xml" is Required; each
+    part a PS3.19 NativeDicomModel document."""
     _, http = web
     answer = http.get(SEARCH, params={"AccessionNumber": "ACC1001"}, headers={"Accept": "application/dicom+xml"})
     assert answer.status_code == 200
@@ -153,6 +168,8 @@ def test_ps3_18_14_1_3_xml_answers_are_native_dicom_model_parts(web: tuple[Broke
 
 
 def test_ps3_18_14_1_2_unacceptable_media_types_and_charsets_answer_406(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.1.2-1: the origin server shall support Accept and Accept-Charset (8.3.3);
+    a request it cannot answer in any acceptable type or charset is a 406 (8.7.8.1)."""
     _, http = web
     assert http.get(SEARCH, headers={"Accept": "image/png"}).status_code == 406
     assert http.get(SEARCH, headers={"Accept-Charset": "iso-8859-1"}).status_code == 406
@@ -242,6 +259,9 @@ def _mpps_json(attributes: dict[str, Any]) -> str:
 def test_ps3_18_15_4_create_then_15_6_retrieve_then_15_5_update(
     web: tuple[Broker, httpx.Client], ris: RisListener
 ) -> None:
+    """15.4 Create = N-CREATE (201, Table 15.4.3-1), 15.6 Retrieve = N-GET (200,
+    Table 15.6.3-1), 15.5 Update `?update` = N-SET (200, Table 15.5.3-1); linking and
+    RAD-3 to the RIS as for DIMSE."""
     _, http = web
     uid = generate_uid()
     created = http.post(f"{MPPS}/{uid}", content=_mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY)),
@@ -258,6 +278,9 @@ def test_ps3_18_15_4_create_then_15_6_retrieve_then_15_5_update(
 
 
 def test_ps3_18_15_4_3_and_15_5_3_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 15.4.3-1: 409 when the MPPS UID is already in use, 400 for errors in the
+    request; Table 15.5.3-1: 409 when the changes are incompatible with the step (a
+    final step, 0x0110/0xA710); Table 15.6.3-1: 404 for an unknown MPPS."""
     _, http = web
     uid = generate_uid()
     body = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
