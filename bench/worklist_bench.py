@@ -211,13 +211,8 @@ def run(
 
     populated = 0
     for size in sorted(sizes):
-        setup = Setup(size)
         # One after the other: on 2 cores, running both at once made neither faster.
-        _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
-        messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
-        load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
-        setup.ingest_rate, setup.ingest_refused = load.rate, load.not_accepted
-        populated = size
+        setup, populated = _fill(broker, populated, size), size
         _progress(f"[A] {size} items: writing .wl files with dump2dcm ...")
         setup.files_seconds = _timed(partial(folder.fill, size))
         results.setups.append(setup)
@@ -225,10 +220,7 @@ def run(
         null_peer, null = servers.null_scp(workdir, folder.path(Item(0)), expected_filtered(size), size)
         peers.start(null_peer)
         try:
-            queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
-            if size <= universal_max:
-                queries.append((UNIVERSAL, universal_query(), size))
-            for query_name, query, expected in queries:
+            for query_name, query, expected in _queries(size, universal_max):
                 rows = {mode: Row(size, query_name, mode, expected) for mode in (REUSED, FRESH, FINDSCU)}
                 accessions = expected_accessions(size, query_name)
                 for scp in [*scps, null]:
@@ -245,6 +237,24 @@ def run(
     return results
 
 
+def _fill(broker: servers.BrokerServer, populated: int, size: int) -> Setup:
+    """The broker filled over MLLP from `populated` items to `size`."""
+    setup = Setup(size)
+    _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
+    messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
+    load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
+    setup.ingest_rate, setup.ingest_refused = load.rate, load.not_accepted
+    return setup
+
+
+def _queries(size: int, universal_max: int) -> list[tuple[str, Dataset, int]]:
+    """(name, identifier, expected answers): the filtered query, and the universal one up to `universal_max`."""
+    queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
+    if size <= universal_max:
+        queries.append((UNIVERSAL, universal_query(), size))
+    return queries
+
+
 def _run_web_only(
     workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
 ) -> WorklistResults:
@@ -254,16 +264,9 @@ def _run_web_only(
     client, web = FindClient(), WebClient(broker.web_port)
     populated = 0
     for size in sorted(sizes):
-        setup = Setup(size)
-        _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
-        messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
-        load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
-        setup.ingest_rate, setup.ingest_refused, populated = load.rate, load.not_accepted, size
-        results.setups.append(setup)
-        queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
-        if size <= universal_max:
-            queries.append((UNIVERSAL, universal_query(), size))
-        for query_name, query, expected in queries:
+        results.setups.append(_fill(broker, populated, size))
+        populated = size
+        for query_name, query, expected in _queries(size, universal_max):
             _progress(f"[A] {size} items, {query_name} query: broker C-FIND ...")
             row = Row(size, query_name, REUSED, expected)
             accessions = expected_accessions(size, query_name)
