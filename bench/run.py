@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup-messages", type=int, default=50)
     parser.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
     parser.add_argument("--skip-worklist", action="store_true", help="run part B only")
+    parser.add_argument("--web-only", action="store_true", help="part A: the broker's C-FIND beside its DICOMweb only")
     parser.add_argument("--skip-ingest", action="store_true", help="skip part B")
     parser.add_argument("--skip-status", action="store_true", help="skip part C")
     parser.add_argument("--procedures", type=int, default=100, help="MPPS completions timed in part C (default 100)")
@@ -150,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                 sections += ["", *report.status_section(status)]
             if not args.skip_worklist:
                 worklist = worklist_bench.run(
-                    workdir, peers, args.sizes, reps, args.sqlite_synchronous, args.universal_max
+                    workdir,
+                    peers,
+                    args.sizes,
+                    reps,
+                    args.sqlite_synchronous,
+                    args.universal_max,
+                    web_only=args.web_only,
                 )
                 sections = ["", *report.worklist_section(worklist, args.reps), *sections]
     finally:

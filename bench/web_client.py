@@ -1,6 +1,6 @@
 """The DICOMweb worklist search (PS3.18 14.4) as a client times it: the C-FIND query of
 part A turned into query parameters, one kept-alive HTTP connection, the answer read
-whole (JSON parsed, as a client would; XML parts counted)."""
+whole (JSON parsed, as a client would; XML parts counted; a 204 is no match)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class WebClient:
         params = web_params(query)
         started = time.perf_counter()
         answer = self._http.get(SEARCH, params=params, headers={"Accept": media})
+        if answer.status_code == 204:  # no match (PS3.18 Table 14.4.3-1): no body
+            return FindResult(time.perf_counter() - started, 0, 0, [])
         if media == JSON:
             items = json.loads(answer.content)
             seconds = time.perf_counter() - started

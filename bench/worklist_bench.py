@@ -126,7 +126,14 @@ def _measure_findscu(
 
 
 def _measure(
-    client: FindClient, scp: Scp, query: Dataset, expected: set[str] | None, reps: Repetitions, *, warm_up: bool
+    client: FindClient,
+    scp: Scp,
+    query: Dataset,
+    expected: set[str] | None,
+    reps: Repetitions,
+    *,
+    warm_up: bool,
+    fresh_too: bool = True,
 ) -> dict[str, Timing]:
     """The reused runs on one association, then the fresh-association runs. The first
     reused run is also the check (collecting Accession Numbers costs a few µs per
@@ -144,7 +151,8 @@ def _measure(
                 timing.content_ok = None if expected is None else set(check.accessions) == expected
             reused.counts.add(check.answers)
             reused.seconds = reps.run(_counted(lambda: client.find(assoc, query), reused), first=[check.seconds])
-        fresh.seconds = reps.run(_counted(lambda: client.find_fresh(scp, query), fresh))
+        if fresh_too:
+            fresh.seconds = reps.run(_counted(lambda: client.find_fresh(scp, query), fresh))
     except Exception as exc:  # a measurement, not a test: report and go on
         log.exception("%s failed", scp.name)
         for timing in (reused, fresh):
@@ -169,8 +177,18 @@ def _progress(message: str) -> None:
 
 
 def run(
-    workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
+    workdir: Path,
+    peers: Peers,
+    sizes: list[int],
+    reps: Repetitions,
+    sqlite_synchronous: str,
+    universal_max: int,
+    web_only: bool = False,
 ) -> WorklistResults:
+    """`web_only`: the broker's C-FIND (reused association) beside its DICOMweb search,
+    no other SCP and no `.wl` files (what makes a 100k run take hours)."""
+    if web_only:
+        return _run_web_only(workdir, peers, sizes, reps, sqlite_synchronous, universal_max)
     results = WorklistResults()
     broker = servers.BrokerServer(workdir / "broker-a", max_matches=max(sizes), sqlite_synchronous=sqlite_synchronous)
     peers.start(broker.peer)
@@ -193,13 +211,8 @@ def run(
 
     populated = 0
     for size in sorted(sizes):
-        setup = Setup(size)
         # One after the other: on 2 cores, running both at once made neither faster.
-        _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
-        messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
-        load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
-        setup.ingest_rate, setup.ingest_refused = load.rate, load.not_accepted
-        populated = size
+        setup, populated = _fill(broker, populated, size), size
         _progress(f"[A] {size} items: writing .wl files with dump2dcm ...")
         setup.files_seconds = _timed(partial(folder.fill, size))
         results.setups.append(setup)
@@ -207,10 +220,7 @@ def run(
         null_peer, null = servers.null_scp(workdir, folder.path(Item(0)), expected_filtered(size), size)
         peers.start(null_peer)
         try:
-            queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
-            if size <= universal_max:
-                queries.append((UNIVERSAL, universal_query(), size))
-            for query_name, query, expected in queries:
+            for query_name, query, expected in _queries(size, universal_max):
                 rows = {mode: Row(size, query_name, mode, expected) for mode in (REUSED, FRESH, FINDSCU)}
                 accessions = expected_accessions(size, query_name)
                 for scp in [*scps, null]:
@@ -224,6 +234,46 @@ def run(
                 results.web_rows.append(_measure_web(web, rows[REUSED], accessions, query, reps))
         finally:
             peers.stop(null_peer)
+    return results
+
+
+def _fill(broker: servers.BrokerServer, populated: int, size: int) -> Setup:
+    """The broker filled over MLLP from `populated` items to `size`."""
+    setup = Setup(size)
+    _progress(f"[A] {size} items: sending {size - populated} ORM^O01 to the broker ...")
+    messages = [order_message(Item(i), f"W{i:08d}") for i in range(populated, size)]
+    load = hl7_load.send(broker.hl7_port, messages, POPULATE_CONNECTIONS)
+    setup.ingest_rate, setup.ingest_refused = load.rate, load.not_accepted
+    return setup
+
+
+def _queries(size: int, universal_max: int) -> list[tuple[str, Dataset, int]]:
+    """(name, identifier, expected answers): the filtered query, and the universal one up to `universal_max`."""
+    queries = [(FILTERED, filtered_query(size), expected_filtered(size))]
+    if size <= universal_max:
+        queries.append((UNIVERSAL, universal_query(), size))
+    return queries
+
+
+def _run_web_only(
+    workdir: Path, peers: Peers, sizes: list[int], reps: Repetitions, sqlite_synchronous: str, universal_max: int
+) -> WorklistResults:
+    results = WorklistResults(scps=[BROKER])
+    broker = servers.BrokerServer(workdir / "broker-a", max_matches=max(sizes), sqlite_synchronous=sqlite_synchronous)
+    peers.start(broker.peer)
+    client, web = FindClient(), WebClient(broker.web_port)
+    populated = 0
+    for size in sorted(sizes):
+        results.setups.append(_fill(broker, populated, size))
+        populated = size
+        for query_name, query, expected in _queries(size, universal_max):
+            _progress(f"[A] {size} items, {query_name} query: broker C-FIND ...")
+            row = Row(size, query_name, REUSED, expected)
+            accessions = expected_accessions(size, query_name)
+            warm_up = query_name == FILTERED  # the universal query finds the broker warm
+            timings = _measure(client, broker.scp, query, accessions, reps, warm_up=warm_up, fresh_too=False)
+            row.timings[BROKER] = timings[REUSED]
+            results.web_rows.append(_measure_web(web, row, accessions, query, reps))
     return results
 
 

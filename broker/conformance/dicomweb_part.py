@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from broker.config import BrokerConfig
 from broker.conformance.document import Document
 from broker.mapping.dicomweb import DEFAULT_RETURN
-from broker.web.dicomweb import BASE, DICOM_JSON, DICOM_XML, HTTP_STATUS, router
+from broker.web.dicomweb import BASE, DICOM_JSON, DICOM_XML, HTTP_STATUS, JSON_PARTS, XML_PARTS, router
 
 
 def write_web_services(doc: Document, config: BrokerConfig) -> None:
@@ -39,16 +39,25 @@ def write_web_services(doc: Document, config: BrokerConfig) -> None:
     doc.heading(3, "4.5.2 Media Types and Status Codes")
     doc.bullets(
         [
-            f"`{DICOM_JSON}` (default; UTF-8), and `multipart/related; type=\"{DICOM_XML}\"` (PS3.19 Native DICOM "
-            "Model); requests for other media types or character sets: 406.",
+            f"`{DICOM_JSON}` (default; UTF-8), `{DICOM_XML}` (PS3.19 Native DICOM Model), `{JSON_PARTS}` (each part "
+            f"an array of one dataset) and `{XML_PARTS}`, by the Accept header's q-values. A Native DICOM Model "
+            f"document holds one dataset, so a search asked for bare `{DICOM_XML}` is answered as `{XML_PARTS}`; a "
+            "Retrieve gets the one document. Other media types or character sets: 406.",
+            "Search answers 200 with the matches, 204 No Content when there are none (PS3.18 table 14.4.3-1, "
+            "8.3.4.4.1), 400 for a malformed value, 503 while the store is unavailable; a Warning header names "
+            "unsupported parameters and says when more results can be requested (offset, limit).",
             "Create answers 201 Created with a Location header, as PS3.18 table 15.4.3-1 says (the Annex B example "
-            "shows 200; the normative table is followed). Update answers 200.",
+            "shows 200; the normative table is followed). Update answers 200; an update of attributes PS3.4 table "
+            "F.7.2-1 allows at creation only answers 409 (table 15.5.3-1, Note). Retrieve takes `includefield` "
+            "(keywords or tags, or `all`).",
+            "Served as Annex B writes them as well: the search resource with a trailing slash (B.36), and Update as "
+            "`POST …/{mppsUID}/update` (B.38, B.39) beside 15.5.1's `?update`.",
             "A refusal carries the DICOM Status, Error ID and Error Comment as a DICOM JSON status payload and in "
             "a `Warning: 299` header; unsupported search parameters are named in a Warning header and ignored.",
         ]
     )
     rows = [[f"0x{status:04X}", str(code)] for status, code in sorted(HTTP_STATUS.items())]
-    doc.table(["DICOM status", "HTTP status"], [*rows, ["store unavailable", "503"]])
+    doc.table(["DICOM status", "HTTP status"], [*rows, ["0x0105 on Update", "409"], ["store unavailable", "503"]])
 
 
 def _routes() -> list[list[str]]:

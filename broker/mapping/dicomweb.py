@@ -9,20 +9,22 @@ sequence matching, PN groups) are one implementation for both faces.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
-from pydicom.valuerep import PersonName
 
 from broker.domain.errors import InvalidInput, Problem
+from broker.mapping.dicom_bytes import TEXT_VRS
+from broker.mapping.mwl import Resolved
 from broker.safe_xml import UnsafeXml, parse_xml
 
 #: PS3.18 query parameters that are not attribute matches.
@@ -76,6 +78,18 @@ def read_search(parameters: Sequence[tuple[str, str]]) -> Search:
         if not _set(search.identifier, path, None):
             search.unsupported.append(f"includefield={path}")
     return search
+
+
+def read_includefield(values: Sequence[str]) -> tuple[frozenset[str] | None, list[str]]:
+    """A Retrieve's includefield values (PS3.18 15.6.1.2): the tags to return as DICOM
+    JSON keys (None: every attribute, for `all` or no includefield), and the values
+    that name no attribute (ignored, named in a Warning)."""
+    named = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if not named or "all" in named:
+        return None, []
+    tags = {part: _tag(part) for part in named}
+    unknown = [part for part, tag in tags.items() if tag is None]
+    return frozenset(f"{tag:08X}" for tag in tags.values() if tag is not None), unknown
 
 
 def _boolean(name: str, value: str) -> bool:
@@ -135,51 +149,109 @@ def _set(ds: Dataset, path: str, value: str | None) -> bool:
 _NS = "http://dicom.nema.org/PS3.19/models/NativeDICOM"
 _PN_PARTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
-_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+#: How a value reads back from the C-FIND bytes (pydicom's reading, which the web
+#: search must equal): single-valued VRs are not split on backslash; AE and UI values
+#: lose their spaces on both sides, LO/SH/UC values trailing ones, others keep them.
+_SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+_STRIPPED = frozenset({"AE", "UI"})
+_RSTRIPPED = frozenset({"LO", "SH", "UC"})
 
 
-def native_xml(ds: Dataset) -> bytes:
-    """One dataset as a PS3.19 NativeDicomModel document (UTF-8)."""
-    root = ElementTree.Element("NativeDicomModel", xmlns=_NS)
-    _xml_attributes(root, ds)
-    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
+def json_answer(resolved: list[Resolved]) -> dict[str, Any]:
+    """One worklist answer in the DICOM JSON Model (PS3.18 F.2), written from the values
+    the C-FIND answer is written from (AnswerPlan.resolve): the same elements and values
+    as the C-FIND bytes read back, without encoding and decoding each answer (that cost
+    ~1.4 ms per item; tests/unit/test_mapping_dicomweb_answers.py holds the two equal)."""
+    found: dict[str, Any] = {}
+    for tag, vr, value in resolved:
+        if isinstance(value, list):
+            found[_KEYS[tag]] = {"vr": "SQ", "Value": [json_answer(item) for item in value]}
+            continue
+        values = _json_values(vr, value)
+        found[_KEYS[tag]] = {"vr": vr, "Value": values} if values else {"vr": vr}
+    return found
 
 
-def _xml_attributes(parent: ElementTree.Element, ds: Dataset) -> None:
-    for element in ds:
-        attrs = {"tag": f"{element.tag:08X}", "vr": element.VR}
-        if element.keyword:
-            attrs["keyword"] = element.keyword
-        node = ElementTree.SubElement(parent, "DicomAttribute", attrs)
-        if element.VR == "SQ":
-            for number, item in enumerate(element.value, start=1):
-                _xml_attributes(ElementTree.SubElement(node, "Item", number=str(number)), item)
-        elif element.VR == "PN":
-            _xml_names(node, _values(element.value))
-        elif element.VR not in _BINARY_VRS:
-            for number, value in enumerate(_values(element.value), start=1):
-                ElementTree.SubElement(node, "Value", number=str(number)).text = str(value)
+class _TagKeys(dict[int, str]):
+    """Tag → its DICOM JSON key ((0010,0010) as "00100010"), each formatted once."""
+
+    def __missing__(self, tag: int) -> str:
+        key = self[tag] = f"{tag:08X}"
+        return key
 
 
-def _values(value: object) -> list[object]:
-    if value is None or value == "":
+_KEYS = _TagKeys()
+
+
+def _json_values(vr: str, text: str) -> list[Any]:
+    text = text.rstrip(" \0")
+    if not text:
         return []
-    return list(value) if isinstance(value, MultiValue | list) else [value]
+    if vr not in TEXT_VRS and not text.isascii():
+        text = text.encode("ascii", "replace").decode()  # as the C-FIND answer carries it
+    if vr in _SINGLE_VALUED:
+        return [text]
+    if "\\" not in text:  # the common case, one value: no list to build and strip
+        one = text.strip(" ") if vr in _STRIPPED else text
+        return [_json_name(one)] if vr == "PN" else [one]
+    values = text.split("\\")
+    if vr in _STRIPPED:
+        values = [v.strip(" ") for v in values]
+    elif vr in _RSTRIPPED:
+        values = [v.rstrip(" ") for v in values]
+    return [_json_name(v) for v in values] if vr == "PN" else values
 
 
-def _xml_names(node: ElementTree.Element, names: Iterable[object]) -> None:
+def _json_name(value: str) -> dict[str, str]:
+    groups = value.split("=")
+    while len(groups) > 1 and not groups[-1]:
+        groups.pop()
+    return dict(zip(_PN_GROUPS, groups, strict=False))  # a fourth group is not a name's
+
+
+def native_xml(dataset: dict[str, Any]) -> bytes:
+    """One DICOM JSON dataset as a PS3.19 NativeDicomModel document (UTF-8): JSON is the
+    one model both answers are written from, so XML says exactly what JSON says."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<NativeDicomModel xmlns="', _NS, '">']
+    _xml_attributes(parts, dataset)
+    parts.append("</NativeDicomModel>")
+    return "".join(parts).encode()
+
+
+def _xml_attributes(parts: list[str], dataset: dict[str, Any]) -> None:
+    for tag, element in dataset.items():
+        vr = element["vr"]
+        keyword = _keyword(tag)
+        named = f' keyword="{keyword}"' if keyword else ""
+        parts.append(f'<DicomAttribute tag="{tag}" vr="{vr}"{named}>')
+        for number, value in enumerate(element.get("Value", ()), start=1):
+            if vr == "SQ":
+                parts.append(f'<Item number="{number}">')
+                _xml_attributes(parts, value)
+                parts.append("</Item>")
+            elif vr == "PN":
+                _xml_person(parts, number, value)
+            else:
+                parts.append(f'<Value number="{number}">{escape(str(value))}</Value>')
+        parts.append("</DicomAttribute>")
+
+
+def _xml_person(parts: list[str], number: int, groups: dict[str, str]) -> None:
     """PN as its component groups, each split into the five components (PS3.19 A.1.5)."""
-    for number, name in enumerate(names, start=1):
-        person = ElementTree.SubElement(node, "PersonName", number=str(number))
-        groups = PersonName(str(name)).components if not isinstance(name, PersonName) else name.components
-        for group_name, group in zip(_PN_GROUPS, groups, strict=False):
-            if not group:
-                continue
-            group_node = ElementTree.SubElement(person, group_name)
-            for part_name, part in zip(_PN_PARTS, group.split("^"), strict=False):
-                if part:
-                    ElementTree.SubElement(group_node, part_name).text = part
+    parts.append(f'<PersonName number="{number}">')
+    for group in _PN_GROUPS:
+        if groups.get(group):
+            parts.append(f"<{group}>")
+            for part, text in zip(_PN_PARTS, groups[group].split("^"), strict=False):
+                if text:
+                    parts.append(f"<{part}>{escape(text)}</{part}>")
+            parts.append(f"</{group}>")
+    parts.append("</PersonName>")
+
+
+@lru_cache(maxsize=1024)
+def _keyword(tag: str) -> str:
+    return str(keyword_for_tag(int(tag, 16)))
 
 
 # --- request bodies --------------------------------------------------------------------

@@ -417,7 +417,7 @@ class AnswerPlan:
         """The answer identifier for `entry`, in the character set the query named if
         it holds the text, else the first of the profile's that does; (0008,0005) only
         with a value (PS3.4 C.2.2.2)."""
-        resolved = _resolve(self._fields, entry)
+        resolved = self.resolve(entry)
         texts = list(_texts(resolved))
         plain = all(text.isascii() for text in texts)
         chosen = self._charsets.asked if plain else self._charsets.choose(texts)
@@ -425,6 +425,12 @@ class AnswerPlan:
             resolved.append((_CHARSET_TAG, "CS", "\\".join(chosen)))
             resolved.sort(key=lambda r: r[0])
         return _write(resolved, self._encoder(None if plain else chosen), implicit)
+
+    def resolve(self, entry: WorklistEntry) -> list[Resolved]:
+        """The answer for `entry` as elements with Unicode values, before any character
+        set or byte: what `encode` writes, for a face that carries text itself (the
+        DICOMweb search writes DICOM JSON and XML from it, broker.mapping.dicomweb)."""
+        return _resolve(self._fields, entry)
 
     def _encoder(self, chosen: list[str] | None) -> ValueEncoder:
         key = tuple(chosen) if chosen else None

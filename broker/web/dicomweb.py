@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from io import BytesIO
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -44,7 +43,15 @@ from broker.dicom.status import (
 from broker.domain.audit import Action, Audited, AuditEvent, Outcome, Query, Requestor
 from broker.domain.errors import DomainError, InvalidInput
 from broker.errors import StoreUnavailable
-from broker.mapping.dicomweb import Search, native_xml, read_json_dataset, read_search, read_xml_dataset
+from broker.mapping.dicomweb import (
+    Search,
+    json_answer,
+    native_xml,
+    read_includefield,
+    read_json_dataset,
+    read_search,
+    read_xml_dataset,
+)
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.web.auth import bearer
@@ -57,9 +64,13 @@ SEARCH = f"{BASE}/modality-scheduled-procedure-steps"
 MPPS = f"{BASE}/modality-performed-procedure-steps"
 DICOM_JSON = "application/dicom+json"
 DICOM_XML = "application/dicom+xml"
+JSON_PARTS = f'multipart/related; type="{DICOM_JSON}"'
+XML_PARTS = f'multipart/related; type="{DICOM_XML}"'
 #: The web answer is always Unicode: the worklist answers in UTF-8 whatever the profile
 #: prefers over DIMSE, then JSON / XML carry the text.
 _UNICODE = ("ISO_IR 192",)
+
+UNAVAILABLE = "the store is unavailable; try again later"
 
 MODALITY_WORKLIST_FIND = UID("1.2.840.10008.5.1.4.31")
 
@@ -71,21 +82,61 @@ class NotAcceptable(Exception):
     """The Accept header names no media type this resource can answer in (406)."""
 
 
-def _media_type(request: Request) -> str:
-    """PS3.18 8.7.3: JSON by default; XML as multipart/related parts (QIDO 8.7.4)."""
-    accept = request.headers.get("accept", "").lower()
+def _media_type(request: Request, *, one_dataset: bool = False) -> str:
+    """The answer's media type (PS3.18 Tables 14.1.3-1 and 15.1.3-1; 8.7): JSON by
+    default, XML, and both as multipart/related parts, the highest q-value winning. A
+    NativeDicomModel document holds one dataset, so bare application/dicom+xml answers
+    a list (the search) as multipart/related XML parts; a Retrieve (`one_dataset`)
+    gets the one document."""
     charset = request.headers.get("accept-charset", "").lower()
     if charset and not any(c.strip().split(";")[0] in ("utf-8", "*") for c in charset.split(",")):
         raise NotAcceptable("the answer is UTF-8 only")
-    if not accept or any(t in accept for t in (DICOM_JSON, "application/json", "*/*", "application/*")):
-        return DICOM_JSON
-    if DICOM_XML in accept:
-        return DICOM_XML
-    raise NotAcceptable(f"answers are {DICOM_JSON} or multipart/related; type=\"{DICOM_XML}\"")
+    accept = request.headers.get("accept", "") or "*/*"
+    ranked = sorted(
+        ((-quality, order, media) for order, (media, quality) in enumerate(_accepted(accept, one_dataset)) if quality),
+    )
+    if not ranked:
+        raise NotAcceptable(f"answers are {DICOM_JSON}, {DICOM_XML}, {JSON_PARTS} or {XML_PARTS}")
+    return ranked[0][2]
 
 
-def _warning(text: str) -> str:
-    return f'299 swf-broker: "{text}"'
+def _accepted(accept: str, one_dataset: bool) -> Iterator[tuple[str, float]]:
+    """(media type this resource answers in, q) for each media range of an Accept header."""
+    for media_range in accept.lower().split(","):
+        kind, *parameters = (part.strip() for part in media_range.split(";"))
+        named = dict(p.partition("=")[::2] for p in parameters)
+        try:
+            quality = float(named.get("q", "1"))
+        except ValueError:
+            quality = 0.0
+        part_type = named.get("type", "").strip('"')
+        if kind in (DICOM_JSON, "application/json", "application/*", "*/*"):
+            yield DICOM_JSON, quality
+        elif kind == DICOM_XML:
+            yield (DICOM_XML if one_dataset else XML_PARTS), quality
+        elif kind in ("multipart/related", "multipart/*") and part_type in (DICOM_JSON, DICOM_XML):
+            yield (JSON_PARTS if part_type == DICOM_JSON else XML_PARTS), quality
+
+
+def _answer(datasets: list[dict[str, Any]], media: str, headers: dict[str, str]) -> Response:
+    """DICOM JSON datasets in the negotiated media type: one JSON array; one XML
+    document; or one part per dataset (a one-dataset JSON array, or an XML document)."""
+    if media == DICOM_JSON:
+        body = json.dumps(datasets, ensure_ascii=False).encode()
+        return Response(body, media_type=DICOM_JSON, headers=headers)
+    if media == DICOM_XML:
+        return Response(native_xml(datasets[0]), media_type=DICOM_XML, headers=headers)
+    if media == JSON_PARTS:
+        return _multipart([json.dumps([d], ensure_ascii=False).encode() for d in datasets], DICOM_JSON, headers)
+    return _multipart([native_xml(d) for d in datasets], DICOM_XML, headers)
+
+
+def _warning(request: Request, text: str) -> str:
+    """`Warning: 299 <service>: <text>`, <service> being the base URI of the origin
+    server (PS3.18 8.3.4: e.g. "299 <service>: The fuzzymatching parameter is not
+    supported."); the text as RFC 7234 5.5 quotes it."""
+    service = str(request.base_url).rstrip("/") + BASE
+    return f'299 {service}: "{text}"'
 
 
 class Modality:
@@ -122,52 +173,52 @@ WorklistClient = Annotated[Requestor, Depends(Modality("worklist"))]
 MppsClient = Annotated[Requestor, Depends(Modality("mpps"))]
 
 
-@router.get(SEARCH, responses={200: {"content": {DICOM_JSON: {}}}, 400: {}, 406: {}})
+@router.get(SEARCH, responses={200: {"content": {DICOM_JSON: {}}}, 204: {}, 400: {}, 406: {}, 503: {}})
+@router.get(f"{SEARCH}/", include_in_schema=False)  # PS3.18 B.36 writes the resource so
 def search_worklist(ctx: Ctx, request: Request, who: WorklistClient) -> Response:
     """Search (PS3.18 14.4): `{attributeID}={value}` matching (keywords, tags, dotted
-    sequence paths), includefield, fuzzymatching (case-insensitive PN), offset, limit."""
+    sequence paths), includefield, fuzzymatching (case-insensitive PN), offset, limit.
+    200 with the matches, 204 for none (14.4.3, 8.3.4.4.1), 400, 406, 503."""
     try:
         media = _media_type(request)
         search = read_search(list(request.query_params.multi_items()))
     except NotAcceptable as exc:
-        return Response(status_code=406, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=406, headers={"Warning": _warning(request, str(exc))})
     except InvalidInput as exc:
-        return Response(status_code=400, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     try:
         found, more = _page(ctx, search, who)
+    except StoreUnavailable:
+        return Response(
+            status_code=503, headers={"Warning": _warning(request, "the store is unavailable; try again later")}
+        )
     except InvalidInput as exc:
         _audit_query(ctx, search, who, Outcome.MINOR_FAILURE)
-        return Response(status_code=400, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     _audit_query(ctx, search, who, Outcome.SUCCESS)
-    headers = _search_warnings(search, more)
-    if media == DICOM_JSON:
-        body = json.dumps([ds.to_json_dict() for ds in found], ensure_ascii=False).encode()
-        return Response(body, media_type=DICOM_JSON, headers=headers)
-    return _multipart([native_xml(ds) for ds in found], DICOM_XML, headers)
+    headers = _search_warnings(request, search, more)
+    if not found:
+        return Response(status_code=204, headers=headers)
+    return _answer(found, media, headers)
 
 
-def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[Dataset], bool]:
+def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the C-FIND answer, as DICOM JSON written from the same values the
+    C-FIND answer is written from (broker.mapping.dicomweb.json_answer)."""
     query = query_from_identifier(search.identifier, fold_case_names=search.fuzzy or ctx.profile.dicom.fold_case_names)
     entries, more = ctx.worklist.rad5_worklist_page(query, who.user_id, search.offset, search.limit)
     plan = AnswerPlan(None if search.everything else search.identifier, _UNICODE, ctx.profile.dicom.priorities)
-    return [_decoded(plan.encode(entry, implicit=False)) for entry in entries], more
+    return [json_answer(plan.resolve(entry)) for entry in entries], more
 
 
-def _decoded(answer: bytes) -> Dataset:
-    """The C-FIND answer bytes read back: the web shows exactly what DIMSE sends."""
-    ds = read_dataset(BytesIO(answer), is_implicit_VR=False, is_little_endian=True)
-    ds.decode()
-    if "SpecificCharacterSet" in ds:
-        del ds.SpecificCharacterSet  # JSON and XML are Unicode by definition
-    return ds
-
-
-def _search_warnings(search: Search, more: bool) -> dict[str, str]:
+def _search_warnings(request: Request, search: Search, more: bool) -> dict[str, str]:
     warnings = []
     if search.unsupported:
-        warnings.append(_warning("The following query parameters are not supported: " + ", ".join(search.unsupported)))
+        warnings.append(
+            _warning(request, "The following query parameters are not supported: " + ", ".join(search.unsupported))
+        )
     if more:
-        warnings.append(_warning("There are additional results that can be requested (offset, limit)"))
+        warnings.append(_warning(request, "There are additional results that can be requested (offset, limit)"))
     return {"Warning": ", ".join(warnings)} if warnings else {}
 
 
@@ -212,7 +263,7 @@ class _Failure:
     comment: str
     error_id: int | None = None
 
-    def response(self) -> Response:
+    def response(self, request: Request) -> Response:
         """The status payload (Status, Error ID, Error Comment as DICOM JSON) and a Warning."""
         payload = Dataset()
         payload.add_new(0x00000900, "US", self.status)
@@ -220,18 +271,21 @@ class _Failure:
         if self.error_id is not None:
             payload.add_new(0x00000903, "US", self.error_id)
         error = f" (Error ID 0x{self.error_id:04X})" if self.error_id is not None else ""
-        headers = {"Warning": _warning(f"DICOM status 0x{self.status:04X}{error}: {self.comment}")}
+        headers = {"Warning": _warning(request, f"DICOM status 0x{self.status:04X}{error}: {self.comment}")}
         body = json.dumps(payload.to_json_dict()).encode()
         return Response(body, status_code=self.http, media_type=DICOM_JSON, headers=headers)
 
 
-def _failure(exc: Exception) -> _Failure:
+def _failure(exc: Exception, *, update: bool) -> _Failure:
+    """The HTTP status for a refusal: Tables 15.4.3-1, 15.5.3-1 and 15.6.3-1. An update
+    naming attributes the step was not created with is a 409 (15.5.3.1, Note)."""
     if isinstance(exc, StoreUnavailable):
-        return _Failure(503, PROCESSING_FAILURE, "the store is unavailable; try again later")
+        return _Failure(503, PROCESSING_FAILURE, UNAVAILABLE)
     refusal = dimse_refusal(exc)
     if not isinstance(exc, DomainError):
         log.exception("DICOMweb MPPS request failed")
-    return _Failure(HTTP_STATUS.get(refusal.status, 500), refusal.status, refusal.comment, refusal.error_id)
+    http = 409 if update and refusal.status == NO_SUCH_ATTRIBUTE else HTTP_STATUS.get(refusal.status, 500)
+    return _Failure(http, refusal.status, refusal.comment, refusal.error_id)
 
 
 async def _body(request: Request) -> Dataset:
@@ -249,7 +303,17 @@ async def _body(request: Request) -> Dataset:
 async def create_or_update_mpps(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Response:
     """Create (PS3.18 15.4, N-CREATE semantics: 201 with Location) or, with `?update`,
     Update (15.5, N-SET semantics: 200)."""
-    update = "update" in request.query_params
+    return await _create_or_update(ctx, uid, request, who, update="update" in request.query_params)
+
+
+@router.post(f"{MPPS}/{{uid}}/update", include_in_schema=False)
+async def update_mpps_as_annex_b_writes_it(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Response:
+    """Update as PS3.18 Annex B.38 and B.39 write it (`…/{uid}/update`, where 15.5.1
+    says `?update`): a client built from the examples is not turned away."""
+    return await _create_or_update(ctx, uid, request, who, update=True)
+
+
+async def _create_or_update(ctx: WebContext, uid: str, request: Request, who: Requestor, *, update: bool) -> Response:
     try:
         ds = await _body(request)
         if update:
@@ -258,7 +322,7 @@ async def create_or_update_mpps(ctx: Ctx, uid: str, request: Request, who: MppsC
             _create(ctx, uid, ds, who)
     except Exception as exc:
         ctx.metrics.mpps_done("N-SET" if update else "N-CREATE", "refused")
-        return _failure(exc).response()
+        return _failure(exc, update=update).response(request)
     if update:
         return Response(status_code=200)
     return Response(status_code=201, headers={"Location": str(request.url.replace(query=""))})
@@ -275,18 +339,22 @@ def _update(ctx: WebContext, uid: str, ds: Dataset, who: Requestor) -> None:
     ctx.metrics.mpps_done("N-SET", pps.status.value)
 
 
-@router.get(f"{MPPS}/{{uid}}", responses={200: {"content": {DICOM_JSON: {}}}, 404: {}, 406: {}})
+@router.get(f"{MPPS}/{{uid}}", responses={200: {"content": {DICOM_JSON: {}}}, 400: {}, 404: {}, 406: {}, 503: {}})
 def retrieve_mpps(ctx: Ctx, uid: str, request: Request, who: MppsClient) -> Response:
-    """Retrieve (PS3.18 15.6, N-GET semantics of the MPPS Retrieve SOP Class)."""
+    """Retrieve (PS3.18 15.6, N-GET semantics of the MPPS Retrieve SOP Class), with
+    `includefield` (15.6.1.2: a list of attributes, or `all`; none: all)."""
     try:
-        media = _media_type(request)
+        media = _media_type(request, one_dataset=True)
+        included, unknown = read_includefield(request.query_params.getlist("includefield"))
     except NotAcceptable as exc:
-        return Response(status_code=406, headers={"Warning": _warning(str(exc))})
+        return Response(status_code=406, headers={"Warning": _warning(request, str(exc))})
     try:
-        ds = Dataset.from_json(ctx.pps_manager.retrieve(uid))
+        dataset = Dataset.from_json(ctx.pps_manager.retrieve(uid)).to_json_dict()  # in tag order
     except Exception as exc:
-        return _failure(exc).response()
-    if media == DICOM_JSON:
-        return Response(json.dumps([ds.to_json_dict()], ensure_ascii=False).encode(), media_type=DICOM_JSON)
-    return _multipart([native_xml(ds)], DICOM_XML, {})
-
+        return _failure(exc, update=False).response(request)
+    if included is not None:
+        dataset = {tag: element for tag, element in dataset.items() if tag in included}
+    headers = {
+        "Warning": _warning(request, "The following includefield values are not supported: " + ", ".join(unknown))
+    }
+    return _answer([dataset], media, headers if unknown else {})

@@ -38,9 +38,7 @@ class LoggedQueryOut(BaseModel):
 
 
 @router.get("/queries")
-def recent_queries(
-    ctx: Ctx, calling_ae: Annotated[str | None, Query(max_length=16)] = None
-) -> list[LoggedQueryOut]:
+def recent_queries(ctx: Ctx, calling_ae: Annotated[str | None, Query(max_length=16)] = None) -> list[LoggedQueryOut]:
     """The last worklist queries (per calling AE, bounded, since the broker started):
     what a station asked, how many items it got, how long it waited, the final status."""
     return [LoggedQueryOut.of(q) for q in ctx.queries.recent(calling_ae)]

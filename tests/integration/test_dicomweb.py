@@ -58,7 +58,9 @@ def _json(dataset: Dataset) -> dict[str, Any]:
     return found
 
 
-def test_14_4_search_answers_what_c_find_answers(web: tuple[Broker, httpx.Client], tmp_path: Path) -> None:
+def test_ps3_18_14_4_search_answers_what_c_find_answers(web: tuple[Broker, httpx.Client], tmp_path: Path) -> None:
+    """14.4: the Search corresponds to the DIMSE MWL C-FIND (PS3.4 K.4.1) and 14.1 "has the same
+    semantics": the same query answers the same item with the same values over both."""
     broker, http = web
     answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "CT01"})
     assert answer.status_code == 200
@@ -88,13 +90,21 @@ def _asked(ds: Dataset) -> dict[str, Any]:
     return {element.keyword: [] if element.VR == "SQ" else "" for element in ds}
 
 
-def test_14_4_search_returns_nothing_for_another_station(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_4_3_no_match_answers_204_no_content(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.4.3-1: 200 (OK) when the origin server returns matching results, 204
+    (No Content) when it has none; 8.3.4.4.1 Paging Behavior: results <= 0 (also an
+    offset past the last match) is a 204."""
     _, http = web
     answer = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledStationAETitle": "MR99"})
-    assert (answer.status_code, answer.json()) == (200, [])
+    assert (answer.status_code, answer.content) == (204, b"")
+    assert http.get(SEARCH, params={"offset": "1"}).status_code == 204
+    assert http.get(SEARCH, params={"offset": "0"}).status_code == 200
 
 
-def test_14_4_search_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_4_1_2_match_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.Client]) -> None:
+    """14.4.1.2 / Table 8.3.4-1: {attributeID} as keyword or tag; 8.3.4.3: includefield
+    is a comma-separated list of attributes or "all", equivalent to C-FIND universal
+    matching for each (the DIMSE return keys)."""
     _, http = web
     answer = http.get(SEARCH, params=[("00100010", "DOE*"), ("includefield", "00081080,PatientWeight")])
     [item] = [Dataset.from_json(d) for d in answer.json()]
@@ -104,16 +114,21 @@ def test_14_4_search_by_tag_wildcard_and_includefield(web: tuple[Broker, httpx.C
     assert len(everything[0]) > len(answer.json()[0]) - 2
 
 
-def test_14_4_unsupported_parameters_are_named_in_a_warning(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_4_1_2_unsupported_parameters_are_named_in_a_warning(web: tuple[Broker, httpx.Client]) -> None:
+    """8.3.4: an unsupported parameter is ignored and named in
+    `Warning: 299 <service>: …`, where <service> is the base URI of the origin server."""
     _, http = web
     answer = http.get(SEARCH, params={"NoSuchKeyword": "x", "AccessionNumber": "ACC1001"})
     assert answer.status_code == 200
-    assert answer.headers["Warning"].startswith("299 ")
+    service = str(http.base_url).rstrip("/") + "/dicomweb"  # PS3.18 8.3.4: <service> is the base URI
+    assert answer.headers["Warning"].startswith(f"299 {service}: ")
     assert "NoSuchKeyword" in answer.headers["Warning"]
     assert len(answer.json()) == 1
 
 
-def test_14_4_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_4_3_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.4.3-1: 400 (Bad Request), the origin server cannot handle the search
+    because of errors in the request headers or parameters."""
     _, http = web
     assert http.get(SEARCH, params={"limit": "-1"}).status_code == 400
     bad_date = http.get(SEARCH, params={"ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate": "2026-13"})
@@ -121,7 +136,10 @@ def test_14_4_malformed_values_answer_400(web: tuple[Broker, httpx.Client]) -> N
     assert "Warning" in bad_date.headers
 
 
-def test_14_4_offset_and_limit_page_in_creation_order(database_url: str, ris: RisListener) -> None:
+def test_ps3_18_8_3_4_4_offset_and_limit_page_in_creation_order(database_url: str, ris: RisListener) -> None:
+    """8.3.4.4: offset skips matches, limit caps them; 8.3.4.4.1: the search is
+    idempotent (the same ordered list while the matches do not change), and a Warning
+    says when more results can be requested."""
     with running(ris.port, database_url) as broker:
         send(broker.hl7.port, sample("rad-1-patient-registration/adt_a04.hl7"))
         for n in range(5):
@@ -136,7 +154,9 @@ def test_14_4_offset_and_limit_page_in_creation_order(database_url: str, ris: Ri
     assert pages == [f"ACC20{n}" for n in range(5)]
 
 
-def test_14_4_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_1_3_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.1.3-1: multipart/related; type="application/dicom+xml" is Required; each
+    part a PS3.19 NativeDicomModel document."""
     _, http = web
     answer = http.get(SEARCH, params={"AccessionNumber": "ACC1001"}, headers={"Accept": "application/dicom+xml"})
     assert answer.status_code == 200
@@ -148,10 +168,82 @@ def test_14_4_xml_answers_are_native_dicom_model_parts(web: tuple[Broker, httpx.
     assert [name.findtext(f"{NATIVE}FamilyName"), name.findtext(f"{NATIVE}GivenName")] == ["DOE", "JOHN"]
 
 
-def test_8_7_unacceptable_media_types_answer_406(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_14_1_2_unacceptable_media_types_and_charsets_answer_406(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.1.2-1: the origin server shall support Accept and Accept-Charset (8.3.3);
+    a request it cannot answer in any acceptable type or charset is a 406 (8.7.8.1)."""
     _, http = web
     assert http.get(SEARCH, headers={"Accept": "image/png"}).status_code == 406
     assert http.get(SEARCH, headers={"Accept-Charset": "iso-8859-1"}).status_code == 406
+
+
+def test_ps3_18_14_1_3_every_default_and_required_media_type_is_answered(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 14.1.3-1: application/dicom+json (Default); application/dicom+xml,
+    multipart/related; type="application/dicom+json" and multipart/related;
+    type="application/dicom+xml" (Required). 10.4.4: JSON for several results is one
+    top-level array; as multipart, each part an array of one object. A PS3.19 document
+    holds one dataset, so bare application/dicom+xml on this list answers in parts."""
+    _, http = web
+    params = {"AccessionNumber": "ACC1001"}
+    default = http.get(SEARCH, params=params, headers={"Accept": "*/*"})
+    assert default.headers["content-type"] == "application/dicom+json"
+    [item] = default.json()
+    json_parts = http.get(SEARCH, params=params, headers={"Accept": 'multipart/related; type="application/dicom+json"'})
+    assert json_parts.headers["content-type"].startswith('multipart/related; type="application/dicom+json"')
+    assert [json.loads(part) for part in _parts(json_parts)] == [[item]]
+    xml = http.get(SEARCH, params=params, headers={"Accept": "application/dicom+xml"})
+    assert xml.headers["content-type"].startswith('multipart/related; type="application/dicom+xml"')
+    preferred = http.get(SEARCH, params=params,
+                         headers={"Accept": "application/dicom+json;q=0.5, application/dicom+xml"})  # fmt: skip
+    assert preferred.headers["content-type"].startswith('multipart/related; type="application/dicom+xml"')
+    refused = http.get(SEARCH, params=params, headers={"Accept": "application/dicom+json;q=0"})
+    assert refused.status_code == 406
+
+
+def test_ps3_18_14_4_1_the_resource_with_a_trailing_slash_as_annex_b_36_writes_it(
+    web: tuple[Broker, httpx.Client],
+) -> None:
+    """B.36 requests `GET /radiology/modality-scheduled-procedure-steps/?…` where Table
+    14.1.1-1's URI template has no slash: both are the same resource, no redirect."""
+    _, http = web
+    answer = http.get(f"{SEARCH}/", params={"AccessionNumber": "ACC1001"})
+    assert answer.status_code == 200
+    assert len(answer.json()) == 1
+
+
+def test_ps3_18_15_6_1_2_retrieve_returns_the_includefield_attributes(web: tuple[Broker, httpx.Client]) -> None:
+    """15.6.1.2: the origin server shall support includefield, a comma-separated list
+    of attributes or "all" (corresponding to the N-GET attribute list, PS3.4 F.8.2)."""
+    _, http = web
+    uid = generate_uid()
+    body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+    assert http.post(f"{MPPS}/{uid}", content=body, headers=DICOM_JSON).status_code == 201
+    [whole] = http.get(f"{MPPS}/{uid}", params={"includefield": "all"}).json()
+    assert [whole] == http.get(f"{MPPS}/{uid}").json()
+    [asked] = http.get(f"{MPPS}/{uid}", params={"includefield": "00100010,00400252,PerformedStationAETitle"}).json()
+    assert list(asked) == ["00100010", "00400241", "00400252"]  # in tag order (F.2.2)
+    assert asked == {tag: whole[tag] for tag in asked}
+    unknown = http.get(f"{MPPS}/{uid}", params={"includefield": "NoSuchKeyword"})
+    assert (unknown.status_code, unknown.json()) == (200, [{}])
+    assert "NoSuchKeyword" in unknown.headers["Warning"]
+
+
+def test_ps3_18_15_5_3_an_update_of_attributes_set_at_creation_only_is_a_409(
+    web: tuple[Broker, httpx.Client],
+) -> None:
+    """Table 15.5.3-1, Note: when attributes are to be updated that Table F.7.2-1 says
+    are made available at creation time, a 409 (Conflict) can be returned. The DICOM
+    status (0x0105, No such attribute, as the N-SET gets) rides in the payload. Annex
+    B.38/B.39's `…/{uid}/update` form reaches the same Update as 15.5.1's `?update`."""
+    _, http = web
+    uid = generate_uid()
+    body = _mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY))
+    assert http.post(f"{MPPS}/{uid}", content=body, headers=DICOM_JSON).status_code == 201
+    renamed = http.post(f"{MPPS}/{uid}?update", content=_mpps_json({"PatientName": "OTHER^NAME"}), headers=DICOM_JSON)
+    assert renamed.status_code == 409
+    assert Dataset.from_json(renamed.json())[0x00000900].value == 0x0105
+    unknown = http.post(f"{MPPS}/{generate_uid()}/update", content=_mpps_json(n_set_final()), headers=DICOM_JSON)
+    assert unknown.status_code == 404
+    assert http.post(f"{MPPS}/{uid}/update", content=_mpps_json(n_set_final()), headers=DICOM_JSON).status_code == 200
 
 
 def _parts(answer: httpx.Response) -> list[bytes]:
@@ -165,7 +257,12 @@ def _mpps_json(attributes: dict[str, Any]) -> str:
     return json.dumps(as_dataset(attributes).to_json_dict())
 
 
-def test_15_4_create_then_15_6_retrieve_then_15_5_update(web: tuple[Broker, httpx.Client], ris: RisListener) -> None:
+def test_ps3_18_15_4_create_then_15_6_retrieve_then_15_5_update(
+    web: tuple[Broker, httpx.Client], ris: RisListener
+) -> None:
+    """15.4 Create = N-CREATE (201, Table 15.4.3-1), 15.6 Retrieve = N-GET (200,
+    Table 15.6.3-1), 15.5 Update `?update` = N-SET (200, Table 15.5.3-1); linking and
+    RAD-3 to the RIS as for DIMSE."""
     _, http = web
     uid = generate_uid()
     created = http.post(f"{MPPS}/{uid}", content=_mpps_json(n_create("SPS1001", "ACC1001", "RP1001", STUDY)),
@@ -181,7 +278,10 @@ def test_15_4_create_then_15_6_retrieve_then_15_5_update(web: tuple[Broker, http
     assert [segment(m, "ORC")[5] for m in ris.wait_for(2)] == ["IP", "CM"]
 
 
-def test_15_4_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_15_4_3_and_15_5_3_refusals_carry_the_dicom_status(web: tuple[Broker, httpx.Client]) -> None:
+    """Table 15.4.3-1: 409 when the MPPS UID is already in use, 400 for errors in the
+    request; Table 15.5.3-1: 409 when the changes are incompatible with the step (a
+    final step, 0x0110/0xA710); Table 15.6.3-1: 404 for an unknown MPPS."""
     _, http = web
     uid = generate_uid()
     body = n_create("SPS1001", "ACC1001", "RP1001", STUDY)
@@ -217,7 +317,7 @@ def _n_get(port: int, uid: str, tags: list[int] | None = None) -> tuple[int, Dat
     return int(status.Status), answer
 
 
-def test_15_6_an_mpps_made_over_the_web_is_retrieved_over_dimse_and_forwarded(
+def test_ps3_18_15_6_an_mpps_made_over_the_web_is_retrieved_over_dimse_and_forwarded(
     database_url: str, ris: RisListener
 ) -> None:
     port = free_port()
@@ -245,7 +345,7 @@ def test_15_6_an_mpps_made_over_the_web_is_retrieved_over_dimse_and_forwarded(
     assert received == [("create", uid, "IN PROGRESS"), ("set", uid, "COMPLETED")]
 
 
-def test_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
+def test_ps3_18_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
     web: tuple[Broker, httpx.Client], tmp_path: Path
 ) -> None:
     broker, http = web
@@ -254,11 +354,13 @@ def test_15_6_an_mpps_made_over_dimse_is_retrieved_over_the_web(
     [record] = http.get(f"{MPPS}/{uid}").json()
     assert Dataset.from_json(record).PerformedStationAETitle == "CT01"
     xml = http.get(f"{MPPS}/{uid}", headers={"Accept": "application/dicom+xml"})
-    [document] = _parts(xml)
-    assert etree.fromstring(document).find(f"{NATIVE}DicomAttribute[@keyword='PerformedStationAETitle']") is not None
+    assert xml.headers["content-type"] == "application/dicom+xml"  # one dataset: one document
+    assert etree.fromstring(xml.content).find(f"{NATIVE}DicomAttribute[@keyword='PerformedStationAETitle']") is not None
+    parts = http.get(f"{MPPS}/{uid}", headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+    assert [etree.fromstring(p).tag for p in _parts(parts)] == [f"{NATIVE}NativeDicomModel"]
 
 
-def test_14_4_japanese_names_keep_their_three_groups_in_json_and_xml(database_url: str, ris: RisListener) -> None:
+def test_ps3_18_14_4_japanese_names_keep_three_groups_in_json_and_xml(database_url: str, ris: RisListener) -> None:
     with running(ris.port, database_url, profile="jahis") as broker:
         assert ack_code(send(broker.hl7.port, sample("rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"))[0]) == "AA"
         with httpx.Client(base_url=f"http://127.0.0.1:{web_port(broker)}", timeout=10) as http:
@@ -283,7 +385,7 @@ def test_14_4_japanese_names_keep_their_three_groups_in_json_and_xml(database_ur
 CT01_TOKEN, QA_TOKEN, FAR_TOKEN = "ct01-modality-token-0001", "qa-station-token-00001", "far-away-token-000001"
 
 
-def test_14_access_follows_the_dimse_callers_rules(database_url: str, ris: RisListener) -> None:
+def test_ps3_18_14_and_15_access_follows_the_dimse_callers_rules(database_url: str, ris: RisListener) -> None:
     """Where DIMSE refuses unknown calling AEs, the web does too; a token bound to a
     calling AE title gets that caller's station rule, services and addresses."""
     callers = {"CT01": {"station_only": True}, "QA": {"services": ["verification"]},
@@ -313,7 +415,7 @@ def test_14_access_follows_the_dimse_callers_rules(database_url: str, ris: RisLi
         assert search("not-a-token-of-this-broker").status_code == 401
 
 
-def test_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: RisListener) -> None:
+def test_ps3_18_14_and_15_web_mpps_and_search_are_audited_like_dimse(database_url: str, ris: RisListener) -> None:
     audit = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "protocol": "udp",
              "audit_source_id": "test-broker"}  # fmt: skip
     with running(ris.port, database_url, audit=audit) as broker:
@@ -334,10 +436,10 @@ def _audit_events(broker: Broker) -> list[tuple[str, str, str]]:
         return [event_key(valid_message(p[p.index(b"<?xml") :])) for p in payloads]
 
 
-def test_15_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, httpx.Client]) -> None:
+def test_ps3_18_15_4_1_4_create_in_xml_and_hostile_bodies_are_refused(web: tuple[Broker, httpx.Client]) -> None:
     _, http = web
     uid = generate_uid()
-    xml = native_xml(as_dataset(n_create("SPS1001", "ACC1001", "RP1001", STUDY)))
+    xml = native_xml(as_dataset(n_create("SPS1001", "ACC1001", "RP1001", STUDY)).to_json_dict())
     created = http.post(f"{MPPS}/{uid}", content=xml, headers={"Content-Type": "application/dicom+xml"})
     assert created.status_code == 201
     [record] = http.get(f"{MPPS}/{uid}").json()

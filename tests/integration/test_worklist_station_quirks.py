@@ -72,7 +72,7 @@ def test_other_stations_get_the_standard_answer(
 
 
 def test_a_quirk_naming_an_unknown_key_or_set_stops_start_up(tmp_path: Path) -> None:
-    for stations in ('{X: {always_return: [NoSuchKeyword]}}', '{X: {character_set: ISO_IR 999}}'):
+    for stations in ("{X: {always_return: [NoSuchKeyword]}}", "{X: {character_set: ISO_IR 999}}"):
         path = tmp_path / "bad.yaml"
         path.write_text(f"name: bad\nextends: ihe-swf\ndicom: {{stations: {stations}}}\n")
         with pytest.raises(ProfileError):
