@@ -13,6 +13,7 @@ from pathlib import Path
 
 from broker.hl7.mllp import END, exchange
 from broker.hl7.sender import acknowledgement_code
+from support.net import stop_serving
 from support.recorder import Recorder
 
 CATALOG = Path(__file__).resolve().parents[2] / "hl7"
@@ -164,5 +165,5 @@ class RisListener(Recorder[bytes]):
     def stop(self) -> None:
         """Also for a listener never started (shutdown would wait for it forever)."""
         if self._thread.is_alive():
-            self._server.shutdown()
+            stop_serving(self._server)
         self._server.server_close()

@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[attr-defined]
 
+from support.net import stop_serving
 from support.recorder import Recorder
 
 
@@ -48,4 +49,4 @@ class MppsReceiver(Recorder[tuple[str, str, str]]):
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        stop_serving(self._server)
