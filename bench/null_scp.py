@@ -64,6 +64,7 @@ def handle_find(
     pending = PendingResponses(event)
     for _ in range(filtered if _is_filtered(request) else universal):
         pending.send(answer)
+    pending.flush()
     yield 0x0000, None
 
 
