@@ -64,6 +64,7 @@ def handle_find(
     pending = PendingResponses(event)
     for _ in range(filtered if _is_filtered(request) else universal):
         pending.send(answer)
+    pending.flush()
     yield 0x0000, None
 
 
@@ -73,13 +74,14 @@ def main() -> None:
     parser.add_argument("--canned", type=Path, required=True, help="a .wl file: the one answer repeated")
     parser.add_argument("--filtered", type=int, required=True, help="answers to a query naming a station")
     parser.add_argument("--universal", type=int, required=True, help="answers to any other query")
+    parser.add_argument("--max-associations", type=int, default=10)
     args = parser.parse_args()
 
     canned = pydicom.dcmread(args.canned)
     # The broker's own listener (its event-driven socket owner, which PendingResponses
     # writes through), with nothing behind it but the canned answer.
     config = DicomConfig(
-        ae_title=AE_TITLE, host="127.0.0.1", port=args.port, max_associations=10,
+        ae_title=AE_TITLE, host="127.0.0.1", port=args.port, max_associations=args.max_associations,
         dimse_timeout_seconds=3600, network_timeout_seconds=3600,
     )  # fmt: skip
     listener = DicomListener(config, [(evt.EVT_C_FIND, handle_find, [canned, args.filtered, args.universal])])

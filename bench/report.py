@@ -6,9 +6,12 @@ move from run to run while broker/peer ratios measured in the same run hold bett
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bench.ingest_bench import BROKER, FLOOR, IngestResults
+from bench.machine import Load
+from bench.million import MAX_MATCHES, MillionResults
+from bench.scale_bench import ScaleResults, ScaleRow
 from bench.stats import percentile, ratio
 from bench.status_bench import StatusResult
 from bench.web_client import JSON, XML
@@ -224,4 +227,118 @@ def status_section(result: StatusResult) -> list[str]:
             ["procedures", "p50 ms", "p99 ms", "max ms"],
             [[f"{len(values):,}", ms(percentile(values, 50)), ms(percentile(values, 99)), ms(max(values))]],
         ),
+    ]
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def scale_section(results: ScaleResults) -> list[str]:
+    """Issue #17's held-associations and many-clients rows, every SCP in one table."""
+    names = [row.name for row in results.rows]
+    peers = [name for name in names if name != BROKER_SCP]
+    by_name = {row.name: row for row in results.rows}
+    broker = by_name.get(BROKER_SCP)
+
+    def line(label: str, target: str, value: Callable[[ScaleRow], float | None], fmt: str) -> list[str]:
+        values = {name: value(by_name[name]) for name in names}
+        ours = values.get(BROKER_SCP) if broker else None
+        return [label, target, *(_cell(values[n], fmt) for n in names), *(times(ratio(ours, values[n])) for n in peers)]
+
+    idle_p = lambda p: lambda row: percentile(row.idle.latencies, p)  # noqa: E731
+    load_p = lambda p: lambda row: percentile(row.load.latencies, p) if row.load else None  # noqa: E731
+    n, c = results.idle_count, results.clients
+    rows = [
+        line(f"{n} idle held: associations accepted", f"{n}", lambda r: r.idle.held, ",.0f"),
+        line(f"{n} idle held: CPU, % of one core", "≤ 5 %", lambda r: r.idle.cpu_percent, ".1f"),
+        line(f"{n} idle held: station+date p50 ms", "", lambda r: _ms(idle_p(50)(r)), ",.1f"),
+        line(f"{n} idle held: station+date p99 ms", "≤ 50 ms", lambda r: _ms(idle_p(99)(r)), ",.1f"),
+        line(f"{c} clients: queries/s", "≥ 300", lambda r: r.load.rate if r.load else None, ",.1f"),
+        line(f"{c} clients: p50 ms", "", lambda r: _ms(load_p(50)(r)), ",.1f"),
+        line(f"{c} clients: p99 ms", "≤ 250 ms", lambda r: _ms(load_p(99)(r)), ",.1f"),
+        line(f"{c} clients: queries answered", "", lambda r: len(r.load.latencies) if r.load else None, ",.0f"),
+    ]
+    header = ["row", "target", *names, *(f"broker/{name}" for name in peers)]
+    notes = []
+    for row in results.rows:
+        counts = row.idle.answer_counts | (row.load.answer_counts if row.load else set())
+        if counts - {results.expected}:
+            notes.append(f"{row.name}: answer counts {sorted(counts)} (expected {results.expected})")
+        if row.load and row.load.statuses - {0x0000}:
+            notes.append(f"{row.name}: final statuses {sorted(f'0x{s:04X}' for s in row.load.statuses)}")
+        if row.idle.error:
+            notes.append(f"{row.name}, idle: {row.idle.error}")
+        if row.load and row.load.errors:
+            notes.append(f"{row.name}, {c} clients: {len(row.load.errors)} client(s) failed, e.g. {row.load.errors[0]}")
+    lines = [
+        f"## Scale ({results.size:,} items; issue #17 targets)",
+        "",
+        f"*idle*: {n} associations opened from raw sockets and left idle; the SCP's CPU (its process and",
+        f"what it forked, /proc utime+stime) over {results.idle_seconds:g} s, then the station+date query",
+        f"({results.expected} answers) repeated on one more association while they are held (up to 200 runs;",
+        f"after 15 s, at least 3). *clients*: {c} raw-socket clients, each on its own association,",
+        f"sending the station+date query in a loop for {results.load_seconds:g} s;",
+        "queries/s = answered ÷ (start to last answer).",
+        "Ratios: broker/peer of the value in that row (> 1: the broker's value is higher; for queries/s",
+        "higher is better, for the rest lower is).",
+        "",
+        *table(header, rows),
+    ]
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return lines
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def million_section(results: MillionResults, ten_k: float | None) -> list[str]:
+    """The broker alone at a million steps: queries, plans, size, memory."""
+    rows = []
+    for name, timing in results.timings.items():
+        status = "—" if timing.status is None else f"0x{timing.status:04X}"
+        check = timing.error or ("ok" if timing.content_ok else f"**≠** {timing.answers} answers")
+        target = "≤ 30 ms" if name == "station+date, reused" else ""
+        rows.append([name, str(timing.answers), status, check, ms(timing.median), target, str(len(timing.seconds))])
+    rss, peak = results.rss_mib
+    filtered = results.timings.get("station+date, reused")
+    flat = times(ratio(filtered.median if filtered else None, ten_k))
+    lines = [
+        f"## {results.size:,} worklist items (broker only)",
+        "",
+        f"Filled by bulk insert (not HL7) in {results.fill_seconds:.0f} s: 300 stations over 365 days, about",
+        f"{results.expected} steps per station and day; `max_worklist_matches` at its default ({MAX_MATCHES:,}).",
+        "pynetdicom client, as in part A; *reused*: one association for every run.",
+        f"Database {results.database_mib:,.0f} MiB; broker RSS after the queries {rss:,.0f} MiB"
+        f" (peak {peak:,.0f} MiB).",
+        f"station+date at {results.size:,} items / at 10,000 items (part A, reused): {flat}.",
+        "",
+        *table(["query", "answers", "final status", "check", "median ms", "target", "runs"], rows),
+        "",
+        "SQLite's plan for the usual keys on this database (EXPLAIN QUERY PLAN; *SCAN* would be a full scan):",
+        "",
+    ]
+    for name, plan in results.plans.items():
+        lines.append(f"- {name}: " + "; ".join(plan))
+    if results.error:
+        lines += ["", f"- failed: {results.error}"]
+    return lines
+
+
+def load_section(loads: Sequence[Load]) -> list[str]:
+    """The machine during each part: the benchmark shares 2 cores with other work."""
+    rows = [
+        [load.name, f"{load.seconds:,.0f}", load.before, load.after, f"{load.own_cores:.2f}", f"{load.other_cores:.2f}"]
+        for load in loads
+    ]
+    header = ["part", "s", "loadavg before (1/5/15 min)", "loadavg after", "benchmark cores", "other processes cores"]
+    return [
+        "## Machine load during the run",
+        "",
+        "CPU in cores averaged over each part (2 cores in all): *benchmark* = this process, its servers and",
+        "clients; *other processes* = the machine's busy time (/proc/stat) minus the benchmark's.",
+        "",
+        *table(header, rows),
     ]

@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import ingest_bench, report, status_bench, worklist_bench
+from bench import ingest_bench, million, report, status_bench, worklist_bench
+from bench.machine import Load
 from bench.procs import Peers
 from bench.servers import orthanc_binary
 from bench.stats import Repetitions
@@ -64,6 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--connections", type=_counts, default=[1, 4], help="ingest connection counts (default 1,4)")
     parser.add_argument("--warmup-messages", type=int, default=50)
     parser.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    parser.add_argument(
+        "--scale-size",
+        type=int,
+        default=10000,
+        help="size (one of --sizes) of the idle and many-clients rows (default 10000; 0: skip)",
+    )
+    parser.add_argument("--idle", type=int, default=200, help="idle associations held (default 200)")
+    parser.add_argument("--idle-seconds", type=float, default=10, help="idle CPU window (default 10 s)")
+    parser.add_argument("--clients", type=int, default=50, help="clients querying at once (default 50)")
+    parser.add_argument("--load-seconds", type=float, default=20, help="seconds they query (default 20)")
+    parser.add_argument(
+        "--million",
+        nargs="?",
+        type=int,
+        const=1_000_000,
+        default=0,
+        metavar="ITEMS",
+        help="also the broker at a million items (or ITEMS), filled by bulk insert: ~5 min",
+    )
     parser.add_argument("--skip-worklist", action="store_true", help="run part B only")
     parser.add_argument("--web-only", action="store_true", help="part A: the broker's C-FIND beside its DICOMweb only")
     parser.add_argument("--skip-ingest", action="store_true", help="skip part B")
@@ -129,6 +149,36 @@ def _stop_on_signals() -> None:
         signal.signal(sig, handler)
 
 
+def _worklist(args: argparse.Namespace, workdir: Path, peers: Peers, reps: Repetitions, loads: list[Load]) -> list[str]:
+    """Part A, the scale rows at --scale-size, and the optional million items."""
+    scale = None
+    if args.scale_size in args.sizes:
+        scale = worklist_bench.ScaleOptions(
+            args.scale_size, args.idle, args.idle_seconds, args.clients, args.load_seconds
+        )
+    loads.append(Load("A. worklist C-FIND (and scale rows)").start())
+    worklist = worklist_bench.run(
+        workdir, peers, args.sizes, reps, args.sqlite_synchronous, args.universal_max, scale, web_only=args.web_only
+    )
+    loads[-1].stop()
+    sections = ["", *report.worklist_section(worklist, args.reps)]
+    if worklist.scale is not None:
+        sections += ["", *report.scale_section(worklist.scale)]
+        loads += worklist.scale.loads
+    if args.million:
+        result = million.run(workdir, peers, args.million, reps)
+        ten_k = next(
+            (row.timings[worklist_bench.BROKER].median for row in worklist.rows
+             if (row.size, row.query, row.association) == (10000, worklist_bench.FILTERED, worklist_bench.REUSED)
+             and worklist_bench.BROKER in row.timings),
+            None,
+        )  # fmt: skip
+        sections += ["", *report.million_section(result, ten_k)]
+        if result.load is not None:
+            loads.append(result.load)
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -139,33 +189,30 @@ def main(argv: list[str] | None = None) -> int:
     reps = Repetitions(args.reps, min(args.min_reps, args.reps), args.budget)
     workdir = Path(tempfile.mkdtemp(prefix="swf-bench-"))
     sections: list[str] = []
+    loads = [Load("whole run").start()]
     try:
         with Peers().session() as peers:
             if not args.skip_ingest:
+                loads.append(Load("B. HL7 ingest").start())
                 ingest = ingest_bench.run(
                     workdir, peers, args.messages, args.connections, args.warmup_messages, args.sqlite_synchronous
                 )
+                loads[-1].stop()
                 sections += ["", *report.ingest_section(ingest)]
             if not args.skip_status:
+                loads.append(Load("C. status to the RIS").start())
                 status = status_bench.run(workdir, peers, args.procedures, args.sqlite_synchronous)
+                loads[-1].stop()
                 sections += ["", *report.status_section(status)]
             if not args.skip_worklist:
-                worklist = worklist_bench.run(
-                    workdir,
-                    peers,
-                    args.sizes,
-                    reps,
-                    args.sqlite_synchronous,
-                    args.universal_max,
-                    web_only=args.web_only,
-                )
-                sections = ["", *report.worklist_section(worklist, args.reps), *sections]
+                sections = [*_worklist(args, workdir, peers, reps, loads), *sections]
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    loads[0].stop()
     minutes = (time.monotonic() - clock) / 60
     lines = [
         f"# swf broker benchmark — {started:%Y-%m-%d %H:%M} on {socket.gethostname()}",
@@ -173,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         *environment(args),
         f"- run time: {minutes:.1f} min",
         *sections,
+        "",
+        *report.load_section(loads),
         "",
     ]
     text = "\n".join(lines)

@@ -26,6 +26,7 @@ NODELAY = {"TCP_NODELAY": "1"}
 BROKER_AE = "BROKER"
 WLMSCPFS_AE = "BENCHWL"  # also the name of the worklist folder wlmscpfs serves
 ORTHANC_AE = "ORTHANC"
+MAX_ASSOCIATIONS = 300
 
 
 class BrokerServer:
@@ -50,6 +51,8 @@ class BrokerServer:
                 "host": "127.0.0.1",
                 "port": self.dicom_port,
                 "max_worklist_matches": max_matches,
+                # Room for issue #17's 200 idle associations next to the measuring ones.
+                "max_associations": MAX_ASSOCIATIONS,
                 "dimse_timeout_seconds": 3600,
                 "network_timeout_seconds": 3600,
             },
@@ -80,7 +83,8 @@ def wlmscpfs(workdir: Path, worklist_root: Path) -> tuple[Peer, Scp]:
     port = free_port()
     peer = Peer(
         "wlmscpfs",
-        ["wlmscpfs", "-ll", "warn", "-dfp", str(worklist_root), str(port)],
+        # Its default of 50 associations raised like the broker's, for the scale rows.
+        ["wlmscpfs", "-ll", "warn", "--max-associations", str(MAX_ASSOCIATIONS), "-dfp", str(worklist_root), str(port)],
         [port],
         workdir / "wlmscpfs.log",
         env=NODELAY,
@@ -131,7 +135,7 @@ def orthanc_binary() -> str:
 def null_scp(workdir: Path, canned: Path, filtered: int, universal: int) -> tuple[Peer, Scp]:
     port = free_port()
     argv = [sys.executable, "-m", "bench.null_scp", "--port", str(port), "--canned", str(canned)]
-    argv += ["--filtered", str(filtered), "--universal", str(universal)]
+    argv += ["--filtered", str(filtered), "--universal", str(universal), "--max-associations", str(MAX_ASSOCIATIONS)]
     peer = Peer(f"null SCP ({universal})", argv, [port], workdir / "null_scp.log", cwd=ROOT)
     return peer, Scp("null SCP", port, NULL_AE)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from bench import hl7_load, servers
+from bench import hl7_load, scale_bench, servers
 from bench.dicom_client import FindClient, FindResult, FindscuClient, Scp
 from bench.procs import Peer, Peers
 from bench.stats import Repetitions, median
@@ -98,6 +98,18 @@ class WorklistResults:
     setups: list[Setup] = field(default_factory=list)
     scps: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    scale: scale_bench.ScaleResults | None = None
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """Issue #17's idle and many-clients rows, measured at `size` (a size of the run)."""
+
+    size: int
+    idle: int
+    idle_seconds: float
+    clients: int
+    load_seconds: float
 
 
 def expected_accessions(size: int, query: str) -> set[str]:
@@ -183,6 +195,7 @@ def run(
     reps: Repetitions,
     sqlite_synchronous: str,
     universal_max: int,
+    scale: ScaleOptions | None = None,
     web_only: bool = False,
 ) -> WorklistResults:
     """`web_only`: the broker's C-FIND (reused association) beside its DICOMweb search,
@@ -194,6 +207,7 @@ def run(
     peers.start(broker.peer)
     folder = WorklistFolder(workdir / "worklists", servers.WLMSCPFS_AE)
     scps: list[Scp] = [broker.scp]
+    running: list[tuple[Scp, Peer]] = [(broker.scp, broker.peer)]
     starters: list[tuple[str, Callable[[], tuple[Peer, Scp]]]] = [
         ("wlmscpfs", lambda: servers.wlmscpfs(workdir, folder.root)),
         ("Orthanc", lambda: servers.orthanc(workdir, folder.folder)),
@@ -203,6 +217,7 @@ def run(
             peer, scp = start()
             peers.start(peer)
             scps.append(scp)
+            running.append((scp, peer))
         except Exception as exc:
             results.skipped[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
             _progress(f"  {name} not measured: {results.skipped[name]}")
@@ -232,6 +247,12 @@ def run(
                         rows[mode].timings[scp.name] = timing
                 results.rows.extend(rows.values())
                 results.web_rows.append(_measure_web(web, rows[REUSED], accessions, query, reps))
+            if scale is not None and scale.size == size:
+                results.scale = scale_bench.run(
+                    [*running, (null, null_peer)], filtered_query(size), size, expected_filtered(size),
+                    idle_count=scale.idle, idle_seconds=scale.idle_seconds,
+                    clients=scale.clients, load_seconds=scale.load_seconds,
+                )  # fmt: skip
         finally:
             peers.stop(null_peer)
     return results

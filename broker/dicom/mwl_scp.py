@@ -119,18 +119,22 @@ def _answers(
     plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities, quirks)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
     pending = PendingResponses(event)
+    final: tuple[object, Dataset | None] | None = SUCCESS, None  # None: the connection failed
     for entry in entries:
         if event.is_cancelled:
-            yield CANCEL, None
-            return
+            final = CANCEL, None
+            break
         try:
             answer = plan.encode(entry, implicit=implicit)
         except Exception:
             log.exception("worklist answer could not be built")
-            yield _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
-            return
+            final = _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
+            break
         if not pending.send(answer):
-            metrics.find_aborted("write_failed" if pending.write_failed else "connection_lost")
-            event.assoc.abort()
-            return
-    yield SUCCESS, None
+            final = None
+            break
+    if final is None or not pending.flush():
+        metrics.find_aborted("write_failed" if pending.write_failed else "connection_lost")
+        event.assoc.abort()
+        return
+    yield final

@@ -20,13 +20,16 @@ import struct
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
-from broker.dicom.reactor import EventDrivenDUL
+from broker.dicom.reactor import MAX_QUEUED_BYTES, EventDrivenDUL
 from broker.dicom.status import PENDING
 
 _COMMAND_LAST, _DATA_LAST = 0x03, 0x02
 _C_FIND_RSP = 0x8020
 _DATA_SET_PRESENT = 0x0001
 _PDV_HEADER = 6  # item length (4) + presentation context ID (1) + control header (1)
+#: Answers handed over together: one queue entry and one wake-up of the socket's owner
+#: for a few dozen answers, not one each; small next to its queue-ahead.
+BATCH_BYTES = MAX_QUEUED_BYTES // 4
 
 
 def _us(tag: int, value: int) -> bytes:
@@ -76,10 +79,21 @@ class PendingResponses:
         request = event.request
         command = command_set(str(request.AffectedSOPClassUID), int(request.MessageID or 0), PENDING)
         self._command = p_data(self._context_id, command, self._max_pdu, command=True)
+        self._batch: list[bytes] = []
+        self._batched = 0
 
     def send(self, identifier: bytes) -> bool:
-        """Queue one answer; False once the connection cannot take it (the caller aborts)."""
-        return self._dul.write(self._command + p_data(self._context_id, identifier, self._max_pdu, command=False))
+        """Add one answer; they are handed to the socket's owner a few KiB at a time
+        (`flush` hands over the rest). False once the connection cannot take them (the
+        caller aborts)."""
+        self._batch.append(self._command + p_data(self._context_id, identifier, self._max_pdu, command=False))
+        self._batched += len(self._batch[-1])
+        return self._batched < BATCH_BYTES or self.flush()
+
+    def flush(self) -> bool:
+        """Hand the answers added so far to the socket's owner, before the final status."""
+        batch, self._batch, self._batched = self._batch, [], 0
+        return not batch or self._dul.write(batch)
 
     @property
     def write_failed(self) -> bool:
