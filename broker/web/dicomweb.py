@@ -18,14 +18,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from io import BytesIO
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -44,6 +42,7 @@ from broker.dicom.status import (
 from broker.domain.audit import Action, Audited, AuditEvent, Outcome, Query, Requestor
 from broker.domain.errors import DomainError, InvalidInput
 from broker.errors import StoreUnavailable
+from broker.mapping.dicom_bytes import read_identifier
 from broker.mapping.dicomweb import Search, native_xml, read_json_dataset, read_search, read_xml_dataset
 from broker.mapping.mpps import merge, performed_step_from
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
@@ -155,8 +154,7 @@ def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[Dataset
 
 def _decoded(answer: bytes) -> Dataset:
     """The C-FIND answer bytes read back: the web shows exactly what DIMSE sends."""
-    ds = read_dataset(BytesIO(answer), is_implicit_VR=False, is_little_endian=True)
-    ds.decode()
+    ds = read_identifier(answer)
     if "SpecificCharacterSet" in ds:
         del ds.SpecificCharacterSet  # JSON and XML are Unicode by definition
     return ds

@@ -4,13 +4,17 @@ operator asked "the modality shows nothing"."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from broker.actors.worklist_provider import Explained
+from broker.dicom.bundle import export
+from broker.dicom.deid import Deidentifier
 from broker.dicom.mwl_scu import WorklistKeys, date_key, identifier
 from broker.domain.errors import InvalidInput
 from broker.domain.query_log import LoggedQuery
@@ -93,3 +97,20 @@ def explain(
     except (ValueError, InvalidInput) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return [ExplainedOut.of(item) for item in ctx.worklist.explain(query, calling_ae)]
+
+
+@router.get("/bundle", response_class=Response, responses={200: {"content": {"application/json": {}}}})
+def bundle(
+    ctx: Ctx,
+    calling_ae: Annotated[str, Query(min_length=1, max_length=16)],
+    dates: Literal["shift", "keep"] = "shift",
+) -> Response:
+    """A station's captured queries and answers, and the worklist it could see on the
+    asked days, de-identified by the PS3.15 Annex E Basic Profile (the file lists the
+    profile and options) for its modality vendor; replay it with `broker find --replay`."""
+    deid = Deidentifier() if dates == "shift" else Deidentifier(shift_days=0)
+    found = export(calling_ae, ctx.queries.recent(calling_ae), ctx.worklist, ctx.profile, deid)
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", calling_ae)
+    body = json.dumps(found, ensure_ascii=False, indent=1).encode()
+    disposition = f'attachment; filename="worklist-bundle-{name}.json"'
+    return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})

@@ -64,6 +64,11 @@ def _render(name: str, status_code: int = 200, **values: object) -> HTMLResponse
     return HTMLResponse(_templates.get_template(name).render(**values), status_code=status_code)
 
 
+def render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    """A template of this package with the page's filters, for the other pages' modules."""
+    return _render(name, status_code, **values)
+
+
 def site_today(time_zone: str | None, now: datetime | None = None) -> date:
     """The site's calendar day at `now` (an aware time; default: now): in its time zone
     (zoneinfo applies DST), else the host's. A host on UTC serving a site in Tokyo would

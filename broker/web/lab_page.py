@@ -1,0 +1,154 @@
+"""The worklist lab page, "What does this modality see?": a calling AE title and a
+query (the usual keys, or one pasted as key=value lines or DICOM JSON) run through the
+broker's own C-FIND path — WorklistProvider with the caller's station-only rule, then
+AnswerPlan with its station quirks, the answers read back from the bytes the SCP would
+send — and, for each step of the asked days it does not return, the key that excluded
+it. Below, the last queries of each station as the SCP logged them, each re-runnable
+here, and the station's de-identified bundle for its vendor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from broker.actors.worklist_provider import Explained, TooManyMatches
+from broker.dicom.mwl_scu import WorklistKeys, date_key, identifier
+from broker.dicom.query_text import QueryTextError, as_text, flat, parse
+from broker.domain.errors import InvalidInput
+from broker.domain.query_log import LoggedQuery
+from broker.mapping.dicom_bytes import read_identifier
+from broker.mapping.mwl import AnswerPlan, query_from_identifier
+from broker.web.auth import caller_role
+from broker.web.context import WebContext, context
+from broker.web.page import render
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[WebContext, Depends(context)]
+Field = Annotated[str, Query(max_length=64)]
+_STEP = "ScheduledProcedureStepSequence[0]."
+
+
+@dataclass
+class Answer:
+    """One item as the caller gets it: attribute → value, and the character set note."""
+
+    values: dict[str, str]
+    charset: str
+    note: str = ""
+
+
+@dataclass
+class Result:
+    asked: str
+    answers: list[Answer] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
+    not_returned: list[Explained] = field(default_factory=list)
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class LogRow:
+    query: LoggedQuery
+    at: str
+    keys: str
+    retry: str
+
+
+@router.get("/lab")
+def lab_page(
+    request: Request,
+    ctx: Ctx,
+    calling_ae: Annotated[str, Query(max_length=16)] = "",
+    station: Field = "",
+    modality: Field = "",
+    date: Field = "",
+    patient_id: Field = "",
+    accession: Field = "",
+    patient_name: Field = "",
+    query: Annotated[str, Query(max_length=8192)] = "",
+) -> Response:
+    if caller_role(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    form = {"calling_ae": calling_ae.strip(), "station": station, "modality": modality, "date": date,
+            "patient_id": patient_id, "accession": accession, "patient_name": patient_name, "query": query}  # fmt: skip
+    result, error = None, ""
+    if form["calling_ae"]:
+        try:
+            asked = parse(query) if query.strip() else _keys(form)
+            result = _run(ctx, form["calling_ae"], asked)
+        except (QueryTextError, InvalidInput, ValueError) as exc:
+            error = str(exc)
+    return render("lab.html", form=form, result=result, error=error, callers=_callers(ctx), log=_log(ctx))
+
+
+def _keys(form: dict[str, str]) -> Dataset:
+    day = date_key(form["date"]) if form["date"] else ""
+    keys = WorklistKeys(form["station"], form["modality"], day, form["patient_id"], form["accession"],
+                        form["patient_name"])  # fmt: skip
+    return identifier(keys)
+
+
+def _run(ctx: WebContext, calling_ae: str, asked: Dataset) -> Result:
+    """The C-FIND path for `calling_ae`, then the explanation of what it left out."""
+    query = query_from_identifier(asked, fold_case_names=ctx.profile.dicom.fold_case_names)
+    result = Result(as_text(flat(asked, empty=True)))
+    try:
+        entries = ctx.worklist.rad5_query_modality_worklist(query, calling_ae)
+    except TooManyMatches as exc:
+        result.refused = f"0xA700 {exc}"
+        entries = []
+    plan = AnswerPlan.for_caller(asked, ctx.profile, calling_ae)
+    asked_charset = _charset(asked)
+    for entry in entries:
+        answer = read_identifier(plan.encode(entry, implicit=False))
+        charset, note = _charset(answer), ""
+        if asked_charset and charset and charset != asked_charset:
+            note = f"asked {asked_charset}; answered in {charset}: the asked set cannot hold this text"
+        values = {key.removeprefix(_STEP): value for key, value in flat(answer, empty=True).items()}
+        result.answers.append(Answer(values, charset or "default (ASCII)", note))
+    result.attributes = list(dict.fromkeys(key for answer in result.answers for key in answer.values))
+    result.not_returned = [item for item in ctx.worklist.explain(query, calling_ae) if item.excluded_by]
+    return result
+
+
+def _charset(ds: Dataset) -> str:
+    value = ds.get("SpecificCharacterSet")
+    if not value:
+        return ""
+    return "\\".join(value) if isinstance(value, MultiValue) else str(value)
+
+
+def _callers(ctx: WebContext) -> list[str]:
+    """Calling AE titles worth offering: configured callers, stations with quirks, and
+    every AE title heard from."""
+    return sorted({*ctx.dicom.callers, *ctx.profile.dicom.stations, *ctx.queries.callers()})
+
+
+def _log(ctx: WebContext) -> dict[str, list[LogRow]]:
+    by_station: dict[str, list[LogRow]] = {}
+    for logged in ctx.queries.recent():
+        captured = logged.captured
+        keys = dict(logged.keys)
+        if captured is not None and not captured.dropped:
+            try:
+                keys = flat(read_identifier(captured.request, implicit=captured.implicit), empty=True)
+            except Exception:  # refused bytes (answered 0xA900): the logged keys are all there is
+                keys = dict(logged.keys)
+        retry = "/lab?" + urlencode({"calling_ae": logged.calling_ae, "query": as_text(keys)})
+        shown = ", ".join(f"{k.removeprefix('ScheduledProcedureStepSequence.')}={v}" for k, v in logged.keys.items())
+        at = _local(logged.at, ctx.profile.time_zone)
+        by_station.setdefault(logged.calling_ae, []).append(LogRow(logged, at, shown or "(universal)", retry))
+    return by_station
+
+
+def _local(moment: datetime, time_zone: str | None) -> str:
+    """The site's wall-clock time, as the day page shows worklist times."""
+    return moment.astimezone(ZoneInfo(time_zone) if time_zone else None).strftime("%Y-%m-%d %H:%M:%S")
