@@ -63,6 +63,8 @@ def _item(ds: Dataset, sequence: str, number: int) -> Dataset:
 
 def _set(ds: Dataset, keyword: str, value: str, number: int) -> None:
     vr = _vr(keyword, number)
+    if keyword in ds and vr != "SQ":
+        raise QueryTextError(f"line {number}: {keyword} a second time")
     if vr == "SQ":
         if value:
             raise QueryTextError(f"line {number}: a sequence takes no value; name its keys as {keyword}.Keyword")
