@@ -101,4 +101,3 @@ def _compare(outcome: Replayed, expected: list[Dataset], got: list[Dataset]) -> 
 
 def _label(flat: dict[str, str], number: int) -> str:
     return f"step {flat[_STEP_ID]}" if flat.get(_STEP_ID) else f"answer #{number + 1}"
-
