@@ -101,7 +101,7 @@ class Deidentifier:
             empty = element.value in (None, "", b"")
             if action == "X" and not (empty and query):
                 if query and not empty:
-                    self.lost.append(f"{keyword}: removed by the profile")
+                    self.lost.append(f"{keyword or element.tag}: removed by the profile")
                 continue
             value = element.value if empty or action == "K" else self._value(keyword, element.VR, element.value, query)
             out.add_new(element.tag, element.VR, value)
