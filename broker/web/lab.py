@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel
+from pydicom.dataset import Dataset
 
 from broker.actors.worklist_provider import Explained
 from broker.dicom.bundle import export
@@ -78,22 +80,28 @@ class ExplainedOut(BaseModel):
         )  # fmt: skip
 
 
-@router.get("/explain", responses={422: {"description": "a key value the matching rules refuse"}})
-def explain(
-    ctx: Ctx,
-    calling_ae: Annotated[str, Query(min_length=1, max_length=16)],
-    station: Key = "",
-    modality: Key = "",
-    date: Key = "",
-    patient_id: Key = "",
-    accession: Key = "",
+def worklist_keys(
+    station: Key = "", modality: Key = "", date: Key = "", patient_id: Key = "", accession: Key = "",
     patient_name: Key = "",
-) -> list[ExplainedOut]:
+) -> WorklistKeys:  # fmt: skip
+    """The usual RAD-5 matching keys as query parameters (the explain API, the lab page)."""
+    return WorklistKeys(station, modality, date, patient_id, accession, patient_name)
+
+
+Keys = Annotated[WorklistKeys, Depends(worklist_keys)]
+
+
+def keys_identifier(keys: WorklistKeys) -> Dataset:
+    """The C-FIND identifier of `keys`, the date read as `broker find --date` reads it."""
+    return identifier(replace(keys, date=date_key(keys.date) if keys.date else ""))
+
+
+@router.get("/explain", responses={422: {"description": "a key value the matching rules refuse"}})
+def explain(ctx: Ctx, calling_ae: Annotated[str, Query(min_length=1, max_length=16)], keys: Keys) -> list[ExplainedOut]:
     """Every step of the asked days as `calling_ae` would see it: returned, or the key
     that excluded it (station, date, modality, status, the station-only rule...)."""
     try:
-        keys = WorklistKeys(station, modality, date_key(date) if date else "", patient_id, accession, patient_name)
-        query = query_from_identifier(identifier(keys), fold_case_names=ctx.profile.dicom.fold_case_names)
+        query = query_from_identifier(keys_identifier(keys), fold_case_names=ctx.profile.dicom.fold_case_names)
     except (ValueError, InvalidInput) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return [ExplainedOut.of(item) for item in ctx.worklist.explain(query, calling_ae)]

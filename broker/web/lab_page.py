@@ -8,7 +8,7 @@ here, and the station's de-identified bundle for its vendor."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -20,7 +20,6 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from broker.actors.worklist_provider import Explained, TooManyMatches
-from broker.dicom.mwl_scu import WorklistKeys, date_key, identifier
 from broker.dicom.query_text import QueryTextError, as_text, flat, parse
 from broker.domain.errors import InvalidInput
 from broker.domain.query_log import LoggedQuery
@@ -28,11 +27,11 @@ from broker.mapping.dicom_bytes import read_identifier
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
 from broker.web.auth import caller_role
 from broker.web.context import WebContext, context
+from broker.web.lab import Keys, keys_identifier
 from broker.web.page import render
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[WebContext, Depends(context)]
-Field = Annotated[str, Query(max_length=64)]
 _STEP = "ScheduledProcedureStepSequence[0]."
 
 
@@ -47,6 +46,9 @@ class Answer:
 
 @dataclass
 class Result:
+    """What the page shows for one run: the query as run (key=value lines), the items
+    returned with the attributes they carry, and the steps left out with their reasons."""
+
     asked: str
     answers: list[Answer] = field(default_factory=list)
     attributes: list[str] = field(default_factory=list)
@@ -56,6 +58,8 @@ class Result:
 
 @dataclass(frozen=True)
 class LogRow:
+    """One logged query: when (site time), its keys, and the lab link that runs it again."""
+
     query: LoggedQuery
     at: str
     keys: str
@@ -66,34 +70,21 @@ class LogRow:
 def lab_page(
     request: Request,
     ctx: Ctx,
+    keys: Keys,
     calling_ae: Annotated[str, Query(max_length=16)] = "",
-    station: Field = "",
-    modality: Field = "",
-    date: Field = "",
-    patient_id: Field = "",
-    accession: Field = "",
-    patient_name: Field = "",
     query: Annotated[str, Query(max_length=8192)] = "",
 ) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
-    form = {"calling_ae": calling_ae.strip(), "station": station, "modality": modality, "date": date,
-            "patient_id": patient_id, "accession": accession, "patient_name": patient_name, "query": query}  # fmt: skip
+    calling_ae = calling_ae.strip()
     result, error = None, ""
-    if form["calling_ae"]:
+    if calling_ae:
         try:
-            asked = parse(query) if query.strip() else _keys(form)
-            result = _run(ctx, form["calling_ae"], asked)
+            result = _run(ctx, calling_ae, parse(query) if query.strip() else keys_identifier(keys))
         except (QueryTextError, InvalidInput, ValueError) as exc:
             error = str(exc)
+    form = {"calling_ae": calling_ae, "query": query, **asdict(keys)}
     return render("lab.html", form=form, result=result, error=error, callers=_callers(ctx), log=_log(ctx))
-
-
-def _keys(form: dict[str, str]) -> Dataset:
-    day = date_key(form["date"]) if form["date"] else ""
-    keys = WorklistKeys(form["station"], form["modality"], day, form["patient_id"], form["accession"],
-                        form["patient_name"])  # fmt: skip
-    return identifier(keys)
 
 
 def _run(ctx: WebContext, calling_ae: str, asked: Dataset) -> Result:
