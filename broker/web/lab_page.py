@@ -56,16 +56,6 @@ class Result:
     refused: str = ""
 
 
-@dataclass(frozen=True)
-class LogRow:
-    """One logged query: when (site time), its keys, and the lab link that runs it again."""
-
-    query: LoggedQuery
-    at: str
-    keys: str
-    retry: str
-
-
 @router.get("/lab")
 def lab_page(
     request: Request,
@@ -121,6 +111,16 @@ def _callers(ctx: WebContext) -> list[str]:
     """Calling AE titles worth offering: configured callers, stations with quirks, and
     every AE title heard from."""
     return sorted({*ctx.dicom.callers, *ctx.profile.dicom.stations, *ctx.queries.callers()})
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One logged query: when (site time), its keys, and the lab link that runs it again."""
+
+    query: LoggedQuery
+    at: str
+    keys: str
+    retry: str
 
 
 def _log(ctx: WebContext) -> dict[str, list[LogRow]]:
