@@ -87,17 +87,22 @@ def _run(ctx: WebContext, calling_ae: str, asked: Dataset) -> Result:
         result.refused = f"0xA700 {exc}"
         entries = []
     plan = AnswerPlan.for_caller(asked, ctx.profile, calling_ae)
-    asked_charset = _charset(asked)
-    for entry in entries:
-        answer = read_identifier(plan.encode(entry, implicit=False))
-        charset, note = _charset(answer), ""
-        if asked_charset and charset and charset != asked_charset:
-            note = f"asked {asked_charset}; answered in {charset}: the asked set cannot hold this text"
-        values = {key.removeprefix(_STEP): value for key, value in flat(answer, empty=True).items()}
-        result.answers.append(Answer(values, charset or "default (ASCII)", note))
+    quirks = ctx.profile.dicom.stations.get(calling_ae)
+    station_set = quirks.character_set if quirks else ""
+    wanted = (station_set, "the station's set") if station_set else (_charset(asked), "the set asked for")
+    result.answers = [_answer(read_identifier(plan.encode(entry, implicit=False)), *wanted) for entry in entries]
     result.attributes = list(dict.fromkeys(key for answer in result.answers for key in answer.values))
     result.not_returned = [item for item in ctx.worklist.explain(query, calling_ae) if item.excluded_by]
     return result
+
+
+def _answer(answer: Dataset, wanted: str, whose: str) -> Answer:
+    """An answer as the page lists it; a character set other than the one asked for
+    (or the station's) is said: the modality may not show that text."""
+    charset = _charset(answer)
+    note = f"{wanted}, {whose}, cannot hold this text" if wanted and charset and charset != wanted else ""
+    values = {key.removeprefix(_STEP): value for key, value in flat(answer, empty=True).items()}
+    return Answer(values, charset or "default (ASCII)", note)
 
 
 def _charset(ds: Dataset) -> str:

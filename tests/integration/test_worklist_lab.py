@@ -215,3 +215,21 @@ def test_captured_queries_stay_within_their_byte_bound() -> None:
     for _ in range(10):
         big.keep(b"a")
     assert len(big.answers) == 3
+
+
+QUIRKS_PROFILE = str(Path(__file__).resolve().parents[1] / "support" / "profiles" / "station-quirks.yaml")
+
+
+def test_the_lab_shows_a_stations_quirks(tmp_path: Path, ris: RisListener) -> None:
+    """MODALITY1's quirks (alphabetic names only, ISO_IR 100, a priority always sent):
+    the lab answers as its C-FIND does, and another station gets the standard answer."""
+    with running(ris.port, f"sqlite:///{tmp_path / 'quirks.db'}", profile=QUIRKS_PROFILE) as broker:
+        [ack] = send(broker.hl7.port, sample("rad-2-placer-order/jahis/orm_o01_nw_iso2022jp.hl7"))
+        assert ack_code(ack) == "AA"
+        pasted = "SpecificCharacterSet=ISO_IR 192\nPatientID=JP0001\nPatientName\nRequestedProcedureDescription"
+        quirky = _returned(_lab_page(broker, calling_ae="MODALITY1", query=pasted))
+        standard = _returned(_lab_page(broker, calling_ae="CT01", query=pasted))
+    assert "<td>YAMADA^TAROU</td>" in quirky and "山田" not in quirky
+    assert "RequestedProcedurePriority" in quirky and "RequestedProcedurePriority" not in standard
+    assert "ISO_IR 100, the station&#39;s set, cannot hold this text" in quirky  # the kanji description
+    assert "YAMADA^TAROU=山田^太郎=ヤマダ^タロウ" in standard and "ISO_IR 192" in standard
