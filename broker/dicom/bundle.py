@@ -65,6 +65,8 @@ def export(
             ],
         },
         "queries": [_query(q, r, deid) for q, r in zip(captured, requests, strict=True)],
+        # logged queries whose bytes the log let go (its bound) or never held.
+        "not_captured": len(queries) - len(captured),
         "worklist": [deid.dataset(read_identifier(whole.encode(e, implicit=False))).to_json_dict() for e in entries],
     }
 

@@ -98,6 +98,7 @@ def test_the_bundle_is_de_identified_consistently(captured: Broker, tmp_path: Pa
     assert applied["options"] == ["Retain Device Identity Option",
                                   "Retain Longitudinal Temporal Information Modified Dates Option"]  # fmt: skip
     queries = bundle["queries"]
+    assert bundle["station"] == "CT01" and bundle["not_captured"] == 0
     assert [q["matches"] for q in queries] == COUNTS and [q["status"] for q in queries] == ["0x0000"] * 6
     assert [q["matching_kept"] for q in queries] == [True, True, True, True, False, True]
     assert queries[4]["not_kept"] == ["RequestedProcedureID: removed by the profile"]
