@@ -269,6 +269,8 @@ def _find(args: argparse.Namespace) -> int:
     from broker.dicom.mwl_scu import Peer, WorklistKeys, WorklistQueryError, find, identifier, row, table
 
     keys = WorklistKeys(args.station, args.modality, args.date, args.patient_id, args.accession, args.patient_name)
+    if args.replay:
+        return _replay(args, Peer(args.host, args.port, args.aet, args.aec, args.timeout))
     if args.explain:
         return _explain(args, identifier(keys))
     try:
@@ -298,6 +300,25 @@ def _explain(args: argparse.Namespace, query: Dataset) -> int:
         services.close()
     print(explanation_table(explained))
     return 0 if any(not item.excluded_by for item in explained) else 1
+
+
+def _replay(args: argparse.Namespace, peer: Any) -> int:
+    """`find --replay BUNDLE`: the bundle's queries against any worklist SCP; exit 0 when
+    every count and status is as captured, 1 otherwise, 2 not a bundle, 3 unreachable."""
+    from broker.dicom.replay import BundleError, load, replay
+
+    try:
+        bundle = load(Path(args.replay))
+    except BundleError as exc:
+        print(f"broker find: {exc}", file=sys.stderr)
+        return 2
+    outcomes = []
+    for outcome in replay(bundle, peer):
+        print(outcome.line(), flush=True)
+        outcomes.append(outcome)
+    same = sum(o.same for o in outcomes)
+    print(f"{same} of {len(outcomes)} queries answered as captured")
+    return 0 if same == len(outcomes) else 1
 
 
 def _date_key(text: str) -> str:
@@ -428,6 +449,12 @@ def _find_options(find: argparse.ArgumentParser) -> None:
         "step of the query's days is or is not answered",
     )
     find.add_argument("--config", help="with --explain: the broker's configuration")
+    find.add_argument(
+        "--replay",
+        metavar="BUNDLE",
+        help="send a worklist bundle's queries (exported from the worklist lab) to the SCP and compare "
+        "each answer with the captured one",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from broker.domain.errors import DomainError
 from broker.domain.ports import WorklistReader
 from broker.domain.states import ON_WORKLIST
-from broker.domain.worklist import Exclusion, Key, Pattern, WorklistEntry, WorklistQuery, exclusions
+from broker.domain.worklist import Exclusion, Key, Pattern, Period, WorklistEntry, WorklistQuery, exclusions
+
+#: How far around the asked period an explanation looks for steps the date excluded.
+NEIGHBOUR_DAYS = timedelta(days=1)
 
 
 class TooManyMatches(DomainError):
@@ -62,14 +66,16 @@ class WorklistProvider:
         return entries[:size], len(entries) > size
 
     def explain(self, query: WorklistQuery, calling_ae: str, limit: int = 200) -> list[Explained]:
-        """Every step scheduled in the query's period (any status, at most `limit`),
-        each with what keeps it from `calling_ae`'s answer: a status off the worklist,
-        the caller's station-only rule, or a key of the query. The same rules as
-        `rad5_query_modality_worklist`, item by item."""
+        """Every step scheduled in the query's period and the day on either side of it
+        (any status, at most `limit`), each with what keeps it from `calling_ae`'s
+        answer: a status off the worklist, the caller's station-only rule, or a key of
+        the query (the date for the neighbouring days: the step a modality misses is
+        often scheduled a day off, or across midnight in another time zone). The same
+        rules as `rad5_query_modality_worklist`, item by item."""
         scoped = self._scoped(query, calling_ae)
         station_rule = scoped.patterns.get(Key.STATION_AE) != query.patterns.get(Key.STATION_AE)
         explained = []
-        for entry in self._reader.around(query, limit):
+        for entry in self._reader.around(replace(query, period=_widened(query.period)), limit):
             off = entry.status not in ON_WORKLIST
             reasons = [Exclusion("status", "SCHEDULED or STARTED", entry.status.value)] if off else []
             for reason in exclusions(entry, scoped):
@@ -84,3 +90,10 @@ class WorklistProvider:
             return query
         station = Pattern(policy.station_ae or calling_ae)
         return replace(query, patterns={**query.patterns, Key.STATION_AE: station})
+
+
+def _widened(period: Period | None) -> Period | None:
+    if period is None:
+        return None
+    return Period(period.start - NEIGHBOUR_DAYS if period.start else None,
+                  period.end + NEIGHBOUR_DAYS if period.end else None)  # fmt: skip

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import evt
+from pynetdicom.dimse_primitives import C_FIND
 
 from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
 from broker.dicom.audit import record_query
@@ -30,7 +31,7 @@ from broker.dicom.status import (
 from broker.domain.audit import Outcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import AuditLog
-from broker.domain.query_log import LoggedQuery, QueryLog
+from broker.domain.query_log import Captured, LoggedQuery, QueryLog
 from broker.mapping.mwl import AnswerPlan, asked_keys, query_from_identifier
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
@@ -48,6 +49,7 @@ def _failure(status: int, comment: str) -> Dataset:
 @dataclass
 class _Tally:
     matches: int = 0
+    captured: Captured | None = None
 
 
 def handle_find(
@@ -62,6 +64,8 @@ def handle_find(
     waits for, sending included); each query audited once, refused ones too, and kept
     in the bounded query log of its calling AE."""
     started, final, tally = time.monotonic(), UNABLE_TO_PROCESS, _Tally()
+    if queries is not None:
+        tally.captured = _captured(event)
     try:
         for status, answer in _answers(event, provider, profile, metrics, tally):
             final = _code(status)
@@ -71,15 +75,23 @@ def handle_find(
         metrics.find_answered(final, seconds)
         record_query(audit, event, _outcome(final))
         if queries is not None:
-            queries.record(_logged(event, tally.matches, seconds, final))
+            queries.record(_logged(event, tally, seconds, final))
 
 
-def _logged(event: evt.Event, matches: int, seconds: float, status: int) -> LoggedQuery:
+def _captured(event: evt.Event) -> Captured:
+    """The identifier's bytes as they came (a modality vendor wants what its device sent)."""
+    request = event.request
+    raw = request.Identifier.getvalue() if isinstance(request, C_FIND) and request.Identifier is not None else b""
+    return Captured(raw, implicit=event.context.transfer_syntax == ImplicitVRLittleEndian)
+
+
+def _logged(event: evt.Event, tally: _Tally, seconds: float, status: int) -> LoggedQuery:
     try:
         keys = asked_keys(event.identifier)
     except Exception:  # an identifier that cannot be decoded was answered 0xA900 already
         keys = {}
-    return LoggedQuery(datetime.now(UTC), event.assoc.requestor.ae_title, keys, matches, seconds, status)
+    calling = event.assoc.requestor.ae_title
+    return LoggedQuery(datetime.now(UTC), calling, keys, tally.matches, seconds, status, tally.captured)
 
 
 def _outcome(status: int) -> Outcome:
@@ -115,8 +127,7 @@ def _answers(
         return
     tally.matches = len(entries)
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
-    quirks = profile.dicom.stations.get(event.assoc.requestor.ae_title)
-    plan = AnswerPlan(request, profile.dicom.character_sets, profile.dicom.priorities, quirks)
+    plan = AnswerPlan.for_caller(request, profile, event.assoc.requestor.ae_title)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
     pending = PendingResponses(event)
     final: tuple[object, Dataset | None] | None = SUCCESS, None  # None: the connection failed
@@ -130,6 +141,8 @@ def _answers(
             log.exception("worklist answer could not be built")
             final = _failure(UNABLE_TO_PROCESS, "unable to build an answer"), None
             break
+        if tally.captured is not None:
+            tally.captured.keep(answer)
         if not pending.send(answer):
             final = None
             break

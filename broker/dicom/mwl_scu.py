@@ -27,6 +27,10 @@ PENDING = (0xFF00, 0xFF01)
 class WorklistQueryError(Exception):
     """The SCP answered with a failure status (the answers so far are incomplete)."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class WorklistUnreachable(OSError):
     """No association (refused, rejected, aborted) or no answer in time."""
@@ -111,7 +115,7 @@ def _answers(responses: Iterator[tuple[Dataset, Dataset | None]], peer: Peer) ->
             answers.append(found)
         elif code != SUCCESS:
             comment = status.get("ErrorComment", "")
-            raise WorklistQueryError(f"{peer.called_ae} answered 0x{code:04X} {comment}".rstrip())
+            raise WorklistQueryError(f"{peer.called_ae} answered 0x{code:04X} {comment}".rstrip(), code)
     return answers
 
 

@@ -184,10 +184,10 @@ def exclusions(entry: WorklistEntry, query: WorklistQuery) -> Iterator[Exclusion
         if uids and entry.value(key) not in uids:
             yield Exclusion(key.value, "\\".join(sorted(uids)), entry.value(key))
     if query.times is not None and not query.times.contains(entry.start):
-        yield Exclusion("start_time", f"{query.times.start}-{query.times.end}", _moment(entry.start))
+        yield Exclusion("time", f"{query.times.start}-{query.times.end}", _moment(entry.start))
     if query.period is not None and not query.period.contains(entry.start):
         asked = f"{_moment(query.period.start)}-{_moment(query.period.end)}"
-        yield Exclusion("start", asked, _moment(entry.start))
+        yield Exclusion("date", asked, _moment(entry.start))
 
 
 def _moment(moment: datetime | time | None) -> str:

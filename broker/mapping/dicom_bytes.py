@@ -12,8 +12,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from functools import cache
+from io import BytesIO
 
 from pydicom.charset import convert_encodings, encode_string
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
 from pydicom.valuerep import PersonName
 
 #: VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
@@ -71,3 +74,11 @@ def sequence(tag: int, items: list[bytes], *, implicit: bool) -> bytes:
     """A sequence of already-encoded item datasets."""
     body = b"".join(_ITEM_TAG + _LENGTH_32.pack(len(item)) + item for item in items)
     return header(tag, "SQ", len(body), implicit=implicit) + body
+
+
+def read_identifier(raw: bytes, *, implicit: bool = False) -> Dataset:
+    """Identifier bytes (a C-FIND query or answer) read back, text decoded with its own
+    (0008,0005): what the web, the worklist lab and a bundle show is what went on the wire."""
+    ds = read_dataset(BytesIO(raw), is_implicit_VR=implicit, is_little_endian=True)
+    ds.decode()
+    return ds

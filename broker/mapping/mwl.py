@@ -23,7 +23,7 @@ from broker.domain.errors import InvalidInput
 from broker.domain.worklist import Key, Pattern, Period, TimesOfDay, WorklistEntry, WorklistQuery
 from broker.mapping.dicom_bytes import TEXT_VRS, ValueEncoder, element, sequence
 from broker.mapping.dicom_charsets import CharsetChoice
-from broker.mapping.profile import Priority, StationQuirks
+from broker.mapping.profile import Priority, Profile, StationQuirks
 
 #: Query keys matched by single value, wildcard (`*`, `?`) or universal matching, at the
 #: top level and in the Scheduled Procedure Step Sequence item (the statement lists these).
@@ -412,6 +412,13 @@ class AnswerPlan:
         asked = quirks.character_set.split("\\") if quirks and quirks.character_set else _asked_charset(request)
         self._charsets = CharsetChoice(asked, character_sets)
         self._encoders: dict[tuple[str, ...] | None, ValueEncoder] = {}
+
+    @classmethod
+    def for_caller(cls, request: Dataset | None, profile: Profile, calling_ae: str) -> AnswerPlan:
+        """The plan a C-FIND from `calling_ae` is answered with: the profile's character
+        sets and priorities, and that station's quirks (the worklist lab shows the same)."""
+        quirks = profile.dicom.stations.get(calling_ae)
+        return cls(request, profile.dicom.character_sets, profile.dicom.priorities, quirks)
 
     def encode(self, entry: WorklistEntry, *, implicit: bool) -> bytes:
         """The answer identifier for `entry`, in the character set the query named if

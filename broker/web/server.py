@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from broker.config import WebConfig, is_loopback
 from broker.store import reads
 from broker.tls import optional_server_context
-from broker.web import actions, api, browse, dicomweb, lab, orders, page
+from broker.web import actions, api, browse, dicomweb, lab, lab_page, orders, page
 from broker.web.auth import Authorized, Tokens
 from broker.web.context import WebContext
 from broker.web.guards import HostAllowList, SecurityHeaders, allowed_hosts
@@ -66,6 +66,7 @@ def create_app(config: WebConfig, ctx: WebContext, port: int) -> FastAPI:
     app.include_router(orders.pages)
     app.include_router(actions.router)
     app.include_router(browse.router)
+    app.include_router(lab_page.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
