@@ -20,9 +20,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from test_web_page_chromium import _csp_violations, chromium  # noqa: F401 (the harness: a fixture)
 
 from broker.app import Broker
+from support.browser import csp_violations
 from support.dicompeer import findscu
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, send
 from support.web import READ_TOKEN, web_broker, web_port
@@ -60,7 +60,7 @@ def _excluded_by(driver: webdriver.Chrome, accession: str) -> list[str]:
     return [b.text for b in driver.find_elements(By.CSS_SELECTOR, f"#excluded-{accession} .key")]
 
 
-def test_lab_page_in_headless_chromium(lab_broker: Broker, chromium: webdriver.Chrome, tmp_path: Path) -> None:  # noqa: F811
+def test_lab_page_in_headless_chromium(lab_broker: Broker, chromium: webdriver.Chrome, tmp_path: Path) -> None:
     _queries(lab_broker, tmp_path)
     base = f"http://127.0.0.1:{web_port(lab_broker)}"
     chromium.get(f"{base}/login")
@@ -96,4 +96,4 @@ def test_lab_page_in_headless_chromium(lab_broker: Broker, chromium: webdriver.C
     chromium.get(f"{base}/lab?calling_ae=CT02&date={DAY}")
     assert _excluded_by(chromium, "ACCL1") == ["station_only rule"]
     assert "the modality shows an empty worklist" in chromium.find_element(By.ID, "returned").text
-    assert _csp_violations(chromium) == []
+    assert csp_violations(chromium) == []
