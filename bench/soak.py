@@ -10,6 +10,7 @@ the environment, so the soak and CI exercise the same code:
   d2      D2: 500 silent connections
   d4      D4: 100,000 connect/echo/release + 10,000 bare connect/close, RSS and threads
   s4      S4: syslog collector down 5 minutes (both backends)
+  scale   issue 7: two `broker serve` processes on one PostgreSQL, 1,000 orders
 
 `--tiny` runs every part once at a small size (to check the harness, minutes);
 `--parts r1,d4` picks parts. Writes bench/results/soak-<timestamp>-<host>.md (a table:
@@ -34,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", "-rN"]
 #: Lines the tests (and libFuzzer) print with their figures.
-FIGURES = re.compile(r"^(R1 |MLLP: |DICOM: |D2 \d|D4: |S4: |FUZZ_SEED=|CRASH_SEED=|#\d+\s+DONE|Done \d+ runs)")
+FIGURES = re.compile(
+    r"^(R1 |MLLP: |DICOM: |D2 \d|D4: |S4: |\d+ orders on 2 brokers|FUZZ_SEED=|CRASH_SEED=|#\d+\s+DONE|Done \d+ runs)"
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,13 @@ def _s4(tiny: bool) -> Part:
     return Part("s4", f"collector down {seconds} s", [Run("both backends", test, {"S4_OUTAGE_SECONDS": str(seconds)})])
 
 
-PARTS = {"r1": _r1, "fuzz": _fuzz, "atheris": _atheris, "d2": _d2, "d4": _d4, "s4": _s4}
+def _scale(tiny: bool) -> Part:
+    orders = 100 if tiny else 1000
+    test = [*PYTEST, "tests/e2e/test_scale_out_processes.py"]
+    return Part("scale", f"{orders} orders on 2 brokers", [Run("postgresql", test, {"SCALE_ORDERS": str(orders)})])
+
+
+PARTS = {"r1": _r1, "fuzz": _fuzz, "atheris": _atheris, "d2": _d2, "d4": _d4, "s4": _s4, "scale": _scale}
 
 
 @dataclass(frozen=True)

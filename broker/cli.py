@@ -270,7 +270,8 @@ def _find(args: argparse.Namespace) -> int:
 
     keys = WorklistKeys(args.station, args.modality, args.date, args.patient_id, args.accession, args.patient_name)
     if args.replay:
-        return _replay(args, Peer(args.host, args.port, args.aet, args.aec, args.timeout))
+        return _replay(args)
+    args.aet = args.aet or "BROKERFIND"
     if args.explain:
         return _explain(args, identifier(keys))
     try:
@@ -302,9 +303,11 @@ def _explain(args: argparse.Namespace, query: Dataset) -> int:
     return 0 if any(not item.excluded_by for item in explained) else 1
 
 
-def _replay(args: argparse.Namespace, peer: Any) -> int:
-    """`find --replay BUNDLE`: the bundle's queries against any worklist SCP; exit 0 when
-    every count and status is as captured, 1 otherwise, 2 not a bundle, 3 unreachable."""
+def _replay(args: argparse.Namespace) -> int:
+    """`find --replay BUNDLE`: the bundle's queries against any worklist SCP, as the
+    bundle's station unless --aet says otherwise; exit 0 when every count and status is
+    as captured, 1 otherwise, 2 not a bundle, 3 unreachable."""
+    from broker.dicom.mwl_scu import Peer
     from broker.dicom.replay import BundleError, load, replay
 
     try:
@@ -312,6 +315,7 @@ def _replay(args: argparse.Namespace, peer: Any) -> int:
     except BundleError as exc:
         print(f"broker find: {exc}", file=sys.stderr)
         return 2
+    peer = Peer(args.host, args.port, args.aet or str(bundle.get("station", "BROKERFIND")), args.aec, args.timeout)
     outcomes = []
     for outcome in replay(bundle, peer):
         print(outcome.line(), flush=True)
@@ -431,7 +435,7 @@ def _find_options(find: argparse.ArgumentParser) -> None:
     )
     find.add_argument("host", nargs="?", default="127.0.0.1", help="the worklist SCP (default 127.0.0.1)")
     find.add_argument("port", nargs="?", type=int, default=11112, help="its port (default 11112)")
-    find.add_argument("--aet", default="BROKERFIND", help="our calling AE title (default BROKERFIND)")
+    find.add_argument("--aet", help="our calling AE title (default BROKERFIND; with --replay, the bundle's station)")
     find.add_argument("--aec", default="BROKER", help="the SCP's AE title (default BROKER)")
     find.add_argument("--station", default="", help="Scheduled Station AE Title, e.g. CT01")
     find.add_argument("--modality", default="", help="e.g. CT, MR")

@@ -96,8 +96,9 @@ def keys_identifier(keys: WorklistKeys) -> Dataset:
 
 @router.get("/explain", responses={422: {"description": "a key value the matching rules refuse"}})
 def explain(ctx: Ctx, calling_ae: Annotated[str, Query(min_length=1, max_length=16)], keys: Keys) -> list[ExplainedOut]:
-    """Every step of the asked days as `calling_ae` would see it: returned, or the key
-    that excluded it (station, date, modality, status, the station-only rule...)."""
+    """Every step of the asked days (and the day either side) as `calling_ae` would see
+    it: returned, or the key that excluded it (station, date, modality, status, the
+    station-only rule...)."""
     try:
         query = query_from_identifier(keys_identifier(keys), fold_case_names=ctx.profile.dicom.fold_case_names)
     except (ValueError, InvalidInput) as exc:

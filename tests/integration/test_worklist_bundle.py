@@ -173,7 +173,7 @@ def test_replay_against_wlmscpfs_with_the_bundles_worklist(
 
 def test_replay_against_the_broker_itself(captured: Broker, tmp_path: Path) -> None:
     _, path = _bundle(captured, tmp_path, dates="keep")
-    result = run_cli("find", "127.0.0.1", str(captured.dicom.port), "--aet", "CT01", "--replay", str(path))
+    result = run_cli("find", "127.0.0.1", str(captured.dicom.port), "--replay", str(path))  # as CT01, its station
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     station_and_day = lines[0 : lines.index("query 2: expected 1 (0x0000), got 0 (0x0000): DIFFERENT")]
