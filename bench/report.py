@@ -65,6 +65,8 @@ def _answers(row: Row, scps: Sequence[str]) -> tuple[str, list[str]]:
 
 
 def worklist_section(results: WorklistResults, reps_target: int) -> list[str]:
+    if not results.rows:  # --web-only: the broker's C-FIND is in the DICOMweb table
+        return ["## A. Modality Worklist: C-FIND beside DICOMweb (--web-only)", "", *web_section(results)]
     scps = results.scps
     peers = [name for name in scps if name != BROKER_SCP]
     header = ["items", "query", "association", "answers " + "/".join(scps)]
