@@ -13,6 +13,7 @@ Nothing else in broker/ may parse XML (tests/integration/test_attack_classes.py 
 from __future__ import annotations
 
 from xml.etree.ElementTree import Element, TreeBuilder
+from xml.sax.saxutils import escape as _escape
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
@@ -58,3 +59,9 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     except SyntaxError as exc:  # xml.etree.ElementTree.ParseError
         raise UnsafeXml(f"XML not well-formed ({exc.msg})") from None
     return root
+
+
+def text(value: str) -> str:
+    """`value` as XML character data (&, <, > escaped): what the broker writes goes
+    through this module too, so one place holds every XML rule."""
+    return _escape(value)

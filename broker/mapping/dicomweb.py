@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -26,6 +25,7 @@ from broker.domain.errors import InvalidInput, Problem
 from broker.mapping.dicom_bytes import TEXT_VRS
 from broker.mapping.mwl import Resolved
 from broker.safe_xml import UnsafeXml, parse_xml
+from broker.safe_xml import text as xml_text
 
 #: PS3.18 query parameters that are not attribute matches.
 _CONTROL = frozenset({"includefield", "fuzzymatching", "offset", "limit"})
@@ -232,7 +232,7 @@ def _xml_attributes(parts: list[str], dataset: dict[str, Any]) -> None:
             elif vr == "PN":
                 _xml_person(parts, number, value)
             else:
-                parts.append(f'<Value number="{number}">{escape(str(value))}</Value>')
+                parts.append(f'<Value number="{number}">{xml_text(str(value))}</Value>')
         parts.append("</DicomAttribute>")
 
 
@@ -244,7 +244,7 @@ def _xml_person(parts: list[str], number: int, groups: dict[str, str]) -> None:
             parts.append(f"<{group}>")
             for part, text in zip(_PN_PARTS, groups[group].split("^"), strict=False):
                 if text:
-                    parts.append(f"<{part}>{escape(text)}</{part}>")
+                    parts.append(f"<{part}>{xml_text(text)}</{part}>")
             parts.append(f"</{group}>")
     parts.append("</PersonName>")
 

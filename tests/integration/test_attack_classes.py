@@ -38,7 +38,7 @@ ATTACK_CLASSES = {
     ],
     "XML external entities (XXE in DICOMweb STOW-RS/UPS-RS)": [
         "tests/integration/test_attack_classes.py::test_xml_external_entities_refused_and_xml_parsed_in_one_place",
-        "tests/integration/test_dicomweb.py::test_15_4_create_in_xml_and_hostile_bodies_are_refused",
+        "tests/integration/test_dicomweb.py::test_ps3_18_15_4_1_4_create_in_xml_and_hostile_bodies_are_refused",
     ],
     "AE titles and identifiers reaching file paths": [
         "tests/integration/test_attack_classes.py::test_path_traversal_identifiers_never_reach_a_file_path",
