@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
-
-
-def _start_thread() -> None:
-    """Nothing: submitted once to each job's executor at start so that its one thread
-    exists from then on (an executor starts its thread on the first submit)."""
 
 
 class Jobs:
@@ -50,8 +46,8 @@ class Jobs:
                 executor=name,
                 max_instances=1,
                 coalesce=True,
+                next_run_time=datetime.now(UTC),  # a first run at start starts the job's thread
             )
-            self._scheduler.add_job(_start_thread, executor=name, id=f"{name}-thread")  # runs once, at start
 
     @staticmethod
     def _guarded(job: Callable[[], int], name: str) -> Callable[[], None]:
