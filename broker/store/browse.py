@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from broker.domain.model import Order, PersonName
 from broker.store import tables as t
+from broker.store.inbound_log import LoggedMessage
 from broker.store.name_keys import PREFIX_END, words
+from broker.store.reads import StepLine
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,6 @@ class Criteria:
     def empty(self) -> bool:
         return not (words(self.name) or self.patient_id or self.accession_number or self.station_ae
                     or self.first_day or self.last_day)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class StepLine:
-    sps_id: str
-    station_ae: str
-    modality: str
-    start: datetime | None
-    description: str
-    status: str
 
 
 @dataclass(frozen=True)
@@ -138,15 +130,9 @@ class PerformedLine:
 
 
 @dataclass(frozen=True)
-class InboundLine:
-    id: int
-    received_at: datetime
-    sender: str
-    control_id: str
-    message_type: str
-    answer: str
-    error_code: str
-    error_location: str
+class InboundLine(LoggedMessage):
+    """A logged message with its error text and the message itself (the order page)."""
+
     error: str
     raw: bytes
 

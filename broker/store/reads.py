@@ -22,8 +22,8 @@ from broker.store import tables as t
 
 
 @dataclass(frozen=True)
-class StepRow:
-    """One scheduled step with what a technologist needs beside it on the day's list."""
+class StepLine:
+    """A scheduled step as listed (an order's page)."""
 
     sps_id: str
     station_ae: str
@@ -31,6 +31,12 @@ class StepRow:
     start: datetime | None
     description: str
     status: str
+
+
+@dataclass(frozen=True)
+class StepRow(StepLine):
+    """One scheduled step with what a technologist needs beside it on the day's list."""
+
     patient_id: str
     patient_name: PersonName
     accession_number: str
