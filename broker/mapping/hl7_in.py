@@ -557,14 +557,18 @@ def accepted_message_types() -> list[str]:
     return list(_ROUTES)
 
 
-def read_commands(raw: bytes, profile: Profile) -> list[Command]:
-    """A message's bytes → its commands, as the intake reads them: decoded as MSH-18
-    declares, its text checked (hl7_text.check_text), its segments CR-ended, parsed,
-    interpreted; or InvalidInput/UnsupportedMessage."""
+def read_message(raw: bytes, profile: Profile) -> hl7.Message:
+    """A message's bytes → the parsed message, as the intake reads them: decoded as
+    MSH-18 declares, its text checked (hl7_text.check_text), its segments CR-ended,
+    parsed; or InvalidInput."""
     text = decode(raw, profile.hl7_in.charsets)
     check_text(text)
     try:
-        message = hl7.parse(with_cr(text))
+        return hl7.parse(with_cr(text))
     except Exception as exc:  # python-hl7 raises several types for malformed text
         raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
-    return interpret(message, profile)
+
+
+def read_commands(raw: bytes, profile: Profile) -> list[Command]:
+    """A message's bytes → its commands (read_message, then interpret)."""
+    return interpret(read_message(raw, profile), profile)
