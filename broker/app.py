@@ -93,8 +93,10 @@ class Services:
             self.profile,
             [Addressee(im.name, im.receiving_application, im.receiving_facility) for im in config.image_managers],
         )
+        #: HL7 messages of concurrent connections share a transaction (store/group_commit.py).
+        together = GroupCommit(uow, committed=self.metrics.hl7_committed_together)
         self.order_filler = OrderFiller(
-            uow, policy, procedures, Hl7Refusals(self.profile), audit=trail, transactions=GroupCommit(uow)
+            uow, policy, procedures, Hl7Refusals(self.profile), audit=trail, transactions=together
         )
         self.pps_manager = PpsManager(
             uow,

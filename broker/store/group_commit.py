@@ -89,8 +89,12 @@ class _Savepoint:
 class GroupCommit:
     """`Transactions` (domain.ports) that groups concurrent work into one transaction."""
 
-    def __init__(self, uow: SqlUnitOfWorkFactory, max_batch: int = 64) -> None:
+    def __init__(
+        self, uow: SqlUnitOfWorkFactory, max_batch: int = 64, committed: Callable[[int], None] = lambda _n: None
+    ) -> None:
+        """`committed` is told how many pieces each successful transaction held."""
         self._uow = uow
+        self._committed = committed
         self._alone = OwnTransactions(uow)
         self._max_batch = max_batch
         self._waiting: deque[_Work[object]] = deque()
@@ -124,6 +128,7 @@ class GroupCommit:
                 log.info("group of %d messages not committed (%s); applying each alone", len(batch), type(exc).__name__)
                 log.debug("group commit failed", exc_info=exc)
             else:
+                self._committed(len(batch))
                 for item, result in zip(batch, results, strict=True):
                     item.finish(result)
                 return
@@ -143,5 +148,6 @@ class GroupCommit:
     def _each(self, item: _Work[object]) -> None:
         try:
             item.finish(self._alone(item.work))
+            self._committed(1)
         except Exception as exc:  # the caller answers it (AR 207); the others go on
             item.fail(exc)

@@ -65,11 +65,13 @@ def _as_one_batch(group: GroupCommit, pool: ThreadPoolExecutor, works: list[Work
 
 
 def test_concurrent_work_shares_one_transaction_and_all_of_it_commits(engine: Engine, pool: ThreadPoolExecutor) -> None:
-    group = GroupCommit(SqlUnitOfWorkFactory(engine))
+    sizes: list[int] = []
+    group = GroupCommit(SqlUnitOfWorkFactory(engine), committed=sizes.append)
     futures = _as_one_batch(group, pool, [_keep(f"M{n}") for n in range(5)])
     repositories = {id(f.result(timeout=10)) for f in futures}
     assert len(repositories) == 1, "the five pieces did not share a transaction"
     assert _stored(engine) == [f"M{n}" for n in range(5)]
+    assert sorted(sizes) == [1, 5], "the holder alone, then the five together (as the metric counts them)"
 
 
 def test_a_refusal_in_a_batch_undoes_only_its_own_work(engine: Engine, pool: ThreadPoolExecutor) -> None:
