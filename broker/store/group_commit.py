@@ -121,6 +121,14 @@ class GroupCommit:
             return [self._waiting.popleft() for _ in range(min(len(self._waiting), self._max_batch))]
 
     def _run(self, batch: list[_Work[object]]) -> None:
+        try:
+            self._apply(batch)
+        finally:  # the leader was interrupted (BaseException): its followers must not wait for ever
+            for item in batch:
+                if not item.done:
+                    item.fail(RuntimeError("not applied: the writer stopped"))
+
+    def _apply(self, batch: list[_Work[object]]) -> None:
         if len(batch) > 1:
             try:
                 results = self._together(batch)
