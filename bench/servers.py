@@ -35,16 +35,24 @@ class BrokerServer:
     DIMSE/idle timeouts are raised so a 100k-answer query never runs into them."""
 
     def __init__(
-        self, workdir: Path, *, max_matches: int, sqlite_synchronous: str, ris_port: int | None = None
+        self,
+        workdir: Path,
+        *,
+        max_matches: int,
+        sqlite_synchronous: str,
+        ris_port: int | None = None,
+        database_url: str | None = None,
     ) -> None:
+        """`database_url`: another database (PostgreSQL) instead of SQLite in `workdir`."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.hl7_port, self.dicom_port, self.web_port = free_port(), free_port(), free_port()
         self.database = workdir / "broker.db"
         self.sqlite_synchronous = sqlite_synchronous
+        url = database_url or f"sqlite:///{self.database}"
         config = {
             "profile": str(BENCH_PROFILE),
             "log_level": "INFO",
-            "database": {"url": f"sqlite:///{self.database}", "sqlite_synchronous": sqlite_synchronous},
+            "database": {"url": url, "sqlite_synchronous": sqlite_synchronous},
             "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
             "dicom": {
                 "ae_title": BROKER_AE,
@@ -64,7 +72,7 @@ class BrokerServer:
             config["outbox"] = {"poll_seconds": 0.2}  # the default; stated, as part C measures it
         self.config = workdir / "broker.yaml"
         self.config.write_text(yaml.safe_dump(config), encoding="utf-8")
-        upgrade(f"sqlite:///{self.database}", create=True)  # serve never creates it
+        upgrade(url, create=True)  # serve never creates it
         self.peer = Peer(
             "broker",
             [sys.executable, "-m", "broker", "serve", "--config", str(self.config)],

@@ -43,6 +43,7 @@ from broker.mapping.profile import load_profile
 from broker.metrics import Metrics
 from broker.security import LoggedAlerts, SecurityAlerts
 from broker.store.db import build_engine
+from broker.store.group_commit import GroupCommit
 from broker.store.migrate import upgrade
 from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
@@ -92,7 +93,11 @@ class Services:
             self.profile,
             [Addressee(im.name, im.receiving_application, im.receiving_facility) for im in config.image_managers],
         )
-        self.order_filler = OrderFiller(uow, policy, procedures, Hl7Refusals(self.profile), audit=trail)
+        #: HL7 messages of concurrent connections share a transaction (store/group_commit.py).
+        together = GroupCommit(uow, committed=self.metrics.hl7_committed_together)
+        self.order_filler = OrderFiller(
+            uow, policy, procedures, Hl7Refusals(self.profile), audit=trail, transactions=together
+        )
         self.pps_manager = PpsManager(
             uow,
             Hl7StatusNotifier(self.profile, _ris_addressee(config)),

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 #: other label is the broker's own answer (ACK code, DIMSE status, MPPS state).
 _MESSAGE_TYPES = frozenset(accepted_message_types())
 _ACCEPTED = frozenset({"AA", "CA"})
+#: Messages per group commit: one when a lone sender sends, up to the connections busy.
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 #: C-FIND answers take from milliseconds to seconds for large worklists.
 _FIND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -41,6 +43,12 @@ class Metrics:
         )
         self._hl7_errors = Counter(
             "broker_hl7_errors", "HL7 messages refused (AE/AR/CE/CR)", ["message_type", "code"], registry=r
+        )
+        self._hl7_together = Histogram(
+            "broker_hl7_group_commit_messages",
+            "HL7 messages committed in one transaction (group commit)",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
         )
         self._finds = Counter("broker_cfind", "Worklist C-FIND requests, by final status", ["status"], registry=r)
         self._find_seconds = Histogram(
@@ -70,6 +78,9 @@ class Metrics:
         self._hl7_acked.labels(label, code).inc()
         if code not in _ACCEPTED:
             self._hl7_errors.labels(label, code).inc()
+
+    def hl7_committed_together(self, messages: int) -> None:
+        self._hl7_together.observe(messages)
 
     def find_answered(self, status: int, seconds: float) -> None:
         self._finds.labels(f"0x{status:04X}").inc()

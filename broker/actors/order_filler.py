@@ -33,13 +33,15 @@ from broker.domain.commands import (
 from broker.domain.demographics import merged
 from broker.domain.errors import DomainError, DuplicateRecord, IllegalTransition, InvalidInput, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy, make_uid
-from broker.domain.integrity import claim_identifiers
+from broker.domain.integrity import claim_identifiers, claim_new_identifiers
 from broker.domain.model import Order, Patient
 from broker.domain.ports import (
     AuditTrail,
     InboundRecord,
+    OwnTransactions,
     ProcedureNotifier,
     RefusalRule,
+    Transactions,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -86,8 +88,12 @@ class OrderFiller:
         refusals: RefusalRule,
         clock: Callable[[], datetime] = datetime.now,
         audit: AuditTrail | None = None,
+        transactions: Transactions | None = None,
     ) -> None:
         self._uow = uow
+        #: Where inbound messages are applied: one transaction each unless the
+        #: composition root passes a group commit (store/group_commit.py).
+        self._transactions = transactions or OwnTransactions(uow)
         self._policy = policy
         self._procedures = procedures
         self._refusals = refusals
@@ -108,35 +114,46 @@ class OrderFiller:
         recognised by `fingerprint` (the adapter's normal form of the raw message), so
         one that differs only in encoding details gets the original answer; a message
         kept after a storage failure (`keep_unstored`) is applied when it comes again.
+
+        The work runs through `transactions`, which may share its transaction with other
+        messages' (group commit) and run it again on a fresh one: `interpret` must give
+        fresh commands each time it is called. It returns once that transaction committed.
         """
-        with self._uow() as uow:
-            prior = uow.inbound.get(record.sender, record.control_id)
-            retry = prior is not None and _never_applied(prior)
-            if prior is not None and not retry and fingerprint(prior.raw) == fingerprint(record.raw):
-                return Receipt(prior, duplicate=True)
-            if prior is not None and not retry:
-                return self._conflict(uow, record, fingerprint(record.raw))
-            outcomes: list[OrderOutcome] = []
-            try:
-                for command in interpret():
-                    order = self._apply(uow, command)
-                    self._audited(uow, command, order, Requestor(record.sender))
-                    if order is not None:
-                        outcomes.append(_outcome(command, order))
-            except (DomainError, UnsupportedMessage) as exc:
-                outcomes = []
-                uow.rollback()
-                record = self._refused(record, exc)
-            except Exception as exc:  # a defect: keep the message for replay, answer AE
-                log.exception("message %s could not be applied", record.control_id)
-                uow.rollback()
-                record = self._refused(record, exc)
-            record = replace(record, orders=tuple((o.placer_application, o.placer_order_number) for o in outcomes))
-            if retry:
-                uow.inbound.update(record)
-            else:
-                uow.inbound.add(record)
-            uow.commit()
+        return self._transactions(lambda uow: self._receive(uow, record, interpret, fingerprint))
+
+    def _receive(
+        self,
+        uow: UnitOfWork,
+        record: InboundRecord,
+        interpret: Callable[[], Sequence[Command]],
+        fingerprint: Callable[[bytes], bytes],
+    ) -> Receipt:
+        prior = uow.inbound.get(record.sender, record.control_id)
+        retry = prior is not None and _never_applied(prior)
+        if prior is not None and not retry and fingerprint(prior.raw) == fingerprint(record.raw):
+            return Receipt(prior, duplicate=True)
+        if prior is not None and not retry:
+            return self._conflict(uow, record, fingerprint(record.raw))
+        outcomes: list[OrderOutcome] = []
+        try:
+            for command in interpret():
+                order = self._apply(uow, command)
+                self._audited(uow, command, order, Requestor(record.sender))
+                if order is not None:
+                    outcomes.append(_outcome(command, order))
+        except (DomainError, UnsupportedMessage) as exc:
+            outcomes = []
+            uow.rollback()
+            record = self._refused(record, exc)
+        except Exception as exc:  # a defect: keep the message for replay, answer AE
+            log.exception("message %s could not be applied", record.control_id)
+            uow.rollback()
+            record = self._refused(record, exc)
+        record = replace(record, orders=tuple((o.placer_application, o.placer_order_number) for o in outcomes))
+        if retry:
+            uow.inbound.update(record)
+        else:
+            uow.inbound.add(record)
         return Receipt(record, orders=tuple(outcomes))
 
     def enter(self, commands: Sequence[Command], requestor: Requestor) -> list[OrderOutcome]:
@@ -218,7 +235,6 @@ class OrderFiller:
             return Receipt(kept, duplicate=True)
         refused = self._refused(replace(record, control_id=key), DuplicateRecord("message control ID", "MSH-10"))
         uow.inbound.add(refused)
-        uow.commit()
         return Receipt(replace(refused, control_id=record.control_id), duplicate=True)
 
     def _refused(self, record: InboundRecord, exc: Exception) -> InboundRecord:
@@ -259,12 +275,15 @@ class OrderFiller:
         return None
 
     def rad1_patient_registration(self, uow: UnitOfWork, command: RegisterPatient) -> None:
-        self._upsert_patient(uow, command.patient)
+        self._register(uow, command.patient)
 
     def rad12_patient_update(self, uow: UnitOfWork, command: UpdatePatient) -> None:
-        if uow.patients.get(command.patient.patient_id, command.patient.issuer) is None:
+        """An update for a patient the broker does not hold (most of a hospital's ADT
+        feed) costs one index probe, then the refusal is stored with the raw message."""
+        held = uow.patients.held(command.patient.patient_id, command.patient.issuer)
+        if held is None:
             raise UnknownRecord("patient", "PID-3")
-        self._upsert_patient(uow, command.patient)
+        self._update(uow, held, command.patient)
 
     def rad12_patient_merge(self, uow: UnitOfWork, command: MergePatient) -> None:
         """A40: the prior record's orders (and so its scheduled steps) move to the
@@ -290,8 +309,8 @@ class OrderFiller:
 
     @staticmethod
     def _upsert_patient(uow: UnitOfWork, incoming: Patient) -> Patient:
-        """The stored patient, its demographics changed by `incoming` under HL7's update
-        rule (domain.demographics: empty = no change, `""` = delete)."""
+        """The stored patient as the session tracks it (a merge moves its orders), its
+        demographics changed by `incoming` under HL7's update rule."""
         patient = uow.patients.get(incoming.patient_id, incoming.issuer)
         if patient is None:
             uow.patients.add(incoming)
@@ -300,18 +319,36 @@ class OrderFiller:
         patient.name, patient.birth_date, patient.sex = update.name, update.birth_date, update.sex
         return patient
 
+    @classmethod
+    def _register(cls, uow: UnitOfWork, incoming: Patient) -> Patient:
+        """The patient's demographics once `incoming` is applied (stored as a new
+        patient, or merged into the held record by domain.demographics: empty = no
+        change, `""` = delete), as a value."""
+        held = uow.patients.held(incoming.patient_id, incoming.issuer)
+        if held is None:
+            uow.patients.insert(incoming)
+            return incoming
+        return cls._update(uow, held, incoming)
+
+    @staticmethod
+    def _update(uow: UnitOfWork, held: Patient, incoming: Patient) -> Patient:
+        update = merged(held, incoming)
+        if (update.name, update.birth_date, update.sex) != (held.name, held.birth_date, held.sex):
+            uow.patients.store(update)
+        return update
+
     def rad2_new_order(self, uow: UnitOfWork, command: PlaceOrder) -> Order:
         order = command.order
-        if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+        if uow.orders.placed(order.placer_order_number, order.placer_application):
             raise DuplicateRecord("placer order number", "ORC-2")
-        order.patient = self._upsert_patient(uow, order.patient)
+        order.patient = self._register(uow, order.patient)
         self._assign_identifiers(uow, order)
-        claim_identifiers(order, uow.orders)
+        claim_new_identifiers(order, uow.orders)
         if not order.placer_order_number:  # entered at the broker: no placer numbered it
             order.placer_order_number = order.filler_order_number
-            if uow.orders.by_placer_number(order.placer_order_number, order.placer_application):
+            if uow.orders.placed(order.placer_order_number, order.placer_application):
                 raise DuplicateRecord("placer order number", "ORC-2")
-        uow.orders.add(order)
+        uow.orders.insert(order)
         self._rad4_procedure_scheduled(uow, order)
         return order
 

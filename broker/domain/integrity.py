@@ -10,6 +10,7 @@ complete another patient's exam.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker.domain.errors import IdentifierInUse
@@ -18,16 +19,30 @@ from broker.domain.ports import Orders
 
 
 def claim_identifiers(order: Order, orders: Orders) -> None:
-    """Refuse an order (new or changed) whose accession number another active order
-    holds, or whose Study Instance UIDs name another requested procedure."""
-    if order.accession_number and any(o is not order for o in orders.active_by_accession(order.accession_number)):
+    """Refuse a changed order whose accession number another active order holds, or
+    whose Study Instance UIDs name another requested procedure."""
+    _claim(
+        order,
+        lambda accession: any(o is not order for o in orders.active_by_accession(accession)),
+        lambda uid: any(o is not order for o in orders.active_with_study(uid)),
+    )
+
+
+def claim_new_identifiers(order: Order, orders: Orders) -> None:
+    """The same rule for an order not stored yet: any active holder is another order,
+    so an index probe answers it (the intake's fast path)."""
+    _claim(order, orders.accession_held, orders.study_held)
+
+
+def _claim(order: Order, accession_held: Callable[[str], bool], study_held: Callable[[str], bool]) -> None:
+    if order.accession_number and accession_held(order.accession_number):
         raise IdentifierInUse("accession number", "accession_number")
     seen: set[str] = set()
     for procedure in order.procedures:
         uid = procedure.study_instance_uid
         if not uid:
             continue
-        if uid in seen or any(o is not order for o in orders.active_with_study(uid)):
+        if uid in seen or study_held(uid):
             raise IdentifierInUse("Study Instance UID", "study_instance_uid")
         seen.add(uid)
 

@@ -8,11 +8,11 @@ status message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from broker.domain.audit import AuditEvent
 from broker.domain.model import (
@@ -24,6 +24,8 @@ from broker.domain.model import (
     StepReference,
 )
 from broker.domain.worklist import WorklistEntry, WorklistQuery
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,36 @@ class Patients(Protocol):
     def get(self, patient_id: str, issuer: str) -> Patient | None: ...
     def add(self, patient: Patient) -> None: ...
     def remove(self, patient: Patient) -> None: ...
+    def held(self, patient_id: str, issuer: str) -> Patient | None:
+        """The stored demographics as a value: changing it changes nothing stored
+        (`store` does). The intake's fast path; `get` gives the tracked record."""
+        ...
+
+    def insert(self, patient: Patient) -> None: ...
+    def store(self, patient: Patient) -> None:
+        """Write the demographics of the stored patient with `patient`'s identifiers."""
+        ...
 
 
 class Orders(Protocol):
     def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None: ...
     def add(self, order: Order) -> None: ...
+    def placed(self, placer_order_number: str, placer_application: str) -> bool:
+        """Whether an order with this placer number exists (an index probe)."""
+        ...
+
+    def accession_held(self, accession_number: str) -> bool:
+        """Whether an active order carries this accession number."""
+        ...
+
+    def study_held(self, study_instance_uid: str) -> bool:
+        """Whether an active order has a requested procedure with this Study Instance UID."""
+        ...
+
+    def insert(self, order: Order) -> None:
+        """Store a new order (its patient stored already) and its procedures and steps."""
+        ...
+
     def with_step(self, ref: StepReference) -> list[Order]:
         """Every order holding a step with the reference's SPS ID (narrowed by its
         Requested Procedure ID and accession number when given)."""
@@ -139,6 +166,33 @@ class UnitOfWorkFactory(Protocol):
         """A unit of work for reading alone: it never waits for a writer (and may not
         commit changes)."""
         ...
+
+
+class Transactions(Protocol):
+    """Runs a piece of work in a transaction and returns its result once that
+    transaction has committed (the HL7 ACK waits for this).
+
+    An implementation may run several pieces of work in one transaction (group commit):
+    then `rollback` inside one undoes that work's changes only and `commit` is left to
+    the implementation; and it may run a piece again on a fresh transaction when the
+    shared one fails, so work must not carry state from one run to the next. An
+    exception from the work, or from the commit, reaches its caller only.
+    """
+
+    def __call__(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+
+class OwnTransactions:
+    """Each piece of work in a transaction of its own (no grouping)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def __call__(self, work: Callable[[UnitOfWork], T]) -> T:
+        with self._uow() as uow:
+            result = work(uow)
+            uow.commit()
+            return result
 
 
 class WorklistReader(Protocol):

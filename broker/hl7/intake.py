@@ -26,9 +26,9 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import order_references, read_commands
+from broker.mapping.hl7_in import interpret, order_references, read_commands, read_message
 from broker.mapping.hl7_out import message_structure, writer_for
-from broker.mapping.hl7_text import canonical, with_cr
+from broker.mapping.hl7_text import canonical
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
@@ -41,6 +41,42 @@ def _log_failure(what: str, exc: Exception) -> None:
     statement's parameters (patient data), only at DEBUG."""
     log.error("%s: %s", what, type(exc).__name__)
     log.debug("%s", what, exc_info=exc)
+
+
+class _Reading:
+    """A message read once, before the writer is asked for: parsed, and its commands
+    mapped, off the writer's time. Group commit may run the work a second time, and
+    applying commands changes them (identifiers assigned), so a second run maps them
+    again from the parsed message; nothing is parsed twice. A message that cannot be
+    read, or a sender not allowed, fails when the commands are asked for, inside the
+    Order Filler, so that it is stored with its refusal (a resend is still a duplicate)."""
+
+    def __init__(self, raw: bytes, header: MessageHeader, profile: Profile, senders: SenderPolicy) -> None:
+        self._header, self._profile, self._senders = header, profile, senders
+        self.message: hl7.Message | None = None
+        self._unreadable: Exception | None = None
+        try:
+            self.message = read_message(raw, profile)
+        except Exception as exc:  # raised again by `commands`
+            self._unreadable = exc
+        self._first: list[Command] | Exception | None
+        try:
+            self._first = self._interpret()
+        except Exception as exc:  # raised again by `commands`
+            self._first = exc
+
+    def _interpret(self) -> list[Command]:
+        self._senders.check(self._header)
+        if self._unreadable is not None:
+            raise self._unreadable
+        assert self.message is not None
+        return interpret(self.message, self._profile)
+
+    def commands(self) -> list[Command]:
+        first, self._first = self._first, None
+        if isinstance(first, Exception):
+            raise first
+        return first if first is not None else self._interpret()
 
 
 class Hl7Intake:
@@ -71,9 +107,10 @@ class Hl7Intake:
         )
         self._metrics.hl7_received(record.message_type)
         self._report_refused_sender(header)
+        reading = _Reading(raw, header, self._profile, self._senders)
         receipt: Receipt | None = None
         try:
-            receipt = self._order_filler.receive(record, lambda: self._commands(raw), self._fingerprint)
+            receipt = self._order_filler.receive(record, reading.commands, self._fingerprint)
             answered = receipt.record
             if receipt.duplicate:
                 log.info("duplicate message %s answered %s", record.control_id, answered.answer)
@@ -84,7 +121,8 @@ class Hl7Intake:
             _log_failure(f"message {record.control_id} not stored", exc)
             answered = self._unstored(record)
         self._metrics.hl7_answered(record.message_type, answered.answer)
-        return self._encode(self._answer(header, answered, receipt.orders if receipt else ()), header)
+        applied = receipt.orders if receipt else ()
+        return self._encode(self._answer(header, answered, applied, reading.message), header)
 
     def _unstored(self, record: InboundRecord) -> InboundRecord:
         """AR 207 (resend later), and the raw message kept with it if the store takes it
@@ -108,14 +146,20 @@ class Hl7Intake:
             return canonical(raw.decode("latin-1")).encode("latin-1")
         return canonical(text).encode("utf-8")
 
-    def _answer(self, header: MessageHeader, answered: InboundRecord, applied: Sequence[OrderOutcome]) -> str:
+    def _answer(
+        self,
+        header: MessageHeader,
+        answered: InboundRecord,
+        applied: Sequence[OrderOutcome],
+        message: hl7.Message | None,
+    ) -> str:
         """The application response the profile names for this message type, else a
         general ACK (also when the message cannot be read to list its orders). A fresh,
-        accepted message reports the orders as applied; a refused or repeated one is
-        read again to name them."""
+        accepted message reports the orders as applied; a refused or repeated one names
+        them from the message as parsed on arrival (a repeat is the same message)."""
         response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
         try:
-            orders = (applied or self._orders(answered)) if response else None
+            orders = (applied or self._orders(answered, message)) if response else None
             if response is not None and orders is not None:
                 response_type = message_structure(response, header.version)
                 return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)
@@ -123,9 +167,10 @@ class Hl7Intake:
             _log_failure(f"application response to {answered.control_id} not built; general ACK sent", exc)
         return render_ack(header, answered, datetime.now(), self._identity, self._writer)
 
-    def _orders(self, answered: InboundRecord) -> list[OrderOutcome] | None:
+    def _orders(self, answered: InboundRecord, message: hl7.Message | None) -> list[OrderOutcome] | None:
+        if message is None:  # unreadable: the general ACK says so
+            return None
         try:
-            message = hl7.parse(with_cr(decode(answered.raw, self._profile.hl7_in.charsets)))
             references = order_references(message, self._profile)
         except Exception:  # unreadable: the general ACK says so
             return None

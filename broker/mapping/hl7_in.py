@@ -6,6 +6,7 @@ reads it. Segment groups start at each ORC, so ZDS/TQ1 belong to the order they 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
 from broker.mapping.charsets import decode
+from broker.mapping.hl7_parse import parse
 from broker.mapping.hl7_text import check_text, with_cr
 from broker.mapping.profile import OrderFields, Profile
 from broker.mapping.vr import check
@@ -45,18 +47,25 @@ class FieldPath:
 
     @classmethod
     def parse(cls, text: str) -> FieldPath:
-        segment, _, rest = text.partition("-")
-        numbers = [int(n) for n in rest.split(".")]
-        return cls(segment, *numbers)
+        return _field_path(text)
 
     def __str__(self) -> str:
         parts = [str(n) for n in (self.field, self.component, self.subcomponent) if n]
         return f"{self.segment}-{'.'.join(parts)}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_path(text: str) -> FieldPath:
+    """Profiles name a few dozen paths, read for every message: each is split once."""
+    segment, _, rest = text.partition("-")
+    numbers = [int(n) for n in rest.split(".")]
+    return FieldPath(segment, *numbers)
+
+
 class SegmentGroup:
     """Segments an order reads: its own (ORC and what follows), then the message's
-    header segments (MSH, PID, PV1, ... before the first ORC) — never another order's."""
+    header segments (MSH, PID, PV1, ... before the first ORC) — never another order's.
+    The first segment of each name is indexed once: a message is read field by field."""
 
     def __init__(self, message: hl7.Message, own: Sequence[hl7.Segment]) -> None:
         header = []
@@ -65,7 +74,9 @@ class SegmentGroup:
                 break
             header.append(segment)
         self._own = list(own)
-        self._segments = [*own, *header]
+        self._first: dict[str, hl7.Segment] = {}
+        for segment in [*own, *header]:
+            self._first.setdefault(str(segment[0]), segment)
 
     def own(self, name: str) -> list[hl7.Segment]:
         """This order's segments called `name` (e.g. every IPC)."""
@@ -75,11 +86,11 @@ class SegmentGroup:
         """The same group, with `segment` found first among its namesakes."""
         group = SegmentGroup.__new__(SegmentGroup)
         group._own = self._own
-        group._segments = [segment, *self._segments]
+        group._first = {**self._first, str(segment[0]): segment}
         return group
 
     def _segment(self, name: str) -> hl7.Segment | None:
-        return next((s for s in self._segments if str(s[0]) == name), None)
+        return self._first.get(name)
 
     def value(self, path: FieldPath, repetition: int = 1) -> str:
         segment = self._segment(path.segment)
@@ -560,14 +571,18 @@ def accepted_message_types() -> list[str]:
     return list(_ROUTES)
 
 
-def read_commands(raw: bytes, profile: Profile) -> list[Command]:
-    """A message's bytes → its commands, as the intake reads them: decoded as MSH-18
-    declares, its text checked (hl7_text.check_text), its segments CR-ended, parsed,
-    interpreted; or InvalidInput/UnsupportedMessage."""
+def read_message(raw: bytes, profile: Profile) -> hl7.Message:
+    """A message's bytes → the parsed message, as the intake reads them: decoded as
+    MSH-18 declares, its text checked (hl7_text.check_text), its segments CR-ended,
+    parsed; or InvalidInput."""
     text = decode(raw, profile.hl7_in.charsets)
     check_text(text)
     try:
-        message = hl7.parse(with_cr(text))
+        return parse(with_cr(text))
     except Exception as exc:  # python-hl7 raises several types for malformed text
         raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
-    return interpret(message, profile)
+
+
+def read_commands(raw: bytes, profile: Profile) -> list[Command]:
+    """A message's bytes → its commands (read_message, then interpret)."""
+    return interpret(read_message(raw, profile), profile)

@@ -1,11 +1,19 @@
-"""Repositories over one SQLAlchemy session: the domain's ports, in SQL."""
+"""Repositories over one SQLAlchemy session: the domain's ports, in SQL.
+
+The HL7 intake path (duplicate probe, new orders, patient registration and update) is
+written in SQLAlchemy Core with statements built once at import: at feed speed the
+ORM's flush and statement building cost more than the SQL itself. A Core write flushes
+the session first and then empties its identity map, so an ORM read later in the same
+transaction (a change, a merge) loads the rows as they now are, never a stale copy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Connection, Select, bindparam, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,6 +22,8 @@ from broker.domain.model import (
     Order,
     Patient,
     PerformedStep,
+    PersonName,
+    RequestedProcedure,
     ScheduledStep,
     StepReference,
 )
@@ -21,9 +31,90 @@ from broker.domain.ports import InboundRecord, OutboundMessage
 from broker.store import tables as t
 
 
+def _core(session: Session) -> Connection:
+    """The session's connection, for a Core statement that must see what the ORM holds."""
+    session.flush()
+    return session.connection()
+
+
+_p, _o, _rp, _m = t.patients.c, t.orders.c, t.requested_procedures.c, t.inbound_messages.c
+_PATIENT = select(_p.name_alphabetic, _p.name_ideographic, _p.name_phonetic, _p.birth_date, _p.sex).where(
+    _p.patient_id == bindparam("patient_id"), _p.issuer == bindparam("issuer")
+)
+_INSERT_PATIENT = t.patients.insert()
+_STORE_PATIENT = (
+    update(t.patients)
+    .where(_p.patient_id == bindparam("key_id"), _p.issuer == bindparam("key_issuer"))
+    .values(
+        name_alphabetic=bindparam("name_alphabetic"),
+        name_ideographic=bindparam("name_ideographic"),
+        name_phonetic=bindparam("name_phonetic"),
+        birth_date=bindparam("birth_date"),
+        sex=bindparam("sex"),
+    )
+)
+_PLACED = select(literal(1)).where(
+    _o.placer_order_number == bindparam("placer_order_number"), _o.placer_application == bindparam("placer_application")
+)
+_ACTIVE = (_o.cancelled.is_(False), _o.discontinued.is_(False))
+_ACCESSION_HELD = select(literal(1)).where(_o.accession_number == bindparam("accession_number"), *_ACTIVE).limit(1)
+_STUDY_HELD = (
+    select(literal(1))
+    .select_from(t.requested_procedures.join(t.orders, _rp.order_pk == _o.id))
+    .where(_rp.study_instance_uid == bindparam("study_instance_uid"), *_ACTIVE)
+    .limit(1)
+)
+_INSERT_ORDER = (
+    t.orders.insert()
+    .values(
+        patient_pk=select(_p.id)
+        .where(_p.patient_id == bindparam("patient_id"), _p.issuer == bindparam("issuer"))
+        .scalar_subquery()
+    )
+    .returning(_o.id)
+)
+_INSERT_PROCEDURE = t.requested_procedures.insert().returning(_rp.id)
+_INSERT_STEP = t.scheduled_steps.insert()
+_INBOUND = select(
+    _m.sender, _m.control_id, _m.message_type, _m.raw, _m.answer, _m.error_code, _m.error_location, _m.error
+).where(_m.sender == bindparam("sender"), _m.control_id == bindparam("control_id"))
+_INSERT_INBOUND = t.inbound_messages.insert().returning(_m.id)
+_INSERT_OUTBOX = t.outbox.insert()
+
+
+def _demographics(patient: Patient) -> dict[str, str]:
+    return {
+        "name_alphabetic": patient.name.alphabetic,
+        "name_ideographic": patient.name.ideographic,
+        "name_phonetic": patient.name.phonetic,
+        "birth_date": patient.birth_date,
+        "sex": patient.sex,
+    }
+
+
 class PatientRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def held(self, patient_id: str, issuer: str) -> Patient | None:
+        """The stored patient as a plain value (Core; not tracked by the session)."""
+        row = _core(self._session).execute(_PATIENT, {"patient_id": patient_id, "issuer": issuer}).first()
+        if row is None:
+            return None
+        name = PersonName(row.name_alphabetic, row.name_ideographic, row.name_phonetic)
+        return Patient(patient_id, issuer, name, row.birth_date, row.sex)
+
+    def insert(self, patient: Patient) -> None:
+        _core(self._session).execute(
+            _INSERT_PATIENT, {"patient_id": patient.patient_id, "issuer": patient.issuer, **_demographics(patient)}
+        )
+
+    def store(self, patient: Patient) -> None:
+        """Write `patient`'s demographics over the stored record of the same identifiers."""
+        _core(self._session).execute(
+            _STORE_PATIENT, {"key_id": patient.patient_id, "key_issuer": patient.issuer, **_demographics(patient)}
+        )
+        self._session.expunge_all()
 
     def get(self, patient_id: str, issuer: str) -> Patient | None:
         stmt = select(Patient).where(t.patients.c.patient_id == patient_id, t.patients.c.issuer == issuer)
@@ -50,6 +141,29 @@ class OrderRepository:
 
     def add(self, order: Order) -> None:
         self._session.add(order)
+
+    def placed(self, placer_order_number: str, placer_application: str) -> bool:
+        params = {"placer_order_number": placer_order_number, "placer_application": placer_application}
+        return _core(self._session).execute(_PLACED, params).first() is not None
+
+    def accession_held(self, accession_number: str) -> bool:
+        return _core(self._session).execute(_ACCESSION_HELD, {"accession_number": accession_number}).first() is not None
+
+    def study_held(self, study_instance_uid: str) -> bool:
+        params = {"study_instance_uid": study_instance_uid}
+        return _core(self._session).execute(_STUDY_HELD, params).first() is not None
+
+    def insert(self, order: Order) -> None:
+        """A new order with its procedures and steps, for its stored patient (Core)."""
+        conn = _core(self._session)
+        order_pk = conn.execute(_INSERT_ORDER, _order_row(order)).scalar_one()
+        steps: list[dict[str, Any]] = []
+        for procedure in order.procedures:
+            procedure_pk = conn.execute(_INSERT_PROCEDURE, _procedure_row(procedure, order_pk)).scalar_one()
+            steps += (_step_row(step, procedure_pk) for step in procedure.steps)
+        if steps:
+            conn.execute(_INSERT_STEP, steps)
+        self._session.expunge_all()
 
     def with_step(self, ref: StepReference) -> list[Order]:
         """The orders holding the step a modality names (SPS ID, narrowed by the others)."""
@@ -101,6 +215,33 @@ class OrderRepository:
         return self._session.scalars(stmt).one()
 
 
+def _order_row(order: Order) -> dict[str, Any]:
+    return {
+        "patient_id": order.patient.patient_id,
+        "issuer": order.patient.issuer,
+        **{name: getattr(order, name) for name in _ORDER_COLUMNS},
+    }
+
+
+_ORDER_COLUMNS = (
+    "placer_order_number", "placer_application", "filler_order_number", "accession_number", "referring_physician",
+    "cancelled", "discontinued", "admission_id", "requesting_physician", "requesting_service", "placer_facility",
+)  # fmt: skip
+_PROCEDURE_COLUMNS = ("requested_procedure_id", "study_instance_uid", "description", "code", "priority")
+_STEP_COLUMNS = (
+    "sps_id", "modality", "station_ae", "station_name", "start", "description", "protocol_codes",
+    "performing_physician", "location", "status",
+)  # fmt: skip
+
+
+def _procedure_row(procedure: RequestedProcedure, order_pk: int) -> dict[str, Any]:
+    return {"order_pk": order_pk, **{name: getattr(procedure, name) for name in _PROCEDURE_COLUMNS}}
+
+
+def _step_row(step: ScheduledStep, procedure_pk: int) -> dict[str, Any]:
+    return {"procedure_pk": procedure_pk, **{name: getattr(step, name) for name in _STEP_COLUMNS}}
+
+
 class PerformedStepRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -118,39 +259,28 @@ class InboundRepository:
         self._session = session
 
     def get(self, sender: str, control_id: str) -> InboundRecord | None:
-        row = self._session.execute(
-            select(t.inbound_messages).where(
-                t.inbound_messages.c.sender == sender, t.inbound_messages.c.control_id == control_id
-            )
-        ).first()
-        if row is None:
-            return None
-        return InboundRecord(
-            row.sender,
-            row.control_id,
-            row.message_type,
-            row.raw,
-            row.answer,
-            row.error_code,
-            row.error_location,
-            row.error,
-        )
+        """One probe of the (sender, control ID) unique index: the duplicate check."""
+        row = _core(self._session).execute(_INBOUND, {"sender": sender, "control_id": control_id}).first()
+        return None if row is None else InboundRecord(*row)
 
     def add(self, record: InboundRecord) -> None:
-        message_pk = self._session.scalar(
-            t.inbound_messages.insert()
-            .returning(t.inbound_messages.c.id)
-            .values(
-                sender=record.sender,
-                control_id=record.control_id,
-                message_type=record.message_type,
-                received_at=datetime.now(),
-                raw=record.raw,
-                answer=record.answer,
-                error_code=record.error_code,
-                error_location=record.error_location,
-                error=record.error,
+        message_pk = (
+            _core(self._session)
+            .execute(
+                _INSERT_INBOUND,
+                dict(
+                    sender=record.sender,
+                    control_id=record.control_id,
+                    message_type=record.message_type,
+                    received_at=datetime.now(),
+                    raw=record.raw,
+                    answer=record.answer,
+                    error_code=record.error_code,
+                    error_location=record.error_location,
+                    error=record.error,
+                ),
             )
+            .scalar_one()
         )
         self._link(message_pk, record.orders)
 
@@ -186,19 +316,22 @@ class OutboxRepository:
         self._session = session
 
     def add(self, messages: Sequence[OutboundMessage]) -> None:
+        if not messages:
+            return
         now = datetime.now()
-        for message in messages:
-            self._session.execute(
-                t.outbox.insert().values(
-                    destination=message.destination,
-                    ordering_key=message.ordering_key,
-                    payload=message.payload,
-                    state="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
+        rows = [
+            dict(
+                destination=message.destination,
+                ordering_key=message.ordering_key,
+                payload=message.payload,
+                state="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
             )
+            for message in messages
+        ]
+        _core(self._session).execute(_INSERT_OUTBOX, rows)
 
 
 class SequenceRepository:

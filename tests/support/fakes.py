@@ -41,6 +41,18 @@ class FakePatients:
     def remove(self, patient: Patient) -> None:
         self._state.patients.remove(patient)
 
+    def held(self, patient_id: str, issuer: str) -> Patient | None:
+        found = self.get(patient_id, issuer)
+        return copy.copy(found) if found else None
+
+    def insert(self, patient: Patient) -> None:
+        self.add(copy.copy(patient))
+
+    def store(self, patient: Patient) -> None:
+        found = self.get(patient.patient_id, patient.issuer)
+        assert found is not None
+        found.name, found.birth_date, found.sex = patient.name, patient.birth_date, patient.sex
+
 
 class FakeOrders:
     def __init__(self, state: State) -> None:
@@ -52,6 +64,22 @@ class FakeOrders:
 
     def add(self, order: Order) -> None:
         self._state.orders.append(order)
+
+    def placed(self, placer_order_number: str, placer_application: str) -> bool:
+        return self.by_placer_number(placer_order_number, placer_application) is not None
+
+    def accession_held(self, accession_number: str) -> bool:
+        return bool(self.active_by_accession(accession_number))
+
+    def study_held(self, study_instance_uid: str) -> bool:
+        return bool(self.active_with_study(study_instance_uid))
+
+    def insert(self, order: Order) -> None:
+        """As the store does: the order refers to the stored patient record."""
+        stored = FakePatients(self._state).get(order.patient.patient_id, order.patient.issuer)
+        assert stored is not None
+        order.patient = stored
+        self.add(order)
 
     def with_step(self, ref: StepReference) -> list[Order]:
         return [
