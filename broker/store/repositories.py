@@ -41,7 +41,7 @@ _p, _o, _rp, _m = t.patients.c, t.orders.c, t.requested_procedures.c, t.inbound_
 _PATIENT = select(_p.name_alphabetic, _p.name_ideographic, _p.name_phonetic, _p.birth_date, _p.sex).where(
     _p.patient_id == bindparam("patient_id"), _p.issuer == bindparam("issuer")
 )
-_INSERT_PATIENT = t.patients.insert()
+_INSERT_PATIENT = t.patients.insert().returning(_p.id)
 _STORE_PATIENT = (
     update(t.patients)
     .where(_p.patient_id == bindparam("key_id"), _p.issuer == bindparam("key_issuer"))
@@ -52,6 +52,7 @@ _STORE_PATIENT = (
         birth_date=bindparam("birth_date"),
         sex=bindparam("sex"),
     )
+    .returning(_p.id)
 )
 _PLACED = select(literal(1)).where(
     _o.placer_order_number == bindparam("placer_order_number"), _o.placer_application == bindparam("placer_application")
@@ -105,15 +106,17 @@ class PatientRepository:
         return Patient(patient_id, issuer, name, row.birth_date, row.sex)
 
     def insert(self, patient: Patient) -> None:
-        _core(self._session).execute(
-            _INSERT_PATIENT, {"patient_id": patient.patient_id, "issuer": patient.issuer, **_demographics(patient)}
-        )
+        """A new patient and its name's search keys (the ORM's mapper event does not see Core)."""
+        conn = _core(self._session)
+        params = {"patient_id": patient.patient_id, "issuer": patient.issuer, **_demographics(patient)}
+        t.write_name_keys(conn, conn.execute(_INSERT_PATIENT, params).scalar_one(), patient.name)
 
     def store(self, patient: Patient) -> None:
-        """Write `patient`'s demographics over the stored record of the same identifiers."""
-        _core(self._session).execute(
-            _STORE_PATIENT, {"key_id": patient.patient_id, "key_issuer": patient.issuer, **_demographics(patient)}
-        )
+        """Write `patient`'s demographics, and its name's search keys, over the stored
+        record of the same identifiers."""
+        conn = _core(self._session)
+        params = {"key_id": patient.patient_id, "key_issuer": patient.issuer, **_demographics(patient)}
+        t.write_name_keys(conn, conn.execute(_STORE_PATIENT, params).scalar_one(), patient.name)
         self._session.expunge_all()
 
     def get(self, patient_id: str, issuer: str) -> Patient | None:

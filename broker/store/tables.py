@@ -335,14 +335,19 @@ def _map(mapper: registry) -> None:
     )
 
 
-def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: Patient) -> None:
-    """A patient's search keys follow its name in the same transaction, whoever wrote it."""
-    (patient_pk,) = mapper.primary_key_from_instance(patient)
+def write_name_keys(connection: Connection, patient_pk: int, name: PersonName) -> None:
+    """A patient's search keys follow its name in the same transaction, whoever wrote it:
+    the ORM (the mapper events below) or the HL7 intake's Core statements (repositories)."""
     keys = patient_name_keys.c
     connection.execute(patient_name_keys.delete().where(keys.patient_pk == patient_pk))
-    rows = [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(patient.name))]
+    rows = [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(name))]
     if rows:
         connection.execute(patient_name_keys.insert(), rows)
+
+
+def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: Patient) -> None:
+    (patient_pk,) = mapper.primary_key_from_instance(patient)
+    write_name_keys(connection, patient_pk, patient.name)
 
 
 mapper_registry = registry(metadata=metadata)

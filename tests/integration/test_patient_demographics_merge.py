@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from broker.app import Broker
+from broker.store.browse import Criteria, search
 from support.dicompeer import findscu
 from support.hl7peer import ack_code, sample, send
 
@@ -68,3 +69,21 @@ def test_null_deletes_a_name_group_and_the_birth_date_hl7_2_5_3(broker: Broker, 
     [update] = send(broker.hl7.port, deletion.replace(b"ADT0002", b"ADT0003"))
     assert ack_code(update) == "AA"
     assert _worklist(broker, tmp_path) == ("YAMADA^TAROU=山田^太郎", "", "M")
+
+
+def _found(broker: Broker, name: str) -> set[str]:
+    return {hit.accession_number for hit in search(broker.engine, Criteria(name=name))}
+
+
+def test_intake_keeps_the_name_search_keys_through_an_a08_rename(broker: Broker) -> None:
+    """The intake writes patients in SQLAlchemy Core, which the ORM's mapper event
+    that keeps `patient_name_keys` never sees: the repository keeps them itself."""
+    _registered(broker)
+    [order] = send(broker.hl7.port, sample(NW).replace(b"DOE^JOHN^Q||19700101|M", b"||"))
+    assert ack_code(order) == "AA"
+    assert _found(broker, "山田") == _found(broker, "ヤマダ") == {"ACC1001"}
+    renamed = "SUZUKI^JIROU^^^^^L^A~鈴木^次郎^^^^^L^I~スズキ^ジロウ^^^^^L^P||19700101|"
+    [update] = send(broker.hl7.port, _utf8(A08, "DOE^JONATHAN^Q||19700101|M", renamed))
+    assert ack_code(update) == "AA"
+    assert _found(broker, "鈴木 次郎") == _found(broker, "スズキ") == _found(broker, "suzuki") == {"ACC1001"}
+    assert _found(broker, "山田") == _found(broker, "ヤマダ") == set()
