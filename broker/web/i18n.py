@@ -7,15 +7,13 @@ the safe loader), used in the templates through one function, `t("key", name=...
 a key missing in Japanese falls back to English, one missing in both shows the key
 (and a test checks the catalogs have the same keys).
 
-`visible` is applied to every value a template prints (the environment's finalize):
-control and format characters (ESC, NUL, CR, bidi overrides, BOM, ...) in data from
-the wire are shown as visible escapes — C0 as their Unicode control pictures (ESC as
-␛), anything else as `\\xhh` / `\\uhhhh` — never handed to the browser to interpret.
+`broker.display.visible` is applied to every value a template prints (the environment's
+finalize): control and format characters in data from the wire are shown as visible
+escapes, never handed to the browser to interpret.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from functools import cache
 from importlib.resources import files
@@ -26,6 +24,8 @@ from fastapi import Request
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
+
+from broker.display import visible
 
 LANGUAGES = ("en", "ja")
 DEFAULT = "en"
@@ -74,22 +74,6 @@ def language(request: Request) -> str:
     if setting in LANGUAGES:
         return str(setting)
     return from_accept_language(request.headers.get("accept-language", ""))
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x20:
-        return chr(0x2400 + code)
-    if code == 0x7F:
-        return "\u2421"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(text: str) -> str:
-    """`text` with control and format characters replaced by visible escapes."""
-    if text.isprintable():
-        return text
-    return "".join(_escape(c) if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
 
 
 def finalize(value: Any) -> Any:
