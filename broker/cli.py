@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from broker.config import BrokerConfig, ConfigError, load_config
+from broker.display import lines, visible
 from broker.domain.errors import DomainError
 from broker.hl7.mllp import exchange
 from broker.hl7.sender import acknowledgement_code
@@ -88,7 +89,7 @@ def _send(args: argparse.Namespace) -> int:
                 payload = on_day(payload, date.today())
             reply = exchange(sock, payload)
             code, text = acknowledgement_code(reply)
-            print(f"{name}: {code} {text}".rstrip())
+            print(visible(f"{name}: {code} {text}".rstrip()))
             failures += code not in ("AA", "CA")
     return 1 if failures else 0
 
@@ -101,10 +102,10 @@ def _messages_list(args: argparse.Namespace) -> int:
     print(f"{'id':>7}  {'received':19}  {'sender':24}  {'control id':20}  {'type':9}  answer")
     for m in reversed(recent(engine, limit=args.limit, refused_only=args.refused)):
         error = f" {m.error_code} {m.error_location}".rstrip() if m.answer != "AA" else ""
-        print(
+        print(visible(
             f"{m.id:>7}  {m.received_at:%Y-%m-%d %H:%M:%S}  {m.sender[:24]:24}  "
             f"{m.control_id[:20]:20}  {m.message_type:9}  {m.answer}{error}"
-        )
+        ))  # fmt: skip
     engine.dispose()
     return 0
 
@@ -130,7 +131,7 @@ def _messages_replay(args: argparse.Namespace) -> int:
                 print(f"{message_id}: not replayed: {exc}")
                 failures += 1
                 continue
-            print(f"{message_id}: {record.answer} {record.error_code} {record.error}".rstrip())
+            print(visible(f"{message_id}: {record.answer} {record.error_code} {record.error}".rstrip()))
             failures += record.answer != "AA"
     finally:
         services.close()
@@ -144,10 +145,10 @@ def _mpps_exceptions(args: argparse.Namespace) -> int:
     engine = build_engine(_config(args.config).database.url)
     print(f"{'SOP Instance UID':64}  {'status':12}  {'station':16}  {'started':15}  {'patient ID':16}  why not linked")
     for step in exceptions(engine):
-        print(
+        print(visible(
             f"{step.sop_instance_uid:64}  {step.status:12}  {step.performed_station_ae:16}  {step.started:15}  "
             f"{step.patient_id:16}  {step.reason}"
-        )
+        ))  # fmt: skip
     engine.dispose()
     return 0
 
@@ -167,7 +168,7 @@ def _mpps_candidates(args: argparse.Namespace) -> int:
     print(f"{'accession':16}  {'patient ID':16}  {'requested procedures':24}  steps on the worklist")
     for c in found:
         procedures, steps = " ".join(c.requested_procedure_ids), " ".join(c.sps_ids)
-        print(f"{c.accession_number:16}  {c.patient_id:16}  {procedures:24}  {steps}")
+        print(visible(f"{c.accession_number:16}  {c.patient_id:16}  {procedures:24}  {steps}"))
     return 0
 
 
@@ -202,10 +203,10 @@ def _outbox_list(args: argparse.Namespace) -> int:
     for e in SqlOutboxQueue(engine).listing(args.state, args.limit):
         answer = f"{e.answer_code or '-':6}  {(e.answer_text or e.last_error)[:60]}"
         errors = f"  ERR {e.answer_error.replace(chr(10), ' ~ ')[:80]}" if e.answer_error else ""
-        print(
+        print(visible(
             f"{e.id:>7}  {e.created_at:%Y-%m-%d %H:%M:%S}  {e.destination[:12]:12}  {e.ordering_key[:24]:24}  "
             f"{e.state:7}  {e.attempts:>5}  {answer}{errors}".rstrip()
-        )
+        ))  # fmt: skip
     engine.dispose()
     return 0
 
@@ -318,7 +319,7 @@ def _replay(args: argparse.Namespace) -> int:
     peer = Peer(args.host, args.port, args.aet or str(bundle.get("station", "BROKERFIND")), args.aec, args.timeout)
     outcomes = []
     for outcome in replay(bundle, peer):
-        print(outcome.line(), flush=True)
+        print(lines(outcome.line()), flush=True)
         outcomes.append(outcome)
     same = sum(o.same for o in outcomes)
     print(f"{same} of {len(outcomes)} queries answered as captured")

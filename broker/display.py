@@ -10,6 +10,7 @@ Columns are measured in terminal cells: ideographs and full-width kana take two.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Sequence
 
 
 def _escape(char: str) -> str:
@@ -36,3 +37,16 @@ def cells(text: str) -> int:
 def pad(text: str, width: int) -> str:
     """`text` filled with spaces to `width` terminal cells."""
     return text + " " * max(0, width - cells(text))
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Columns as wide as their widest cell in terminal cells, values made visible:
+    what a terminal shows of peers' values (`broker find`, `--explain`)."""
+    shown = [tuple(header), *(tuple(visible(cell) for cell in line) for line in rows)]
+    widths = [max(cells(cell) for cell in column) for column in zip(*shown, strict=True)]
+    return "\n".join("  ".join(pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip() for line in shown)
+
+
+def lines(text: str) -> str:
+    """A multi-line text with each line made visible (its line breaks kept)."""
+    return "\n".join(visible(line) for line in text.split("\n"))

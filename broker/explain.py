@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from broker.actors.worklist_provider import Explained
+from broker.display import table
 
 COLUMNS = ("Patient", "Patient ID", "Accession", "Modality", "Station", "Start", "Status", "Answer")
 
@@ -31,6 +32,4 @@ def _row(item: Explained) -> tuple[str, ...]:
 def explanation_table(explained: Sequence[Explained]) -> str:
     if not explained:
         return "no scheduled steps in the asked period"
-    rows = [COLUMNS, *(_row(item) for item in explained)]
-    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return table(COLUMNS, (_row(item) for item in explained))

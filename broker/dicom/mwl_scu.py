@@ -17,8 +17,8 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
+from broker import display
 from broker.dicom.status import SUCCESS
-from broker.display import cells, pad, visible
 
 #: A DICOM date (DA) or a range of them: 20261123, 20261123-20261124, -20261124, 20261123-.
 DATE_OR_RANGE = re.compile(r"^(\d{8})?-?(\d{8})?$")
@@ -141,10 +141,5 @@ def row(answer: Dataset) -> tuple[str, ...]:
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
-    """Columns as wide as their widest cell in terminal cells (kanji and kana take two);
-    values from the SCP with their control characters made visible, so a hostile or
-    broken SCP cannot send escape sequences to the operator's terminal."""
-    shown = [COLUMNS, *(tuple(visible(cell) for cell in line) for line in rows)]
-    widths = [max(cells(cell) for cell in column) for column in zip(*shown, strict=True)]
-    lines = ("  ".join(pad(cell, width) for cell, width in zip(line, widths, strict=True)) for line in shown)
-    return "\n".join(line.rstrip() for line in lines)
+    """The answers as a terminal table (an SCP's control characters shown, not sent)."""
+    return display.table(COLUMNS, rows)

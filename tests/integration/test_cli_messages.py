@@ -36,3 +36,18 @@ def test_refused_update_replayed_after_registration(broker: Broker, config: Brok
     again = _cli(config, tmp_path, "messages", "replay", message_id)
     assert again.returncode == 1
     assert "not replayed" in again.stdout
+
+
+def test_listing_shows_a_senders_escape_sequences_never_sends_them(
+    broker: Broker, config: BrokerConfig, tmp_path: Path
+) -> None:
+    """A refused message's sender and control ID come from the wire: an ESC or BEL in
+    them is printed as a visible escape, so `messages list` cannot drive the terminal."""
+    hostile = sample("rad-12-patient-update/adt_a08.hl7").replace(b"ADT0002", b"X\x1b]0;pwn\x07")
+    [answer] = send(broker.hl7.port, hostile)
+    assert ack_code(answer) in ("AE", "AR")
+
+    listing = _cli(config, tmp_path, "messages", "list", "--refused")
+    assert listing.returncode == 0, listing.stderr
+    assert "\x1b" not in listing.stdout and "\x07" not in listing.stdout
+    assert "X␛]0;pwn␇" in listing.stdout
