@@ -18,6 +18,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pynetdicom import _config as pynetdicom_config
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 #: Loggers whose messages may quote field values (`py.warnings`: Python warnings,
@@ -64,6 +66,15 @@ def configure(level: str, log_format: str) -> None:
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    _pynetdicom_logging(debug=level == "DEBUG")
+
+
+def _pynetdicom_logging(*, debug: bool) -> None:
+    """pynetdicom decodes and pretty-prints every request's identifier, and runs its
+    per-PDU and per-message log handlers, whether or not its logger will write the lines
+    (which quote patient values): that work is done only when debugging."""
+    pynetdicom_config.LOG_REQUEST_IDENTIFIERS = debug
+    pynetdicom_config.LOG_HANDLER_LEVEL = "standard" if debug else "none"
 
 
 class JsonFormatter(logging.Formatter):
