@@ -76,6 +76,12 @@ def language(request: Request) -> str:
     return from_accept_language(request.headers.get("accept-language", ""))
 
 
+def phrase(request: Request, key: str, **values: object) -> str:
+    """`key` in the request's language: what a handler says to the user (a title, a
+    refusal) is in the page's language as the page's own words are."""
+    return translate(language(request), key, **values)
+
+
 def _escape(char: str) -> str:
     code = ord(char)
     if code < 0x20:
