@@ -3,9 +3,11 @@ that is `auto`, the browser's Accept-Language (RFC 9110 12.5.4: the highest q-va
 among the languages we have wins, English when none is).
 
 The words are data, one YAML catalog per language (`locales/{en,ja}.yaml`, read with
-the safe loader), used in the templates through one function, `t("key", name=...)`;
-a key missing in Japanese falls back to English, one missing in both shows the key
-(and a test checks the catalogs have the same keys).
+the safe loader), used in the templates through one function, `t("key", name=...)`,
+and by the handlers through `phrase(request, "key", ...)` for what they say on a page
+(a done page's title, a refusal, a form's errors); a key missing in Japanese falls
+back to English, one missing in both shows the key (tests check that the catalogs
+have the same keys and that the templates write no words of their own).
 
 `visible` is applied to every value a template prints (the environment's finalize):
 control and format characters (ESC, NUL, CR, bidi overrides, BOM, ...) in data from
