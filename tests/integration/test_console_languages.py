@@ -56,7 +56,7 @@ def test_order_form_lab_and_refusals_in_japanese(empty_broker: Broker) -> None:
     assert "<h1>HL7 によらない検査オーダの予約</h1>" in form.text and "オーダを予約する" in form.text
     assert "<h1>ワークリスト検証 · このモダリティには何が見えるか</h1>" in lab
     assert latin_words(lab, SYNTAX) == [], latin_words(lab, SYNTAX)
-    assert refused.status_code == 422 and "patient.patient_id: 1 文字以上で入力してください" in refused.text
+    assert refused.status_code == 422 and "patient_id: 1 文字以上で入力してください" in refused.text
     assert expired.status_code == 403 and "フォームの有効期限が切れました" in expired.json()["detail"]
     with client(port, None, cookie=READ_TOKEN) as reader:
         forbidden = reader.get("/desk", headers=JAPANESE)
