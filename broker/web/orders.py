@@ -183,13 +183,12 @@ def cancel_order_confirm(
     request: Request, ctx: Ctx, accession_number: AccessionInPath, operator: Admin
 ) -> HTMLResponse:
     _held(ctx, accession_number, i18n.language(request))
-    words = {
-        "title": phrase(request, "cancel.title", accession=accession_number),
-        "explain": phrase(request, "cancel.explain"),
-        "button": phrase(request, "cancel.button"),
-    }
-    order, action = _order(ctx, accession_number), f"/orders/{accession_number}/cancel"
-    return form_page(request, "confirm.html", operator, action, order=order, **words)
+    title, explain = phrase(request, "cancel.title", accession=accession_number), phrase(request, "cancel.explain")
+    order, button = _order(ctx, accession_number), phrase(request, "cancel.button")
+    action = f"/orders/{accession_number}/cancel"
+    return form_page(
+        request, "confirm.html", operator, action, title=title, explain=explain, order=order, button=button
+    )
 
 
 @pages.post("/orders/{accession_number}/cancel")

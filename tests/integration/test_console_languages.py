@@ -1,29 +1,29 @@
 """The console in Japanese (#18 item 6): a browser asking for Japanese gets the sign-in
 page, the desk, the order form and the worklist lab in Japanese, headings and all,
 with no English word left on a page that shows no data; what a page answers (a
-refusal, a form's errors, a done page) is in Japanese too. English stays the
+refusal, a form's errors) is in Japanese too. English stays the
 language of a browser that asks for neither."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from broker.app import Broker
-from support.hl7peer import RisListener
+from support.brokers import module_broker
 from support.page_words import NAMES, latin_words
-from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_broker, web_port
+from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_port, web_section
 
 JAPANESE = {"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"}
 #: Syntax the lab's hints show as it is typed (query keys, a date range, `today`).
 SYNTAX = NAMES | {"Keyword", "value", "Sequence", "YYYYMMDD", "today"}
 
 
-@pytest.fixture
-def empty_broker(tmp_path: Path, ris: RisListener) -> Iterator[Broker]:
-    with web_broker(ris.port, f"sqlite:///{tmp_path / 'languages.db'}") as broker:
+@pytest.fixture(scope="module")
+def empty_broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """One broker for the module, with no data: whatever Latin word a page shows is the page's own."""
+    with module_broker(request, "sqlite", web=web_section()) as broker:
         yield broker
 
 
