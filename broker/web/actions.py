@@ -19,6 +19,7 @@ from broker.store.desk import PerformedSummary
 from broker.store.outbox import OutboxEntry
 from broker.web.context import WebContext, context
 from broker.web.forms import FIELD, Operator, admin_form, require_page_admin
+from broker.web.i18n import phrase
 from broker.web.page import render
 from broker.web.params import MessageId, Uid
 
@@ -29,14 +30,18 @@ Admin = Annotated[Operator, Depends(require_page_admin)]
 DEAD_LETTERS = 200
 
 
-def form_page(template: str, operator: Operator, action: str, status_code: int = 200, **values: object) -> HTMLResponse:
+def form_page(
+    request: Request, template: str, operator: Operator, action: str, status_code: int = 200, **values: object
+) -> HTMLResponse:
     """A page that shows an action and posts it, with the form token, to `action`."""
-    return render(template, status_code, action=action, form_field=FIELD, form_token=operator.form_token, **values)
+    form = {"action": action, "form_field": FIELD, "form_token": operator.form_token}
+    return render(request, template, status_code, **form, **values)
 
 
 @router.get("")
-def desk_page(ctx: Ctx, operator: Admin) -> HTMLResponse:
+def desk_page(request: Request, ctx: Ctx, operator: Admin) -> HTMLResponse:
     return render(
+        request,
         "desk.html",
         exceptions=mpps_log.exceptions(ctx.engine),
         dead=ctx.outbox.listing("dead", DEAD_LETTERS),
@@ -48,25 +53,26 @@ def desk_page(ctx: Ctx, operator: Admin) -> HTMLResponse:
 # MPPS exceptions: choose among the candidate orders of the same patient, confirm, link.
 
 
-def _performed(ctx: WebContext, uid: str) -> PerformedSummary:
+def _performed(request: Request, ctx: WebContext, uid: str) -> PerformedSummary:
     found = desk.performed(ctx.engine, uid)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no MPPS with this SOP Instance UID")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, phrase(request, "desk.no_mpps"))
     return found
 
 
 @router.get("/mpps/{uid}")
-def reconcile_choice(ctx: Ctx, uid: Uid, operator: Admin) -> HTMLResponse:
+def reconcile_choice(request: Request, ctx: Ctx, uid: Uid, operator: Admin) -> HTMLResponse:
     """The MPPS beside every candidate: name, ID, birth date, accession, procedure, time."""
     try:
         candidates = ctx.pps_manager.candidates(uid)
     except DomainError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    return render("reconcile.html", mpps=_performed(ctx, uid), candidates=candidates)
+    return render(request, "reconcile.html", mpps=_performed(request, ctx, uid), candidates=candidates)
 
 
 @router.get("/mpps/{uid}/reconcile")
 def reconcile_confirm(
+    request: Request,
     ctx: Ctx,
     uid: Uid,
     operator: Admin,
@@ -74,9 +80,9 @@ def reconcile_confirm(
 ) -> HTMLResponse:
     chosen = [c for c in ctx.pps_manager.candidates(uid) if c.accession_number == accession]
     if not chosen:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "that order is no candidate for this MPPS")
-    action = f"/desk/mpps/{uid}/reconcile"
-    return form_page("reconcile_confirm.html", operator, action, mpps=_performed(ctx, uid), candidate=chosen[0])
+        raise HTTPException(status.HTTP_404_NOT_FOUND, phrase(request, "desk.no_candidate"))
+    action, mpps = f"/desk/mpps/{uid}/reconcile", _performed(request, ctx, uid)
+    return form_page(request, "reconcile_confirm.html", operator, action, mpps=mpps, candidate=chosen[0])
 
 
 @router.post("/mpps/{uid}/reconcile")
@@ -87,56 +93,57 @@ async def reconcile(request: Request, ctx: Ctx, uid: Uid) -> HTMLResponse:
         ctx.pps_manager.reconcile(uid, accession, requestor=operator.requestor)
     except DomainError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return render("done.html", title=f"MPPS linked to order {accession}", mpps=_performed(ctx, uid))
+    title = phrase(request, "done.linked", accession=accession)
+    return render(request, "done.html", title=title, mpps=_performed(request, ctx, uid))
 
 
 # Dead letters: the destination, its answer and error; requeue or skip.
 
 
-def _dead_letter(ctx: WebContext, message_id: int) -> OutboxEntry:
+def _dead_letter(request: Request, ctx: WebContext, message_id: int) -> OutboxEntry:
     found = [e for e in ctx.outbox.listing("dead", DEAD_LETTERS) if e.id == message_id]
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter with this id")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, phrase(request, "desk.no_dead_letter"))
     return found[0]
 
 
-_OUTBOX_ACTS = {
-    "requeue": ("Requeue", "It is sent again, then the later messages of its order follow."),
-    "skip": ("Skip", "It is dropped for good; the later messages of its order go on without it."),
-}
+#: What a dead letter's repairs are called (catalog keys `outbox.<act>...`).
+_OUTBOX_ACTS = ("requeue", "skip")
 
 
 @router.get("/outbox/{message_id}/{act}")
-def outbox_confirm(ctx: Ctx, message_id: MessageId, act: str, operator: Admin) -> HTMLResponse:
-    label, explain = _outbox_act(act)
-    entry = _dead_letter(ctx, message_id)
-    title, action = f"{label} dead letter {message_id}?", f"/desk/outbox/{message_id}/{act}"
-    return form_page("outbox_confirm.html", operator, action, entry=entry, title=title, explain=explain, button=label)
+def outbox_confirm(request: Request, ctx: Ctx, message_id: MessageId, act: str, operator: Admin) -> HTMLResponse:
+    _outbox_act(request, act)
+    entry = _dead_letter(request, ctx, message_id)
+    title, action = phrase(request, f"outbox.{act}.title", id=message_id), f"/desk/outbox/{message_id}/{act}"
+    explain, button = phrase(request, f"outbox.{act}.explain"), phrase(request, f"outbox.{act}")
+    return form_page(
+        request, "outbox_confirm.html", operator, action, entry=entry, title=title, explain=explain, button=button
+    )
 
 
 @router.post("/outbox/{message_id}/{act}")
 async def outbox_act(request: Request, ctx: Ctx, message_id: MessageId, act: str) -> HTMLResponse:
     operator, _ = await admin_form(request)
-    label, _ = _outbox_act(act)
-    entry = _dead_letter(ctx, message_id)
+    _outbox_act(request, act)
+    entry = _dead_letter(request, ctx, message_id)
     done = (ctx.dead_letters.requeue if act == "requeue" else ctx.dead_letters.skip)([message_id], operator.requestor)
-    title = f"{label}: message {message_id} to {entry.destination}" if done else "Nothing done: no longer a dead letter"
-    return render("done.html", title=title)
+    key = f"outbox.{act}.done" if done else "outbox.nothing_done"
+    return render(request, "done.html", title=phrase(request, key, id=message_id, destination=entry.destination))
 
 
-def _outbox_act(act: str) -> tuple[str, str]:
+def _outbox_act(request: Request, act: str) -> None:
     if act not in _OUTBOX_ACTS:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such action")
-    return _OUTBOX_ACTS[act]
+        raise HTTPException(status.HTTP_404_NOT_FOUND, phrase(request, "desk.no_such_action"))
 
 
 # Refused HL7 messages: the original ERR and text; replay once the cause is fixed.
 
 
-def _message(ctx: WebContext, message_id: int) -> desk.RefusedMessage:
+def _message(request: Request, ctx: WebContext, message_id: int) -> desk.RefusedMessage:
     found = desk.message(ctx.engine, message_id)
     if found is None or found.answer == "AA":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no refused message with this id")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, phrase(request, "desk.no_refused_message"))
     return found
 
 
@@ -152,19 +159,20 @@ def visible(raw: bytes, ctx: WebContext) -> list[str]:
 
 
 @router.get("/messages/{message_id}/replay")
-def replay_confirm(ctx: Ctx, message_id: MessageId, operator: Admin) -> HTMLResponse:
-    message = _message(ctx, message_id)
-    action = f"/desk/messages/{message_id}/replay"
-    return form_page("replay_confirm.html", operator, action, message=message, lines=visible(message.raw, ctx))
+def replay_confirm(request: Request, ctx: Ctx, message_id: MessageId, operator: Admin) -> HTMLResponse:
+    message = _message(request, ctx, message_id)
+    action, lines = f"/desk/messages/{message_id}/replay", visible(message.raw, ctx)
+    return form_page(request, "replay_confirm.html", operator, action, message=message, lines=lines)
 
 
 @router.post("/messages/{message_id}/replay")
 async def replay(request: Request, ctx: Ctx, message_id: MessageId) -> HTMLResponse:
     operator, _ = await admin_form(request)
-    message = _message(ctx, message_id)
+    message = _message(request, ctx, message_id)
     try:
         record = ctx.intake.replay(message.sender, message.control_id, operator.requestor)
     except DomainError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     answered = f"{record.answer} {record.error_code} {record.error_location}".strip()
-    return render("done.html", title=f"Message {message_id} replayed: {answered}", error=record.error)
+    title = phrase(request, "done.replayed", id=message_id, answer=answered)
+    return render(request, "done.html", title=title, error=record.error)

@@ -22,7 +22,6 @@ from broker.domain.errors import InvalidInput
 from broker.mapping.charsets import decode
 from broker.mapping.hl7_out import ordering_key
 from broker.store import browse
-from broker.web import i18n
 from broker.web.auth import caller_role
 from broker.web.context import WebContext, context
 from broker.web.page import render
@@ -53,7 +52,7 @@ def find_page(
     criteria = browse.Criteria(*typed, _day(first_day, "from"), _day(last_day, "to"))
     hits = [] if criteria.empty() else browse.search(ctx.engine, criteria, limit=SHOWN + 1)
     return render(
-        "find.html", lang=i18n.language(request), criteria=criteria, asked=not criteria.empty(),
+        request, "find.html", criteria=criteria, asked=not criteria.empty(),
         hits=hits[:SHOWN], more=len(hits) > SHOWN, shown=SHOWN,
     )  # fmt: skip
 
@@ -75,14 +74,12 @@ def _day(value: str, field: str) -> date | None:
 def order_page(request: Request, ctx: Ctx, order_pk: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
-    lang = i18n.language(request)
     record = browse.order_record(ctx.engine, order_pk)
     if record is None:
-        return render("find.html", status_code=404, lang=lang, criteria=browse.Criteria(), asked=False, hits=[],
-                      missing=True)  # fmt: skip
+        return render(request, "find.html", 404, criteria=browse.Criteria(), asked=False, hits=[], missing=True)
     charsets = ctx.profile.hl7_in.charsets
     return render(
-        "order.html", lang=lang, record=record, order=record.order,
+        request, "order.html", record=record, order=record.order,
         outbound=browse.outbound(ctx.engine, ordering_key(record.order)),
         wire=lambda raw: wire_lines(raw, charsets), attributes=attribute_rows,
     )  # fmt: skip

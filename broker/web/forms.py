@@ -20,7 +20,8 @@ from fastapi import HTTPException, Request, status
 
 from broker.config import WebToken
 from broker.domain.audit import Requestor
-from broker.web.auth import COOKIE, NO_ADMIN_TOKEN, Tokens
+from broker.web.auth import COOKIE, Tokens
+from broker.web.i18n import phrase
 
 FIELD = "form_token"
 #: Bodies of the console's forms are small; a bigger one is no form of this page.
@@ -63,14 +64,14 @@ async def admin_form(request: Request) -> tuple[Operator, dict[str, str]]:
     """The administrator and the fields of a form they posted; 403 unless the cookie is
     an admin's, the form token is the one derived from it and the origin is ours."""
     if _cross_site(request):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a form of another origin")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, phrase(request, "refusal.cross_site"))
     operator = require_page_admin(request)
     body = await request.body()
     if len(body) > _MAX_FORM_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "form too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, phrase(request, "refusal.too_large"))
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True).items()}
     if not hmac.compare_digest(fields.pop(FIELD, "").encode(), operator.form_token.encode()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the form has expired: open the page again")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, phrase(request, "refusal.expired"))
     return operator, fields
 
 
@@ -94,4 +95,4 @@ def _cross_site(request: Request) -> bool:
 
 def _refusal(request: Request) -> str:
     tokens: Tokens = request.app.state.tokens
-    return NO_ADMIN_TOKEN if tokens.open else "sign in with an admin token to act from the page"
+    return phrase(request, "refusal.no_tokens" if tokens.open else "refusal.not_admin")

@@ -3,9 +3,11 @@ that is `auto`, the browser's Accept-Language (RFC 9110 12.5.4: the highest q-va
 among the languages we have wins, English when none is).
 
 The words are data, one YAML catalog per language (`locales/{en,ja}.yaml`, read with
-the safe loader), used in the templates through one function, `t("key", name=...)`;
-a key missing in Japanese falls back to English, one missing in both shows the key
-(and a test checks the catalogs have the same keys).
+the safe loader), used in the templates through one function, `t("key", name=...)`,
+and by the handlers through `phrase(request, "key", ...)` for what they say on a page
+(a done page's title, a refusal, a form's errors); a key missing in Japanese falls
+back to English, one missing in both shows the key (tests check that the catalogs
+have the same keys and that the templates write no words of their own).
 
 `broker.display.visible` is applied to every value a template prints (the environment's
 finalize): control and format characters in data from the wire are shown as visible
@@ -74,6 +76,12 @@ def language(request: Request) -> str:
     if setting in LANGUAGES:
         return str(setting)
     return from_accept_language(request.headers.get("accept-language", ""))
+
+
+def phrase(request: Request, key: str, **values: object) -> str:
+    """`key` in the request's language: what a handler says to the user (a title, a
+    refusal) is in the page's language as the page's own words are."""
+    return translate(language(request), key, **values)
 
 
 def finalize(value: Any) -> Any:

@@ -25,6 +25,7 @@ from broker.domain.errors import InvalidInput
 from broker.domain.query_log import LoggedQuery
 from broker.mapping.dicom_bytes import read_identifier
 from broker.mapping.mwl import AnswerPlan, query_from_identifier
+from broker.web import i18n
 from broker.web.auth import caller_role
 from broker.web.context import WebContext, context
 from broker.web.lab import Keys, keys_identifier
@@ -66,18 +67,19 @@ def lab_page(
 ) -> Response:
     if caller_role(request) is None:
         return RedirectResponse("/login", status_code=303)
-    calling_ae = calling_ae.strip()
+    calling_ae, language = calling_ae.strip(), i18n.language(request)
     result, error = None, ""
     if calling_ae:
         try:
-            result = _run(ctx, calling_ae, parse(query) if query.strip() else keys_identifier(keys))
+            result = _run(ctx, calling_ae, parse(query) if query.strip() else keys_identifier(keys), language)
         except (QueryTextError, InvalidInput, ValueError) as exc:
             error = str(exc)
     form = {"calling_ae": calling_ae, "query": query, **asdict(keys)}
-    return render("lab.html", form=form, result=result, error=error, callers=_callers(ctx), log=_log(ctx))
+    log = _log(ctx, language)
+    return render(request, "lab.html", form=form, result=result, error=error, callers=_callers(ctx), log=log)
 
 
-def _run(ctx: WebContext, calling_ae: str, asked: Dataset) -> Result:
+def _run(ctx: WebContext, calling_ae: str, asked: Dataset, language: str) -> Result:
     """The C-FIND path for `calling_ae`, then the explanation of what it left out."""
     query = query_from_identifier(asked, fold_case_names=ctx.profile.dicom.fold_case_names)
     result = Result(as_text(flat(asked, empty=True)))
@@ -89,20 +91,23 @@ def _run(ctx: WebContext, calling_ae: str, asked: Dataset) -> Result:
     plan = AnswerPlan.for_caller(asked, ctx.profile, calling_ae)
     quirks = ctx.profile.dicom.stations.get(calling_ae)
     station_set = quirks.character_set if quirks else ""
-    wanted = (station_set, "the station's set") if station_set else (_charset(asked), "the set asked for")
-    result.answers = [_answer(read_identifier(plan.encode(entry, implicit=False)), *wanted) for entry in entries]
+    whose = i18n.translate(language, "lab.station_set" if station_set else "lab.asked_set")
+    wanted = station_set or _charset(asked)
+    answers = [read_identifier(plan.encode(entry, implicit=False)) for entry in entries]
+    result.answers = [_answer(answer, wanted, whose, language) for answer in answers]
     result.attributes = list(dict.fromkeys(key for answer in result.answers for key in answer.values))
     result.not_returned = [item for item in ctx.worklist.explain(query, calling_ae) if item.excluded_by]
     return result
 
 
-def _answer(answer: Dataset, wanted: str, whose: str) -> Answer:
+def _answer(answer: Dataset, wanted: str, whose: str, language: str) -> Answer:
     """An answer as the page lists it; a character set other than the one asked for
     (or the station's) is said: the modality may not show that text."""
     charset = _charset(answer)
-    note = f"{wanted}, {whose}, cannot hold this text" if wanted and charset and charset != wanted else ""
+    unfit = wanted and charset and charset != wanted
+    note = i18n.translate(language, "lab.cannot_hold", charset=wanted, whose=whose) if unfit else ""
     values = {key.removeprefix(_STEP): value for key, value in flat(answer, empty=True).items()}
-    return Answer(values, charset or "default (ASCII)", note)
+    return Answer(values, charset or i18n.translate(language, "lab.default_charset"), note)
 
 
 def _charset(ds: Dataset) -> str:
@@ -128,7 +133,7 @@ class LogRow:
     retry: str
 
 
-def _log(ctx: WebContext) -> dict[str, list[LogRow]]:
+def _log(ctx: WebContext, language: str) -> dict[str, list[LogRow]]:
     by_station: dict[str, list[LogRow]] = {}
     for logged in ctx.queries.recent():
         captured = logged.captured
@@ -141,7 +146,8 @@ def _log(ctx: WebContext) -> dict[str, list[LogRow]]:
         retry = "/lab?" + urlencode({"calling_ae": logged.calling_ae, "query": as_text(keys)})
         shown = ", ".join(f"{k.removeprefix('ScheduledProcedureStepSequence.')}={v}" for k, v in logged.keys.items())
         at = _local(logged.at, ctx.profile.time_zone)
-        by_station.setdefault(logged.calling_ae, []).append(LogRow(logged, at, shown or "(universal)", retry))
+        shown = shown or i18n.translate(language, "lab.universal")
+        by_station.setdefault(logged.calling_ae, []).append(LogRow(logged, at, shown, retry))
     return by_station
 
 

@@ -19,11 +19,12 @@ from broker.domain.commands import Command
 from broker.domain.errors import DomainError, InvalidInput, UnknownRecord
 from broker.domain.model import Order
 from broker.store import reads
-from broker.web import order_entry
+from broker.web import i18n, order_entry
 from broker.web.actions import form_page
 from broker.web.auth import Authorized
 from broker.web.context import WebContext, context
 from broker.web.forms import Operator, admin_form, require_page_admin
+from broker.web.i18n import phrase
 from broker.web.order_entry import Choices, CodeIn, Held, OrderChangeIn, OrderIn, PatientIn
 from broker.web.page import render
 from broker.web.params import AccessionInPath
@@ -59,11 +60,12 @@ def _enter(ctx: WebContext, command: Callable[[], Command], requestor: Requestor
     return outcome.accession_number
 
 
-def _held(ctx: WebContext, accession_number: str) -> Held:
-    """The active order with this accession number, as a change or cancel names it."""
+def _held(ctx: WebContext, accession_number: str, language: str = i18n.DEFAULT) -> Held:
+    """The active order with this accession number, as a change or cancel names it
+    (refused in the page's language when a page asks; the API answers in English)."""
     found = [o for o in reads.orders(ctx.engine, accession_number=accession_number, limit=10) if o.active]
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no active order with this accession number")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, i18n.translate(language, "order_form.no_active"))
     order = found[0]
     procedure = order.procedures[0]
     return Held(
@@ -123,10 +125,11 @@ def order_choices(ctx: Ctx) -> Choices:
 # The page: the same, from a form.
 
 
-def _form_page(ctx: WebContext, operator: Operator, *, error: str = "", status_code: int = 200,
+def _form_page(request: Request, ctx: WebContext, operator: Operator, *, error: str = "", status_code: int = 200,
                fields: dict[str, str] | None = None, held: Order | None = None) -> HTMLResponse:  # fmt: skip
     action = f"/orders/{held.accession_number}/change" if held else "/orders/new"
     return form_page(
+        request,
         "order_form.html",
         operator,
         action,
@@ -140,8 +143,8 @@ def _form_page(ctx: WebContext, operator: Operator, *, error: str = "", status_c
 
 
 @pages.get("/orders/new")
-def new_order_form(ctx: Ctx, operator: Admin) -> HTMLResponse:
-    return _form_page(ctx, operator)
+def new_order_form(request: Request, ctx: Ctx, operator: Admin) -> HTMLResponse:
+    return _form_page(request, ctx, operator)
 
 
 @pages.post("/orders/new")
@@ -151,50 +154,54 @@ async def new_order(request: Request, ctx: Ctx) -> HTMLResponse:
         body = OrderIn(patient=_patient(ctx, fields), **_step_fields(fields))
         accession = _enter(ctx, lambda: order_entry.place(body, ctx.profile), operator.requestor)
     except (ValidationError, HTTPException) as exc:
-        return _form_page(ctx, operator, error=_message(exc), status_code=422, fields=fields)
-    return _done(f"Order {accession} scheduled", _order(ctx, accession))
+        return _form_page(request, ctx, operator, error=_message(request, exc), status_code=422, fields=fields)
+    return _done(request, "done.scheduled", _order(ctx, accession))
 
 
 @pages.get("/orders/{accession_number}/change")
-def change_order_form(ctx: Ctx, accession_number: AccessionInPath, operator: Admin) -> HTMLResponse:
-    _held(ctx, accession_number)
-    return _form_page(ctx, operator, held=_order(ctx, accession_number))
+def change_order_form(request: Request, ctx: Ctx, accession_number: AccessionInPath, operator: Admin) -> HTMLResponse:
+    _held(ctx, accession_number, i18n.language(request))
+    return _form_page(request, ctx, operator, held=_order(ctx, accession_number))
 
 
 @pages.post("/orders/{accession_number}/change")
 async def change_order_page(request: Request, ctx: Ctx, accession_number: AccessionInPath) -> HTMLResponse:
     operator, fields = await admin_form(request)
-    held = _held(ctx, accession_number)
+    held = _held(ctx, accession_number, i18n.language(request))
     try:
         body = OrderChangeIn(**_step_fields(fields))
         _enter(ctx, lambda: order_entry.change(held, body, ctx.profile), operator.requestor)
     except (ValidationError, HTTPException) as exc:
         order = _order(ctx, accession_number)
-        return _form_page(ctx, operator, error=_message(exc), status_code=422, fields=fields, held=order)
-    return _done(f"Order {accession_number} changed", _order(ctx, accession_number))
+        error = _message(request, exc)
+        return _form_page(request, ctx, operator, error=error, status_code=422, fields=fields, held=order)
+    return _done(request, "done.changed", _order(ctx, accession_number))
 
 
 @pages.get("/orders/{accession_number}/cancel")
-def cancel_order_confirm(ctx: Ctx, accession_number: AccessionInPath, operator: Admin) -> HTMLResponse:
-    _held(ctx, accession_number)
-    order = _order(ctx, accession_number)
-    explain = "Its steps leave the worklist and the Image Managers are told (RAD-13). The audit names you."
-    title, action = f"Cancel order {accession_number}?", f"/orders/{accession_number}/cancel"
+def cancel_order_confirm(
+    request: Request, ctx: Ctx, accession_number: AccessionInPath, operator: Admin
+) -> HTMLResponse:
+    _held(ctx, accession_number, i18n.language(request))
+    title, explain = phrase(request, "cancel.title", accession=accession_number), phrase(request, "cancel.explain")
+    order, button = _order(ctx, accession_number), phrase(request, "cancel.button")
+    action = f"/orders/{accession_number}/cancel"
     return form_page(
-        "confirm.html", operator, action, title=title, explain=explain, order=order, button="Cancel this order"
+        request, "confirm.html", operator, action, title=title, explain=explain, order=order, button=button
     )
 
 
 @pages.post("/orders/{accession_number}/cancel")
 async def cancel_order_page(request: Request, ctx: Ctx, accession_number: AccessionInPath) -> HTMLResponse:
     operator, _ = await admin_form(request)
-    held = _held(ctx, accession_number)
+    held = _held(ctx, accession_number, i18n.language(request))
     _enter(ctx, lambda: order_entry.cancel(held), operator.requestor)
-    return _done(f"Order {accession_number} cancelled", _order(ctx, accession_number))
+    return _done(request, "done.cancelled", _order(ctx, accession_number))
 
 
-def _done(title: str, order: Order) -> HTMLResponse:
-    return render("done.html", title=title, order=order)
+def _done(request: Request, key: str, order: Order) -> HTMLResponse:
+    """The page after an order was entered, changed or cancelled: `key` says which."""
+    return render(request, "done.html", title=phrase(request, key, accession=order.accession_number), order=order)
 
 
 def _patient(ctx: WebContext, fields: dict[str, str]) -> PatientIn:
@@ -238,7 +245,17 @@ def _start(day: str, time: str) -> datetime | str:
         return f"{day} {time}"
 
 
-def _message(exc: ValidationError | HTTPException) -> str:
+def _message(request: Request, exc: ValidationError | HTTPException) -> str:
+    """Why the form was refused, in the page's language: each field by its JSON name
+    and what is wrong with it. A refusal of the Order Filler (a domain rule) is
+    introduced in that language and its reason given as the rule words it."""
     if isinstance(exc, HTTPException):
-        return str(exc.detail)
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return phrase(request, "order_form.refused", reason=exc.detail)
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {_problem(request, e)}" for e in exc.errors())
+
+
+def _problem(request: Request, error: Any) -> str:
+    """A validation error (pydantic's type and context) as the catalog words it, else pydantic's text."""
+    key = f"invalid.{error['type']}"
+    found = i18n.catalog(i18n.DEFAULT).get(key)
+    return phrase(request, key, **error.get("ctx", {})) if found else str(error["msg"])

@@ -67,8 +67,10 @@ def _age(seconds: float) -> str:
 _templates.filters.update(person=_person, spaced=_spaced, age=_age, dicom_time=_dicom_time)
 
 
-def render(name: str, status_code: int = 200, **values: object) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(name).render(**values), status_code=status_code)
+def render(request: Request, name: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    """The page `name`, in the language the request asks for (`broker.web.i18n`)."""
+    html = _templates.get_template(name).render(lang=i18n.language(request), **values)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def site_today(time_zone: str | None, now: datetime | None = None) -> date:
@@ -87,8 +89,9 @@ def day_page(request: Request, ctx: Ctx, day: Day = None, every: Refresh = 15) -
     steps = reads.steps(ctx.engine, day=day)
     stations: dict[str, list[StepRow]] = {}
     for step in steps:
-        stations.setdefault(step.station_ae or "(no station)", []).append(step)
+        stations.setdefault(step.station_ae, []).append(step)  # "": no station
     return render(
+        request,
         "day.html",
         day=day,
         previous=day - timedelta(days=1),
@@ -102,20 +105,19 @@ def day_page(request: Request, ctx: Ctx, day: Day = None, every: Refresh = 15) -
         refused=inbound_log.recent(ctx.engine, limit=10, refused_only=True),
         signed_in=not request.app.state.tokens.open,
         admin=page_admin(request) is not None,
-        lang=i18n.language(request),
         every=every,
     )
 
 
 @router.get("/docs")
-def api_docs() -> HTMLResponse:
+def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the broker's own assets (see `broker.web.server`)."""
-    return render("docs.html")
+    return render(request, "docs.html")
 
 
 @router.get("/login")
-def login_form() -> HTMLResponse:
-    return render("login.html")
+def login_form(request: Request) -> HTMLResponse:
+    return render(request, "login.html")
 
 
 @router.post("/login")
@@ -124,7 +126,7 @@ async def login(request: Request) -> Response:
     fields = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     token = fields.get("token", [""])[0].strip()
     if not token or request.app.state.tokens.role_of(token) is None:
-        return render("login.html", status_code=401, failed=True)
+        return render(request, "login.html", status_code=401, failed=True)
     response = RedirectResponse("/", status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=12 * 3600)
