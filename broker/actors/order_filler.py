@@ -79,6 +79,18 @@ def _outcome(command: Command, order: Order) -> OrderOutcome:
     )
 
 
+def _named_orders(commands: Sequence[Command]) -> tuple[tuple[str, str], ...]:
+    """The orders a refused message names (placer application, placer order number):
+    linked to it all the same, so an order's page shows the refusals in its HL7 history."""
+    named: list[tuple[str, str]] = []
+    for command in commands:
+        if isinstance(command, PlaceOrder | ChangeOrder):
+            named.append((command.order.placer_application, command.order.placer_order_number))
+        elif isinstance(command, CancelOrder | DiscontinueOrder):
+            named.append((command.placer_application, command.placer_order_number))
+    return tuple(dict.fromkeys(key for key in named if key[1]))
+
+
 class OrderFiller:
     def __init__(
         self,
@@ -135,21 +147,25 @@ class OrderFiller:
         if prior is not None and not retry:
             return self._conflict(uow, record, fingerprint(record.raw))
         outcomes: list[OrderOutcome] = []
+        commands: Sequence[Command] = ()
         try:
-            for command in interpret():
+            commands = interpret()
+            for command in commands:
                 order = self._apply(uow, command)
                 self._audited(uow, command, order, Requestor(record.sender))
                 if order is not None:
                     outcomes.append(_outcome(command, order))
+            orders = tuple((o.placer_application, o.placer_order_number) for o in outcomes)
         except (DomainError, UnsupportedMessage) as exc:
             outcomes = []
             uow.rollback()
-            record = self._refused(record, exc)
+            record, orders = self._refused(record, exc), _named_orders(commands)
         except Exception as exc:  # a defect: keep the message for replay, answer AE
             log.exception("message %s could not be applied", record.control_id)
+            outcomes = []
             uow.rollback()
-            record = self._refused(record, exc)
-        record = replace(record, orders=tuple((o.placer_application, o.placer_order_number) for o in outcomes))
+            record, orders = self._refused(record, exc), _named_orders(commands)
+        record = replace(record, orders=orders)
         if retry:
             uow.inbound.update(record)
         else:

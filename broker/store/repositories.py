@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, literal, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -301,10 +301,12 @@ class InboundRepository:
                 error=record.error,
             )
         )
-        if record.orders:
+        if record.orders:  # the refusal may have linked the same orders already
             message_pk = self._session.scalars(
                 select(m.c.id).where(m.c.sender == record.sender, m.c.control_id == record.control_id)
             ).one()
+            links = t.inbound_message_orders
+            self._session.execute(delete(links).where(links.c.message_pk == message_pk))
             self._link(message_pk, record.orders)
 
     def _link(self, message_pk: int | None, orders: Sequence[tuple[str, str]]) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from sqlalchemy import text
+
 from broker.app import Broker
 from broker.config import BrokerConfig
 from support.cli import run_cli
@@ -51,3 +53,21 @@ def test_listing_shows_a_senders_escape_sequences_never_sends_them(
     assert listing.returncode == 0, listing.stderr
     assert "\x1b" not in listing.stdout and "\x07" not in listing.stdout
     assert "X␛]0;pwn␇" in listing.stdout
+
+
+def test_a_refused_change_linked_to_its_order_is_replayed_once_the_order_exists(
+    broker: Broker, config: BrokerConfig, tmp_path: Path
+) -> None:
+    """An XO for an order the broker does not hold yet is refused and kept, linked to
+    the order it names; replayed after the NW, it is applied and stays linked once."""
+    [refused] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_xo.hl7"))
+    assert ack_code(refused) == "AE"
+    listing = _cli(config, tmp_path, "messages", "list", "--refused")
+    [line] = [row for row in listing.stdout.splitlines() if "ORM0004" in row]
+
+    send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    replayed = _cli(config, tmp_path, "messages", "replay", line.split()[0])
+    assert (replayed.returncode, replayed.stdout.split()[1]) == (0, "AA"), replayed.stdout + replayed.stderr
+    with broker.engine.connect() as conn:
+        links = conn.execute(text("SELECT placer_order_number FROM inbound_message_orders")).scalars().all()
+    assert sorted(links) == ["PO1001", "PO1001"]  # the NW and the XO, each once

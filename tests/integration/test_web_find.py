@@ -145,3 +145,15 @@ def test_the_name_search_is_an_index_range(found: Broker) -> None:
                 )
             )
         assert "USING COVERING INDEX ix_patient_name_keys_name_key_patient_pk (name_key>? AND name_key<?)" in plan
+
+
+def test_a_refused_message_is_in_its_orders_history(found: Broker) -> None:
+    """A CA the Order Filler refuses (the exam has started: an MPPS is in progress)
+    changes nothing, and the order's page shows it beside the NW, with its answer."""
+    cancel = sample(JAHIS_ORM, **{"ORC|NW|": "ORC|CA|", "JPORM0001": "JPORM0009"})
+    [answer] = send(found.hl7.port, cancel)
+    assert ack_code(answer) == "AE"
+    (link,) = _accessions(found, accession="JPACC0001")
+    html = unescape(_page(found, f"/order/{link.split(chr(34))[0]}").text)
+    inbound = html.split('id="inbound"', 1)[1].split("</table>", 1)[0]
+    assert "JPORM0001" in inbound and "JPORM0009" in inbound and "AE" in inbound
