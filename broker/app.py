@@ -37,7 +37,7 @@ from broker.jobs.housekeeping import Housekeeper
 from broker.jobs.outbox_sender import Backoff, OutboxSender, Transport
 from broker.jobs.scheduler import Jobs
 from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier
-from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
+from broker.mapping.hl7_procedure import Hl7FillerOrderNotifier, Hl7ProcedureNotifier
 from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
 from broker.metrics import Metrics
@@ -95,8 +95,16 @@ class Services:
         )
         #: HL7 messages of concurrent connections share a transaction (store/group_commit.py).
         together = GroupCommit(uow, committed=self.metrics.hl7_committed_together)
+        #: RAD-3 for what is done at the broker itself, to the RIS when one is configured.
+        filler_orders = Hl7FillerOrderNotifier(self.profile, [_ris_addressee(config)] if config.ris else [])
         self.order_filler = OrderFiller(
-            uow, policy, procedures, Hl7Refusals(self.profile), audit=trail, transactions=together
+            uow,
+            policy,
+            procedures,
+            Hl7Refusals(self.profile),
+            audit=trail,
+            transactions=together,
+            filler_orders=filler_orders,
         )
         self.pps_manager = PpsManager(
             uow,

@@ -37,6 +37,8 @@ from broker.domain.integrity import claim_identifiers, claim_new_identifiers
 from broker.domain.model import Order, Patient
 from broker.domain.ports import (
     AuditTrail,
+    FillerEvent,
+    FillerOrderNotifier,
     InboundRecord,
     OwnTransactions,
     ProcedureNotifier,
@@ -52,6 +54,9 @@ log = logging.getLogger(__name__)
 
 #: The Security Alert kind an operator's replay is audited as.
 REPLAY = "hl7 replay"
+
+#: What an order command entered at the broker tells the RIS (RAD-3).
+_FILLER_EVENTS: dict[type[Command], FillerEvent] = {PlaceOrder: "new", ChangeOrder: "change", CancelOrder: "cancel"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class OrderFiller:
         clock: Callable[[], datetime] = datetime.now,
         audit: AuditTrail | None = None,
         transactions: Transactions | None = None,
+        filler_orders: FillerOrderNotifier | None = None,
     ) -> None:
         self._uow = uow
         #: Where inbound messages are applied: one transaction each unless the
@@ -111,6 +117,8 @@ class OrderFiller:
         self._refusals = refusals
         self._clock = clock
         self._audit = audit
+        #: Orders made, changed or cancelled here, for the RIS; None: no RIS to tell.
+        self._filler_orders = filler_orders
 
     def receive(
         self,
@@ -175,15 +183,17 @@ class OrderFiller:
     def enter(self, commands: Sequence[Command], requestor: Requestor) -> list[OrderOutcome]:
         """Apply orders entered by hand (the operator's console: its form and JSON API)
         through the very handlers an HL7 message goes through (same rules, identifiers,
-        audit, RAD-4/13 to the Image Managers), in one transaction. A refusal raises its
-        DomainError and nothing is applied; no inbound message is kept, there is none.
-        The audit names `requestor`, the operator."""
+        audit, RAD-4/13 to the Image Managers), in one transaction, and tell the RIS
+        (RAD-3): it placed none of this. A refusal raises its DomainError and nothing is
+        applied; no inbound message is kept, there is none. The audit names `requestor`,
+        the operator."""
         outcomes: list[OrderOutcome] = []
         with self._uow() as uow:
             for command in commands:
                 order = self._apply(uow, command)
                 self._audited(uow, command, order, requestor)
                 if order is not None:
+                    self._rad3_filler_order_management(uow, command, order)
                     outcomes.append(_outcome(command, order))
             uow.commit()
         return outcomes
@@ -388,6 +398,14 @@ class OrderFiller:
         discontinue_order(order)
         self._rad13_procedure_update(uow, order, "DC")
         return order
+
+    def _rad3_filler_order_management(self, uow: UnitOfWork, command: Command, order: Order) -> None:
+        """The Order Filler's own order events for the Order Placer: a new order (SN, the
+        RIS numbers it), a change (XO), a cancel (OC). They share the order's outbox
+        ordering with its later status, so the RIS hears of the order first."""
+        event = _FILLER_EVENTS.get(type(command))
+        if event is not None and self._filler_orders is not None:
+            uow.outbox.add(self._filler_orders.messages_for(order, event, self._clock()))
 
     def _rad4_procedure_scheduled(self, uow: UnitOfWork, order: Order) -> None:
         uow.outbox.add(self._procedures.messages_for(order, "NW", self._clock()))

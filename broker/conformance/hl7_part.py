@@ -9,10 +9,10 @@ from pydantic import BaseModel
 
 from broker.config import BrokerConfig
 from broker.conformance.document import Document
-from broker.conformance.specimen import procedure_segments, status_segments
+from broker.conformance.specimen import filler_order_segments, procedure_segments, status_segments
 from broker.hl7.ack import ERROR_TEXT
 from broker.mapping.hl7_in import FieldPath, accepted_message_types
-from broker.mapping.hl7_procedure import ORDER_STATUS
+from broker.mapping.hl7_procedure import FILLER_ORDER_STATUS, ORDER_STATUS
 from broker.mapping.profile import Profile
 from broker.resources import resource_dir
 
@@ -126,6 +126,18 @@ class Hl7Statement:
             + "."
         )
         doc.table(["Scheduled step status", "ORC-5"], list(status.order_status.items()))
+        doc.text(
+            f"RAD-3 Filler Order Management for orders made, changed or cancelled at the broker (its console and "
+            f"API), to the RIS ({ris}): {self.profile.filler_order_out.message_type}, HL7 {status.version}, "
+            f"MSH-18 `{status.charset}`, one ORC/OBR per scheduled step. ORC-2 is empty for an order made at the "
+            "broker (SN asks the RIS for its number; later messages name the order by ORC-3); for a RIS's order "
+            "it is the RIS's number. The RIS's NA answer is taken as an acknowledgement (MSA-1)."
+        )
+        doc.table(
+            ["Event", "ORC-1", "ORC-5", "Segments"],
+            [[event, control, FILLER_ORDER_STATUS[control], ", ".join(names)]
+             for event, control, names in filler_order_segments(self.profile)],
+        )  # fmt: skip
         managers = ", ".join(f"{m.name} ({m.host}:{m.port})" for m in self.config.image_managers) or "none configured"
         doc.text(
             f"RAD-4 Procedure Scheduled / RAD-13 Procedure Update to the Image Managers ({managers}): "

@@ -20,10 +20,11 @@ from broker.domain.model import (
     StatusChange,
     StepStatus,
 )
+from broker.domain.ports import FillerEvent
 from broker.domain.worklist import WorklistEntry
 from broker.mapping.charsets import codec_for
 from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier
-from broker.mapping.hl7_procedure import ORDER_STATUS, Hl7ProcedureNotifier
+from broker.mapping.hl7_procedure import ORDER_STATUS, Hl7FillerOrderNotifier, Hl7ProcedureNotifier
 from broker.mapping.mwl import AnswerPlan
 from broker.mapping.profile import Profile
 
@@ -73,3 +74,15 @@ def procedure_segments(profile: Profile) -> dict[str, list[str]]:
         )
         for control in ORDER_STATUS
     }
+
+
+def filler_order_segments(profile: Profile) -> list[tuple[str, str, list[str]]]:
+    """(event, ORC-1, segments) of each RAD-3 message for an order the broker made,
+    changed or cancelled, as the profile sends them (an event it leaves out: no row)."""
+    notifier = Hl7FillerOrderNotifier(profile, [Addressee("ris")])
+    events: tuple[FillerEvent, ...] = ("new", "change", "cancel")
+    return [
+        (event, notifier.control(event), _segment_names(message.payload, profile.status_out.charset, profile))
+        for event in events
+        for message in notifier.messages_for(_order(), event, _AT)
+    ]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from broker.domain.audit import AuditEvent
 from broker.domain.model import (
@@ -213,6 +213,17 @@ class ProcedureNotifier(Protocol):
     (RAD-4 Procedure Scheduled, RAD-13 Procedure Update)."""
 
     def messages_for(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]: ...
+
+
+#: What the broker itself did to an order (its console and API), which the RIS must hear.
+FillerEvent = Literal["new", "change", "cancel"]
+
+
+class FillerOrderNotifier(Protocol):
+    """Renders an order the broker created, changed or cancelled for the Order Placer
+    (RAD-3 Filler Order Management: ORC-1 SN, XO, OC); none when no RIS is configured."""
+
+    def messages_for(self, order: Order, event: FillerEvent, at: datetime) -> list[OutboundMessage]: ...
 
 
 class MppsForwarder(Protocol):

@@ -125,6 +125,19 @@ class StatusOut(_Strict):
     charset_handling: str = ""
 
 
+class FillerOrderOut(_Strict):
+    """RAD-3 Filler Order Management for what is done at the broker itself (its console
+    and API): the RIS hears of an order the broker created (ORC-1 `SN`, ORC-2 empty for
+    the RIS to number), changed (`XO`) or cancelled (`OC`), in the status message's
+    version and character set, one ORC/OBR per scheduled step. An empty code: that
+    event is not sent (a RIS that knows no filler-initiated changes)."""
+
+    message_type: Literal["ORM^O01", "OMG^O19"] = "ORM^O01"
+    new: Literal["SN", ""] = "SN"
+    change: Literal["XO", ""] = "XO"
+    cancel: Literal["OC", ""] = "OC"
+
+
 class Hl7Out(_Strict):
     """How the broker writes every HL7 message and answer."""
 
@@ -248,6 +261,7 @@ class Profile(_Strict):
     hl7_in: Hl7In
     hl7_out: Hl7Out = Hl7Out()
     status_out: StatusOut
+    filler_order_out: FillerOrderOut = FillerOrderOut()
     procedure_out: ProcedureOut
     assign: Assignment
     codes: Codes = Codes()

@@ -103,6 +103,8 @@ def test_order_from_the_form_reconcile_and_requeue_in_chromium(
     assert (found.AccessionNumber, found.PatientID) == (accession, "WALKIN7")
     assert str(found.PatientName) == "TANAKA^ICHIRO=田中^一郎=タナカ^イチロウ"
 
+    [sn] = ris.wait_for(1)  # RAD-3: the RIS hears of the order made here, for it to number
+    assert segment(sn, "ORC")[1:4] == ["SN", "", accession]
     ris.script("AE")  # the RIS refuses the status the reconciliation sends: a dead letter
     trauma = n_create("", "", "", "1.2.392.200036.9999.6.7", PatientID="WALKIN7", PatientName="TANAKA^ICHIRO",
                       PatientBirthDate="19750615", PerformedProcedureStepDescription="CT chest (walk-in)")  # fmt: skip
@@ -133,7 +135,7 @@ def test_order_from_the_form_reconcile_and_requeue_in_chromium(
     shot("requeue-confirm")
     _submit(chromium, "confirm", "Requeue")
     shot("requeued")
-    statuses = settled(lambda: [segment(m, "ORC")[5] for m in ris.received], lambda found: len(found) == 2)
+    statuses = settled(lambda: [segment(m, "ORC")[5] for m in ris.received[1:]], lambda found: len(found) == 2)
     assert statuses == ["IP", "IP"]
     assert csp_violations(chromium) == []
     assert len(shot.taken) == 8

@@ -1,8 +1,8 @@
 """Orders without HL7 (#18 item 2): `POST/PUT/DELETE /api/orders` go through the Order
 Filler like an HL7 order. The order is found by DCMTK findscu, the Image Manager gets
-RAD-4 then RAD-13 (NW, XO, CA), each change is an Order Record audit naming the token,
-an MPPS on it sends the status to the RIS, and bad input is refused with the field
-named (422), a read token with 403."""
+RAD-4 then RAD-13 (NW, XO, CA), the RIS hears of each (RAD-3 SN, XO, OC) before the
+order's status, each change is an Order Record audit naming the token, and bad input is
+refused with the field named (422), a read token with 403."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from broker.app import Broker
 from broker.store import tables as t
 from support.audit import event_key, valid_message
 from support.dicompeer import findscu, mpps
-from support.hl7peer import RisListener, segment
+from support.hl7peer import RisListener, ack_code, sample, segment, send
 from support.mpps import n_create
 from support.net import free_port
 from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_broker, web_port
@@ -109,12 +109,33 @@ def test_order_created_changed_cancelled_through_the_order_filler(
     started = n_create(step["steps"][0]["sps_id"], second["accession_number"], step["requested_procedure_id"],
                        step["study_instance_uid"], PatientID="HAND001", PatientName="SATO^HANAKO")  # fmt: skip
     assert mpps(broker.dicom.port, "create", tmp_path, dataset=started)["status"] == 0
-    [status] = ris.wait_for(1)  # the status of an order entered by hand reaches the RIS (RAD-3)
+    # RAD-3 to the (strict) RIS, in order: each order made here (SN, for the RIS to
+    # number), its change and cancel, then the status of the second one.
+    received = ris.wait_for(5)
+    sn, xo, oc = (m for m in received if segment(m, "ORC")[3] == accession)  # in order per order
+    sn2, status = (m for m in received if segment(m, "ORC")[3] == second["accession_number"])
+    assert [segment(m, "ORC")[1] for m in (sn, xo, oc, sn2, status)] == ["SN", "XO", "OC", "SN", "SC"]
+    assert [segment(m, "ORC")[2] for m in received] == [""] * 5  # the RIS's number, not the broker's
+    assert segment(sn, "PID")[5] == "SATO^HANAKO^^^^^L^A~佐藤^花子^^^^^L^I~サトウ^ハナコ^^^^^L^P"
+    assert segment(sn, "OBR")[18] == accession and segment(sn, "OBR")[24] == "CT"
     assert segment(status, "ORC")[5] == "IP" and segment(status, "OBR")[18] == second["accession_number"]
 
     audits = _order_audits(broker)
     assert audits == [("C", "web-api operator"), ("U", "web-api operator"), ("C", "web-api operator"),
                       ("D", "web-api operator")]  # fmt: skip
+
+
+def test_a_ris_order_cancelled_at_the_console_is_told_to_the_ris_by_its_own_number(
+    broker: Broker, ris: RisListener
+) -> None:
+    """RAD-3 OC: the RIS placed the order (HL7 NW), the broker's operator cancels it."""
+    [ack] = send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))
+    assert ack_code(ack) == "AA"
+    with client(web_port(broker), ADMIN_TOKEN) as admin:
+        assert admin.delete("/api/orders/ACC1001").status_code == 200
+    [oc] = ris.wait_for(1)
+    assert segment(oc, "ORC")[1:6] == ["OC", "PO1001^RIS", "FO1001", "", "CA"]
+    assert segment(oc, "MSH")[5] == "RIS" and segment(oc, "OBR")[18] == "ACC1001"
 
 
 BAD_INPUT: list[tuple[dict[str, Any], str]] = [

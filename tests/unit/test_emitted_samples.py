@@ -16,12 +16,12 @@ import pytest
 
 from broker.domain.commands import OrderOutcome, PlaceOrder
 from broker.domain.model import Order, StatusChange, StepStatus
-from broker.domain.ports import InboundRecord
+from broker.domain.ports import FillerEvent, InboundRecord
 from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
 from broker.mapping.hl7_in import interpret
 from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier, message_structure, writer_for
-from broker.mapping.hl7_procedure import Hl7ProcedureNotifier
+from broker.mapping.hl7_procedure import Hl7FillerOrderNotifier, Hl7ProcedureNotifier
 from broker.mapping.profile import load_profile
 
 CATALOG = Path(__file__).resolve().parents[2] / "hl7"
@@ -66,6 +66,23 @@ def test_rad3_status_samples_are_what_the_broker_sends(status: StepStatus, name:
     order = _order("rad-2-placer-order/orm_o01_nw.hl7", "ihe-swf")
     [message] = Hl7StatusNotifier(load_profile("ihe-swf"), Addressee("ris")).messages_for(
         StatusChange(order, order.steps()[0], status, AT)
+    )
+    _check(f"rad-3-filler-order-status/{name}", message.payload)
+
+
+@pytest.mark.parametrize(("event", "own", "name"), [
+    ("new", True, "orm_o01_sn.hl7"),
+    ("change", False, "orm_o01_xo.hl7"),
+    ("cancel", False, "orm_o01_oc.hl7"),
+])  # fmt: skip
+def test_rad3_filler_order_samples_are_what_the_broker_sends(event: FillerEvent, own: bool, name: str) -> None:
+    """An order made at the broker (SN: ORC-2 empty, the RIS numbers it), and a RIS's
+    order changed and cancelled at the broker's console (XO, OC: ORC-2 its number)."""
+    order = _order("rad-2-placer-order/orm_o01_nw.hl7", "ihe-swf")
+    if own:
+        order.placer_application, order.placer_order_number = "BROKER", order.filler_order_number
+    [message] = Hl7FillerOrderNotifier(load_profile("ihe-swf"), [Addressee("ris", "RIS", "HOSPITAL")]).messages_for(
+        order, event, AT
     )
     _check(f"rad-3-filler-order-status/{name}", message.payload)
 

@@ -6,6 +6,8 @@ where hl7apy's false positives are written down with their reasons).
 Validator and version pairs that run here:
 - RAD-3 status: ORM^O01 v2.3.1 (ihe-swf) and v2.5 (jahis, ISO-2022-JP), OMG^O19 v2.5.1,
   OMI^O23 v2.5.1, ORU^R01 v2.3.1 and v2.5.1; each with and without performed-series OBX.
+- RAD-3 filler order (orders made at the broker): ORM^O01 v2.3.1 and v2.5 (jahis),
+  OMG^O19 v2.5.1; SN, XO, OC; the broker's own order and a RIS-placed one.
 - RAD-4/RAD-13: ORM^O01 + ZDS v2.3.1, OMI^O23 v2.5 (jahis) and v2.5.1; NW, XO, CA, DC.
 - Answers: ACK (AA, AE, AR) v2.3.1 / v2.5 / v2.5.1, ORR^O02 v2.3.1 and v2.5, ORG^O20
   v2.5.1, ORI^O24 v2.5.1 and v2.5 (jahis); accepted and refused.
@@ -34,13 +36,13 @@ from broker.domain.model import (
     StatusChange,
     StepStatus,
 )
-from broker.domain.ports import InboundRecord
+from broker.domain.ports import FillerEvent, InboundRecord
 from broker.hl7.ack import render_ack
 from broker.hl7.header import MessageHeader
 from broker.mapping.charsets import decode
 from broker.mapping.hl7_in import order_references
 from broker.mapping.hl7_out import Addressee, Hl7StatusNotifier, message_structure, writer_for
-from broker.mapping.hl7_procedure import ORDER_STATUS, Hl7ProcedureNotifier
+from broker.mapping.hl7_procedure import ORDER_STATUS, Hl7FillerOrderNotifier, Hl7ProcedureNotifier
 from broker.mapping.profile import Profile, load_profile
 from support.hl7_structure import missing_msh_fields, problems
 
@@ -112,6 +114,53 @@ def test_rad4_rad13_procedure_messages_validate_for_their_version(
     notifier = Hl7ProcedureNotifier(profile, [Addressee("pacs"), Addressee("ris2", "PACS2", "RAD")])
     for message in notifier.messages_for(_change().order, control, AT):
         assert problems(_text(message.payload, profile)) == []
+
+
+def own_order(order: Order) -> Order:
+    """The order as the console makes it: the broker is its placer, its number the filler's."""
+    return replace(order, placer_application=SWF.sending_application, placer_order_number=order.filler_order_number)
+
+
+FILLER_FORMS = [(SWF, "ORM^O01", "2.3.1"), (JAHIS, "ORM^O01", "2.5"), (SWF, "OMG^O19", "2.5.1")]
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["made-at-broker", "placed-by-ris"])
+@pytest.mark.parametrize("event", ["new", "change", "cancel"])
+@pytest.mark.parametrize(("base", "message_type", "version"), FILLER_FORMS, ids=lambda v: getattr(v, "name", v))
+def test_rad3_filler_order_messages_validate_for_their_version(
+    base: Profile, message_type: str, version: str, event: FillerEvent, own: bool
+) -> None:
+    """SN/XO/OC validate, and ORC-2/OBR-2 carry a placer number only where the RIS gave one."""
+    profile = _variant(_variant(base, "status_out", version=version), "filler_order_out", message_type=message_type)
+    order = own_order(_change().order) if own else _change().order
+    [message] = Hl7FillerOrderNotifier(profile, [Addressee("ris")]).messages_for(order, event, AT)
+    text = _text(message.payload, profile)
+    assert problems(text) == []
+    parsed = hl7.parse(text)
+    control = {"new": "SN", "change": "XO", "cancel": "OC"}[event]
+    assert {str(orc(1)) for orc in parsed.segments("ORC")} == {control}
+    numbered = not own and control != "SN"
+    assert all(bool(str(orc(2))) == numbered for orc in parsed.segments("ORC"))
+    assert all(bool(str(obr(2))) == numbered for obr in parsed.segments("OBR"))
+    assert {str(orc(3)) for orc in parsed.segments("ORC")} == {order.filler_order_number}
+
+
+def test_no_filler_order_message_for_an_event_the_profile_leaves_out() -> None:
+    profile = _variant(SWF, "filler_order_out", change="")
+    notifier = Hl7FillerOrderNotifier(profile, [Addressee("ris")])
+    assert notifier.messages_for(_change().order, "change", AT) == []
+    assert len(notifier.messages_for(_change().order, "cancel", AT)) == 1
+    assert Hl7FillerOrderNotifier(profile, []).messages_for(_change().order, "new", AT) == []
+
+
+def test_status_of_an_order_made_at_the_broker_names_it_by_its_filler_number_only() -> None:
+    """The RIS numbered it in its NA (or not at all): ORC-2 is not the broker's own number."""
+    change = _change()
+    own = replace(change, order=own_order(change.order))
+    [message] = Hl7StatusNotifier(SWF, Addressee("ris")).messages_for(own)
+    parsed = hl7.parse(message.payload.decode())
+    assert [str(parsed.segment(name)(2)) for name in ("ORC", "OBR")] == ["", ""]
+    assert str(parsed.segment("ORC")(3)) == own.order.filler_order_number
 
 
 def test_each_destination_gets_its_own_msh5_msh6_and_control_id_issue_13() -> None:
