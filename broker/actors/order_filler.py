@@ -379,13 +379,16 @@ class OrderFiller:
         return order
 
     def rad2_cancel_order(self, uow: UnitOfWork, command: CancelOrder) -> Order:
-        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        order = self._existing(
+            uow, command.placer_order_number, command.placer_application, command.filler_order_number
+        )
         cancel_order(order)
         self._rad13_procedure_update(uow, order, "CA")
         return order
 
     def rad2_change_order(self, uow: UnitOfWork, command: ChangeOrder) -> Order:
-        order = self._existing(uow, command.order.placer_order_number, command.order.placer_application)
+        held = command.order
+        order = self._existing(uow, held.placer_order_number, held.placer_application, held.filler_order_number)
         for step in change_order(order, command.order):
             procedure = next(rp for rp in order.procedures if step in rp.steps)
             step.station_ae = self._policy.station_for(procedure.code.value if procedure.code else "", step.modality)
@@ -394,7 +397,9 @@ class OrderFiller:
         return order
 
     def rad2_discontinue_order(self, uow: UnitOfWork, command: DiscontinueOrder) -> Order:
-        order = self._existing(uow, command.placer_order_number, command.placer_application)
+        order = self._existing(
+            uow, command.placer_order_number, command.placer_application, command.filler_order_number
+        )
         discontinue_order(order)
         self._rad13_procedure_update(uow, order, "DC")
         return order
@@ -414,8 +419,15 @@ class OrderFiller:
         uow.outbox.add(self._procedures.messages_for(order, control, self._clock()))
 
     @staticmethod
-    def _existing(uow: UnitOfWork, placer_order_number: str, placer_application: str) -> Order:
+    def _existing(
+        uow: UnitOfWork, placer_order_number: str, placer_application: str, filler_order_number: str
+    ) -> Order:
+        """The order a placer's message names: by its placer number, else, for an order
+        made at the broker, by ORC-3 (the RIS gave it a number of its own in its NA
+        answer to the SN, which the broker does not keep)."""
         order = uow.orders.by_placer_number(placer_order_number, placer_application)
+        if order is None and filler_order_number:
+            order = uow.orders.own_by_filler_number(filler_order_number)
         if order is None:
             raise UnknownRecord("order", "ORC-2")
         return order

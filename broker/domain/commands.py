@@ -42,6 +42,8 @@ class CancelOrder:
 
     placer_order_number: str
     placer_application: str
+    #: ORC-3: how the RIS names an order the broker made (it numbered it in its NA).
+    filler_order_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class DiscontinueOrder:
 
     placer_order_number: str
     placer_application: str
+    #: ORC-3, as for CancelOrder.
+    filler_order_number: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,11 @@ class Patients(Protocol):
 
 class Orders(Protocol):
     def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None: ...
+    def own_by_filler_number(self, filler_order_number: str) -> Order | None:
+        """The order made at the broker (its placer number is its filler number) that
+        has this filler order number."""
+        ...
+
     def add(self, order: Order) -> None: ...
     def placed(self, placer_order_number: str, placer_application: str) -> bool:
         """Whether an order with this placer number exists (an index probe)."""

@@ -456,7 +456,7 @@ def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
         elif control in ("CA", "DC"):
             kind = CancelOrder if control == "CA" else DiscontinueOrder
             placer = group.required(f.placer_order_number, "placer order number")
-            commands.append(kind(placer, group.first(f.placer_application)))
+            commands.append(kind(placer, group.first(f.placer_application), group.first(f.filler_order_number)))
         else:
             raise InvalidInput(control_path, f"order control {control!r} is not supported", Problem.NOT_IN_TABLE)
     return commands

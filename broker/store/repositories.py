@@ -142,6 +142,13 @@ class OrderRepository:
         )
         return self._session.scalars(stmt).first()
 
+    def own_by_filler_number(self, filler_order_number: str) -> Order | None:
+        stmt = select(Order).where(
+            t.orders.c.filler_order_number == filler_order_number,
+            t.orders.c.placer_order_number == filler_order_number,
+        )
+        return self._session.scalars(stmt).first()
+
     def add(self, order: Order) -> None:
         self._session.add(order)
 

@@ -138,6 +138,28 @@ def test_a_ris_order_cancelled_at_the_console_is_told_to_the_ris_by_its_own_numb
     assert segment(oc, "MSH")[5] == "RIS" and segment(oc, "OBR")[18] == "ACC1001"
 
 
+def test_the_ris_cancels_an_order_made_here_by_its_own_number_and_our_filler_number(
+    broker: Broker, ris: RisListener, image_manager: RisListener
+) -> None:
+    """After SN the RIS holds the order under the number it gave in its NA; its CA names
+    that number (ORC-2) and ours (ORC-3): the broker finds the order by ORC-3."""
+    with client(web_port(broker), ADMIN_TOKEN) as admin:
+        accession = admin.post("/api/orders", json=ORDER).json()["accession_number"]
+        [sn] = ris.wait_for(1)
+        assert segment(sn, "ORC")[1:4] == ["SN", "", accession]
+        ca = sample("rad-2-placer-order/orm_o01_ca.hl7").replace(
+            b"ORC|CA|PO1002^RIS", f"ORC|CA|R777^RIS|{accession}".encode()
+        )
+        stranger = sample("rad-2-placer-order/orm_o01_ca.hl7", ORM0003="ORM0004").replace(
+            b"ORC|CA|PO1002^RIS", b"ORC|CA|R778^RIS|A99999999"
+        )
+        [refused, cancelled] = send(broker.hl7.port, stranger, ca)
+        assert (ack_code(refused), ack_code(cancelled)) == ("AE", "AA")
+        assert admin.get(f"/api/orders/{accession}").json()["procedures"][0]["steps"][0]["status"] == "CANCELLED"
+    nw, ca_out = image_manager.wait_for(2)
+    assert [segment(m, "ORC")[1] for m in (nw, ca_out)] == ["NW", "CA"]
+
+
 BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"modality": "C T!"}, "modality"),
     ({"patient": {"patient_id": "P1", "birth_date": "19701340"}}, "patient.birth_date"),
