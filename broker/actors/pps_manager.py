@@ -30,6 +30,7 @@ from broker.domain.model import (
 )
 from broker.domain.ports import AuditTrail, MppsForwarder, StatusNotifier, UnitOfWork, UnitOfWorkFactory
 from broker.domain.states import ON_WORKLIST, check_pps_updatable, check_pps_update, step_follows_pps
+from broker.domain.unlinked import Reason, joined
 
 log = logging.getLogger(__name__)
 
@@ -221,26 +222,26 @@ class PpsManager:
         and study; if any disagrees, or a reference is ambiguous, link none and keep the
         MPPS as an exception saying why."""
         found: list[ScheduledStep] = []
-        problems: list[str] = []
+        problems: list[Reason] = []
         for ref in pps.references:
             matches, ambiguity = self._referenced(uow, ref)
-            problems += [ambiguity] if ambiguity else []
+            problems += [ambiguity] if ambiguity is not None else []
             for order, procedure, step in matches:
                 disagreement = link_disagreement(pps, ref, order, procedure)
                 if disagreement is None:
                     found.append(step)
                 else:
-                    problems.append(f"{disagreement} (step {step.sps_id})")
+                    problems.append(disagreement.at_step(step.sps_id))
         if problems:
-            pps.unlinked_reason = "; ".join(dict.fromkeys(problems))
+            pps.unlinked_reason = joined(problems)
         elif found:
             self._link(pps, found)
         elif any(ref.sps_id or ref.accession_number for ref in pps.references):
-            pps.unlinked_reason = "no scheduled step on the worklist matches the SPS ID or accession number quoted"
+            pps.unlinked_reason = str(Reason("no_match", {}))
         else:
-            pps.unlinked_reason = "unscheduled: no scheduled step quoted"
+            pps.unlinked_reason = str(Reason("unscheduled", {}))
 
-    def _referenced(self, uow: UnitOfWork, ref: StepReference) -> tuple[list[Match], str]:
+    def _referenced(self, uow: UnitOfWork, ref: StepReference) -> tuple[list[Match], Reason | None]:
         """The steps one Scheduled Step Attributes item names: by SPS ID, else (if the
         profile allows) by accession number among active orders' steps on the worklist;
         and why they are ambiguous, when they belong to more than one order."""
@@ -249,15 +250,15 @@ class PpsManager:
             matches = [(o, rp, s) for o in orders for rp in o.procedures for s in rp.steps if s.sps_id == ref.sps_id]
             if len({id(o) for o, _, _ in matches}) > 1:  # prefer the one still to be done
                 matches = [(o, rp, s) for o, rp, s in matches if o.active and s.status in ON_WORKLIST]
-            named = f"ScheduledProcedureStepID {ref.sps_id!r}"
+            named = {"attribute": "ScheduledProcedureStepID", "value": ref.sps_id}
         elif self._link_by_accession and ref.accession_number:
             orders = uow.orders.active_by_accession(ref.accession_number)
             matches = [(o, rp, s) for o in orders for rp, s in self._worklist_procedure_steps(o, ref)]
-            named = f"AccessionNumber {ref.accession_number!r}"
+            named = {"attribute": "AccessionNumber", "value": ref.accession_number}
         else:
-            return [], ""
+            return [], None
         count = len({id(o) for o, _, _ in matches})
-        return ([], f"{named} names steps of {count} orders") if count > 1 else (matches, "")
+        return ([], Reason("ambiguous", {**named, "count": str(count)})) if count > 1 else (matches, None)
 
     @staticmethod
     def _worklist_procedure_steps(order: Order, ref: StepReference) -> list[tuple[RequestedProcedure, ScheduledStep]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from broker.domain.errors import IdentifierInUse
 from broker.domain.model import Order, Patient, PerformedStep, RequestedProcedure, StepReference
 from broker.domain.ports import Orders
+from broker.domain.unlinked import Reason
 
 
 def claim_identifiers(order: Order, orders: Orders) -> None:
@@ -56,7 +57,12 @@ class Disagreement:
     scheduled: str
 
     def __str__(self) -> str:
-        return f"{self.attribute} disagrees: MPPS {self.performed!r}, scheduled {self.scheduled!r}"
+        return str(self.at_step(""))
+
+    def at_step(self, sps_id: str) -> Reason:
+        """The reason an MPPS is kept unlinked, naming the step it disagrees with."""
+        values = {"attribute": self.attribute, "performed": self.performed, "scheduled": self.scheduled}
+        return Reason("disagrees_at_step", {**values, "sps_id": sps_id}) if sps_id else Reason("disagrees", values)
 
 
 def patient_disagreement(pps: PerformedStep, patient: Patient) -> Disagreement | None:

@@ -28,6 +28,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from broker.display import visible
+from broker.domain.unlinked import read
 
 LANGUAGES = ("en", "ja")
 DEFAULT = "en"
@@ -89,6 +90,18 @@ def finalize(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
         return visible(value)
     return value
+
+
+@pass_context
+def unlinked(context: Context, text: str) -> str:
+    """Why an MPPS is linked to no step, in the page's language: the store keeps one
+    English text (broker.domain.unlinked); one of no known kind is shown as stored."""
+    reasons = read(text)
+    if not reasons:
+        return text
+    language = context.get("lang") or DEFAULT
+    parts = (translate(language, f"unlinked.{reason.kind}", **reason.values) for reason in reasons)
+    return translate(language, "unlinked.separator").join(parts)
 
 
 @pass_context

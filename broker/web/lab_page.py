@@ -86,7 +86,7 @@ def _run(ctx: WebContext, calling_ae: str, asked: Dataset, language: str) -> Res
     try:
         entries = ctx.worklist.rad5_query_modality_worklist(query, calling_ae)
     except TooManyMatches as exc:
-        result.refused = f"0xA700 {exc}"
+        result.refused = i18n.translate(language, "lab.too_many", limit=exc.limit)
         entries = []
     plan = AnswerPlan.for_caller(asked, ctx.profile, calling_ae)
     quirks = ctx.profile.dicom.stations.get(calling_ae)

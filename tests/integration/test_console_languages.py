@@ -7,13 +7,17 @@ language of a browser that asks for neither."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from broker.app import Broker
 from support.brokers import module_broker
+from support.dicompeer import mpps
+from support.hl7peer import RisListener
+from support.mpps import n_create
 from support.page_words import NAMES, latin_words
-from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_port, web_section
+from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_broker, web_port, web_section
 
 JAPANESE = {"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"}
 #: Syntax the lab's hints show as it is typed (query keys, a date range, `today`).
@@ -61,3 +65,14 @@ def test_order_form_lab_and_refusals_in_japanese(empty_broker: Broker) -> None:
     with client(port, None, cookie=READ_TOKEN) as reader:
         forbidden = reader.get("/desk", headers=JAPANESE)
     assert forbidden.status_code == 403 and "管理者トークンでログイン" in forbidden.json()["detail"]
+
+
+def test_why_an_mpps_is_unlinked_in_the_pages_language(tmp_path: Path, ris: RisListener) -> None:
+    """The store keeps one English reason; the Japanese desk and reconcile page say it in Japanese."""
+    unscheduled = n_create("", "", "", "1.2.392.200036.9999.6.9", PatientID="P9", PatientName="SUZUKI^JIRO")
+    with web_broker(ris.port, f"sqlite:///{tmp_path / 'reasons.db'}") as broker:
+        assert mpps(broker.dicom.port, "create", tmp_path, dataset=unscheduled)["status"] == 0
+        with client(web_port(broker), None, cookie=ADMIN_TOKEN) as admin:
+            desk, english = admin.get("/desk", headers=JAPANESE).text, admin.get("/desk").text
+    assert "予約外: 予約ステップの引用がありません" in desk and "unscheduled" not in desk
+    assert "unscheduled: no scheduled step quoted" in english
