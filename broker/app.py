@@ -88,6 +88,7 @@ class Services:
             sps_prefix=self.profile.assign.sps_prefix,
             station_by_modality=self.profile.assign.station_by_modality,
             station_by_procedure=self.profile.assign.station_by_procedure,
+            own_application=self.profile.sending_application,
         )
         procedures = Hl7ProcedureNotifier(
             self.profile,

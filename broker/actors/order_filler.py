@@ -418,16 +418,15 @@ class OrderFiller:
     def _rad13_procedure_update(self, uow: UnitOfWork, order: Order, control: str) -> None:
         uow.outbox.add(self._procedures.messages_for(order, control, self._clock()))
 
-    @staticmethod
     def _existing(
-        uow: UnitOfWork, placer_order_number: str, placer_application: str, filler_order_number: str
+        self, uow: UnitOfWork, placer_order_number: str, placer_application: str, filler_order_number: str
     ) -> Order:
         """The order a placer's message names: by its placer number, else, for an order
         made at the broker, by ORC-3 (the RIS gave it a number of its own in its NA
         answer to the SN, which the broker does not keep)."""
         order = uow.orders.by_placer_number(placer_order_number, placer_application)
         if order is None and filler_order_number:
-            order = uow.orders.own_by_filler_number(filler_order_number)
+            order = uow.orders.own_by_filler_number(filler_order_number, self._policy.own_application)
         if order is None:
             raise UnknownRecord("order", "ORC-2")
         return order

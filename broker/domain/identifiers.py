@@ -28,6 +28,9 @@ class AssignmentPolicy:
     sps_prefix: str = "SPS"
     station_by_modality: dict[str, str] = field(default_factory=dict)
     station_by_procedure: dict[str, str] = field(default_factory=dict)
+    #: The placer application of orders made at the broker (its console and API): the
+    #: profile's sending application; such an order's placer number is its filler number.
+    own_application: str = "BROKER"
 
     def station_for(self, procedure_code: str, modality: str) -> str:
         """The procedure's own station if the site names one, else the modality's."""

@@ -75,9 +75,9 @@ class Patients(Protocol):
 
 class Orders(Protocol):
     def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None: ...
-    def own_by_filler_number(self, filler_order_number: str) -> Order | None:
-        """The order made at the broker (its placer number is its filler number) that
-        has this filler order number."""
+    def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
+        """The order made at the broker (placed by `own_application`, its placer number
+        its filler number) that has this filler order number."""
         ...
 
     def add(self, order: Order) -> None: ...

@@ -1,4 +1,4 @@
-"""Why an MPPS is linked to no scheduled step: four kinds of reason, kept as one English
+"""Why an MPPS is linked to no scheduled step: a few kinds of reason, kept as one English
 sentence each (several joined by "; ") and read back by kind, so that a page can say
 them in its reader's language while the store, CLI and audit keep one text."""
 

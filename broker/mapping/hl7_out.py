@@ -214,6 +214,12 @@ def own_order(order: Order, profile: Profile) -> bool:
     )
 
 
+def placer_for_ris(order: Order, profile: Profile) -> list[str]:
+    """ORC-2/OBR-2 of a message to the RIS: its own number; empty for the broker's own
+    orders, which the RIS knows by ORC-3 from their SN (RAD-3 Filler Order Management)."""
+    return [] if own_order(order, profile) else [order.placer_order_number, order.placer_application]
+
+
 def ordering_key(order: Order) -> str:
     """One order's messages leave in the order they were written."""
     return f"{order.placer_application}|{order.placer_order_number}"
@@ -284,7 +290,7 @@ class Hl7StatusNotifier:
     def _segments(self, change: StatusChange, order_status: str) -> list[str]:
         out, order, step, w = self._profile.status_out, change.order, change.step, self._writer
         procedure = next(rp for rp in order.procedures if step in rp.steps)
-        placer = self._placer(order)
+        placer = placer_for_ris(order, self._profile)
         return [
             pid_segment(w, order.patient, self._name_codes),
             w.segment("ORC", out.order_control, placer, order.filler_order_number, "", order_status),
@@ -293,11 +299,6 @@ class Hl7StatusNotifier:
             # OMI^O23 (v2.5+): each order group ends with its steps' IPC segments.
             *([ipc_segment(w, order.accession_number, procedure, step)] if out.message_type == "OMI^O23" else []),
         ]
-
-    def _placer(self, order: Order) -> list[str]:
-        """ORC-2/OBR-2: the RIS's number; empty for the broker's own orders, which the RIS
-        knows by ORC-3 from their SN (RAD-3 Filler Order Management)."""
-        return [] if own_order(order, self._profile) else [order.placer_order_number, order.placer_application]
 
     def _series(self, change: StatusChange) -> list[str]:
         """The performed series the MPPS reports (PPS Performed Series Sequence); OBX-4
@@ -315,7 +316,7 @@ class Hl7StatusNotifier:
     def _obr(self, change: StatusChange, procedure: RequestedProcedure) -> str:
         order, step = change.order, change.step
         started, ended, station = _performed(change) if self._profile.status_out.performed_details else ("", "", "")
-        placer = self._placer(order)
+        placer = placer_for_ris(order, self._profile)
         return self._writer.segment(
             "OBR", "1", placer, order.filler_order_number, universal_service(procedure), "", "", started, ended,
             *[""] * 9, order.accession_number, procedure.requested_procedure_id, step.sps_id, station, "", "",

@@ -27,8 +27,8 @@ from broker.mapping.hl7_out import (
     ipc_segment,
     name_codes,
     ordering_key,
-    own_order,
     pid_segment,
+    placer_for_ris,
     universal_service,
     writer_for,
 )
@@ -57,6 +57,9 @@ class Form:
 class _OrderMessages:
     """An order as ORC/OBR groups (one per scheduled step) or, for OMI^O23, one
     ORC/TQ1/OBR per requested procedure with its IPC segments, to some addressees."""
+
+    #: ORC-5 for each order control code the messages are sent with.
+    _status: dict[str, str] = ORDER_STATUS
 
     def __init__(self, profile: Profile, addressees: list[Addressee], form: Form) -> None:
         self._profile = profile
@@ -96,8 +99,7 @@ class _OrderMessages:
 
     def _orc(self, order: Order, control: str) -> str:
         placer = self._placer(order, control)
-        status = ORDER_STATUS.get(control) or FILLER_ORDER_STATUS[control]
-        return self._writer.segment("ORC", control, placer, order.filler_order_number, "", status)
+        return self._writer.segment("ORC", control, placer, order.filler_order_number, "", self._status[control])
 
     def _orm(self, order: Order, control: str) -> list[str]:
         lines: list[str] = []
@@ -154,6 +156,8 @@ class Hl7FillerOrderNotifier(_OrderMessages):
     """RAD-3 Filler Order Management: an order made, changed or cancelled at the broker,
     for the RIS, in the status message's version and character set."""
 
+    _status = FILLER_ORDER_STATUS
+
     def __init__(self, profile: Profile, ris: list[Addressee]) -> None:
         status, out = profile.status_out, profile.filler_order_out
         super().__init__(profile, ris, Form(out.message_type, status.version, status.charset, status.charset_handling))
@@ -168,6 +172,5 @@ class Hl7FillerOrderNotifier(_OrderMessages):
         return self._messages(order, control, at) if control else []
 
     def _placer(self, order: Order, control: str) -> list[str]:
-        """The RIS's own number, which the broker's own orders do not have: ORC-2 stays
-        empty (for SN the RIS assigns one; later it knows the order by ORC-3)."""
-        return [] if control == "SN" or own_order(order, self._profile) else super()._placer(order, control)
+        """Empty for SN (the RIS assigns its number), else as every message to the RIS."""
+        return [] if control == "SN" else placer_for_ris(order, self._profile)

@@ -142,10 +142,11 @@ class OrderRepository:
         )
         return self._session.scalars(stmt).first()
 
-    def own_by_filler_number(self, filler_order_number: str) -> Order | None:
+    def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
         stmt = select(Order).where(
-            t.orders.c.filler_order_number == filler_order_number,
             t.orders.c.placer_order_number == filler_order_number,
+            t.orders.c.placer_application == own_application,
+            t.orders.c.filler_order_number == filler_order_number,
         )
         return self._session.scalars(stmt).first()
 

@@ -160,6 +160,17 @@ def test_the_ris_cancels_an_order_made_here_by_its_own_number_and_our_filler_num
     assert [segment(m, "ORC")[1] for m in (nw, ca_out)] == ["NW", "CA"]
 
 
+def test_a_ris_order_numbered_alike_is_never_found_by_orc3_for_another_placer_number(broker: Broker) -> None:
+    """Only orders made at the broker are found by ORC-3: a RIS's order whose placer and
+    filler numbers are equal stays out of reach of a CA naming another placer number."""
+    nw = sample("rad-2-placer-order/orm_o01_nw.hl7").replace(b"PO1001^RIS|FO1001", b"SAME1^RIS|SAME1")
+    ca = sample("rad-2-placer-order/orm_o01_ca.hl7").replace(b"ORC|CA|PO1002^RIS", b"ORC|CA|R779^RIS|SAME1")
+    placed, cancelled = send(broker.hl7.port, nw, ca)
+    assert (ack_code(placed), ack_code(cancelled)) == ("AA", "AE")
+    with client(web_port(broker), ADMIN_TOKEN) as admin:
+        assert admin.get("/api/orders/ACC1001").json()["procedures"][0]["steps"][0]["status"] == "SCHEDULED"
+
+
 BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"modality": "C T!"}, "modality"),
     ({"patient": {"patient_id": "P1", "birth_date": "19701340"}}, "patient.birth_date"),

@@ -62,9 +62,8 @@ class FakeOrders:
         key = (placer_order_number, placer_application)
         return next((o for o in self._state.orders if (o.placer_order_number, o.placer_application) == key), None)
 
-    def own_by_filler_number(self, filler_order_number: str) -> Order | None:
-        key = (filler_order_number, filler_order_number)
-        return next((o for o in self._state.orders if (o.placer_order_number, o.filler_order_number) == key), None)
+    def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
+        return self.by_placer_number(filler_order_number, own_application)
 
     def add(self, order: Order) -> None:
         self._state.orders.append(order)
