@@ -125,6 +125,7 @@ class OrderFiller:
         record: InboundRecord,
         interpret: Callable[[], Sequence[Command]],
         fingerprint: Callable[[bytes], bytes] = bytes,
+        updates: tuple[str, str] | None = None,
     ) -> Receipt:
         """Apply a message's commands exactly once and keep it with its answer.
 
@@ -138,8 +139,13 @@ class OrderFiller:
         The work runs through `transactions`, which may share its transaction with other
         messages' (group commit) and run it again on a fresh one: `interpret` must give
         fresh commands each time it is called. It returns once that transaction committed.
+
+        `updates` (patient ID, issuer) marks a patient update that is refused when the
+        patient is not held (RAD-12 with the profile's `unknown_patient_update: refuse`):
+        most of a hospital's ADT feed, refused on one index probe, with no rollback and
+        without `interpret` being called.
         """
-        return self._transactions(lambda uow: self._receive(uow, record, interpret, fingerprint))
+        return self._transactions(lambda uow: self._receive(uow, record, interpret, fingerprint, updates))
 
     def _receive(
         self,
@@ -147,6 +153,7 @@ class OrderFiller:
         record: InboundRecord,
         interpret: Callable[[], Sequence[Command]],
         fingerprint: Callable[[bytes], bytes],
+        updates: tuple[str, str] | None,
     ) -> Receipt:
         prior = uow.inbound.get(record.sender, record.control_id)
         retry = prior is not None and _never_applied(prior)
@@ -154,6 +161,8 @@ class OrderFiller:
             return Receipt(prior, duplicate=True)
         if prior is not None and not retry:
             return self._conflict(uow, record, fingerprint(record.raw))
+        if updates is not None and uow.patients.held(*updates) is None:
+            return self._kept(uow, self._refused(record, UnknownRecord("patient", "PID-3")), retry)
         outcomes: list[OrderOutcome] = []
         commands: Sequence[Command] = ()
         try:
@@ -173,12 +182,16 @@ class OrderFiller:
             outcomes = []
             uow.rollback()
             record, orders = self._refused(record, exc), _named_orders(commands)
-        record = replace(record, orders=orders)
+        return self._kept(uow, replace(record, orders=orders), retry, tuple(outcomes))
+
+    @staticmethod
+    def _kept(uow: UnitOfWork, record: InboundRecord, retry: bool, outcomes: tuple[OrderOutcome, ...] = ()) -> Receipt:
+        """The message stored with its answer (a retry's stored answer replaced)."""
         if retry:
             uow.inbound.update(record)
         else:
             uow.inbound.add(record)
-        return Receipt(record, orders=tuple(outcomes))
+        return Receipt(record, orders=outcomes)
 
     def enter(self, commands: Sequence[Command], requestor: Requestor) -> list[OrderOutcome]:
         """Apply orders entered by hand (the operator's console: its form and JSON API)

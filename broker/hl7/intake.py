@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 import hl7
 
@@ -26,7 +27,7 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import interpret, order_references, read_commands, read_message
+from broker.mapping.hl7_in import interpret, order_references, read_commands, read_message, updated_patient
 from broker.mapping.hl7_out import message_structure, writer_for
 from broker.mapping.hl7_text import canonical
 from broker.mapping.profile import Profile
@@ -34,6 +35,8 @@ from broker.metrics import Metrics
 from broker.security import HL7_SENDER, LoggedAlerts, SecurityAlerts
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _log_failure(what: str, exc: Exception) -> None:
@@ -49,34 +52,49 @@ class _Reading:
     applying commands changes them (identifiers assigned), so a second run maps them
     again from the parsed message; nothing is parsed twice. A message that cannot be
     read, or a sender not allowed, fails when the commands are asked for, inside the
-    Order Filler, so that it is stored with its refusal (a resend is still a duplicate)."""
+    Order Filler, so that it is stored with its refusal (a resend is still a duplicate).
+
+    A patient update the profile refuses for a patient not held names that patient in
+    `updates`, read from MSH and PID alone, and the rest is read only if the Order
+    Filler asks for the commands (the patient is held): the feed's short path."""
 
     def __init__(self, raw: bytes, header: MessageHeader, profile: Profile, senders: SenderPolicy) -> None:
-        self._header, self._profile, self._senders = header, profile, senders
-        self.message: hl7.Message | None = None
-        self._unreadable: Exception | None = None
-        try:
-            self.message = read_message(raw, profile)
-        except Exception as exc:  # raised again by `commands`
-            self._unreadable = exc
-        self._first: list[Command] | Exception | None
-        try:
-            self._first = self._interpret()
-        except Exception as exc:  # raised again by `commands`
-            self._first = exc
+        self._raw, self._header, self._profile, self._senders = raw, header, profile, senders
+        self._message: hl7.Message | Exception | None = None
+        self._first: list[Command] | Exception | None = None
+        self.updates = updated_patient(raw, profile) if senders.allows(header) else None
+        if self.updates is None:
+            self._first = _attempt(self._interpret)
+
+    @property
+    def message(self) -> hl7.Message | None:
+        """The parsed message, None if it cannot be parsed."""
+        if self._message is None:
+            self._message = _attempt(lambda: read_message(self._raw, self._profile))
+        return None if isinstance(self._message, Exception) else self._message
 
     def _interpret(self) -> list[Command]:
         self._senders.check(self._header)
-        if self._unreadable is not None:
-            raise self._unreadable
-        assert self.message is not None
-        return interpret(self.message, self._profile)
+        message = self.message
+        if message is None:
+            assert isinstance(self._message, Exception)
+            raise self._message
+        return interpret(message, self._profile)
 
     def commands(self) -> list[Command]:
         first, self._first = self._first, None
         if isinstance(first, Exception):
             raise first
         return first if first is not None else self._interpret()
+
+
+def _attempt(read: Callable[[], T]) -> T | Exception:
+    """What `read` gives, or what it raised, to be raised again where the Order Filler
+    stores the refusal with the message."""
+    try:
+        return read()
+    except Exception as exc:  # raised again by `_Reading.commands`
+        return exc
 
 
 class Hl7Intake:
@@ -110,7 +128,7 @@ class Hl7Intake:
         reading = _Reading(raw, header, self._profile, self._senders)
         receipt: Receipt | None = None
         try:
-            receipt = self._order_filler.receive(record, reading.commands, self._fingerprint)
+            receipt = self._order_filler.receive(record, reading.commands, self._fingerprint, reading.updates)
             answered = receipt.record
             if receipt.duplicate:
                 log.info("duplicate message %s answered %s", record.control_id, answered.answer)
@@ -122,7 +140,7 @@ class Hl7Intake:
             answered = self._unstored(record)
         self._metrics.hl7_answered(record.message_type, answered.answer)
         applied = receipt.orders if receipt else ()
-        return self._encode(self._answer(header, answered, applied, reading.message), header)
+        return self._encode(self._answer(header, answered, applied, lambda: reading.message), header)
 
     def _unstored(self, record: InboundRecord) -> InboundRecord:
         """AR 207 (resend later), and the raw message kept with it if the store takes it
@@ -151,15 +169,16 @@ class Hl7Intake:
         header: MessageHeader,
         answered: InboundRecord,
         applied: Sequence[OrderOutcome],
-        message: hl7.Message | None,
+        message: Callable[[], hl7.Message | None],
     ) -> str:
         """The application response the profile names for this message type, else a
         general ACK (also when the message cannot be read to list its orders). A fresh,
         accepted message reports the orders as applied; a refused or repeated one names
-        them from the message as parsed on arrival (a repeat is the same message)."""
+        them from the message as parsed on arrival (a repeat is the same message), which a
+        general ACK does not need to have parsed at all (the feed's short path)."""
         response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
         try:
-            orders = (applied or self._orders(answered, message)) if response else None
+            orders = (applied or self._orders(answered, message())) if response else None
             if response is not None and orders is not None:
                 response_type = message_structure(response, header.version)
                 return render_ack(header, answered, datetime.now(), self._identity, self._writer, response_type, orders)

@@ -16,6 +16,13 @@ class SenderPolicy:
     def __init__(self, allowed: Sequence[Hl7SenderConfig]) -> None:
         self._allowed = [(s.application, s.facility) for s in allowed]
 
+    def allows(self, header: MessageHeader) -> bool:
+        try:
+            self.check(header)
+        except SenderNotAllowed:
+            return False
+        return True
+
     def check(self, header: MessageHeader) -> None:
         """Raises SenderNotAllowed naming the field at fault (MSH-3, or MSH-4 when the
         application is known but not from this facility)."""

@@ -31,7 +31,7 @@ from broker.domain.model import Code, Order, Patient, PersonName, RequestedProce
 from broker.errors import UnsupportedMessage
 from broker.mapping.charsets import decode
 from broker.mapping.hl7_parse import parse
-from broker.mapping.hl7_text import check_text, with_cr
+from broker.mapping.hl7_text import check_text, segments, with_cr
 from broker.mapping.profile import OrderFields, Profile
 from broker.mapping.vr import check
 
@@ -581,6 +581,34 @@ def read_message(raw: bytes, profile: Profile) -> hl7.Message:
         return parse(with_cr(text))
     except Exception as exc:  # python-hl7 raises several types for malformed text
         raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
+
+
+def updated_patient(raw: bytes, profile: Profile) -> tuple[str, str] | None:
+    """(patient ID, issuer) of a patient update the profile refuses when the patient is
+    not held (ADT^A08 under `unknown_patient_update: refuse`), read from MSH and the
+    first PID alone: most of a hospital's ADT feed is about patients the broker does
+    not hold, and such a message is refused on that probe without the rest being
+    read. None for any other message, for a profile that reads the patient elsewhere,
+    or when the key cannot be read: then the whole message is read and its fault named."""
+    fields = profile.hl7_in.patient
+    paths = [FieldPath.parse(p) for p in (*fields.patient_id, *fields.issuer)]
+    if profile.hl7_in.unknown_patient_update != "refuse" or any(p.segment != "PID" for p in paths):
+        return None
+    try:
+        text = decode(raw, profile.hl7_in.charsets)
+        check_text(text)
+        lines = segments(text)
+        pid = next((line for line in lines if line.startswith("PID") and line[3:4] == lines[0][3:4]), None)
+        if pid is None or not lines[0].startswith("MSH"):
+            return None
+        message = parse(f"{lines[0]}\r{pid}\r")
+        if _ROUTES.get(message_type(message)) is not _update:
+            return None
+        group = SegmentGroup(message, [])
+        patient_id = group.first(fields.patient_id)
+    except Exception:  # unreadable: the whole message is read, and answered for what it is
+        return None
+    return (patient_id, group.first(fields.issuer)) if patient_id else None
 
 
 def read_commands(raw: bytes, profile: Profile) -> list[Command]:

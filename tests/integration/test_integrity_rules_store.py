@@ -25,6 +25,7 @@ from support.integrity_rules import (  # noqa: F401  (fixtures and tests pytest 
     test_study_uid_belongs_to_one_requested_procedure,
     test_two_orders_in_one_message_cannot_share_an_accession,
     test_unknown_command_is_refused_not_acknowledged,
+    test_update_of_a_patient_not_held_is_refused_on_the_probe_alone,
 )
 
 

@@ -20,13 +20,14 @@ import pytest
 from broker.actors.order_filler import OrderFiller, Receipt
 from broker.actors.pps_manager import PpsManager
 from broker.domain.audit import AuditEvent, Requestor
-from broker.domain.commands import CancelOrder, Command, DiscontinueOrder, PlaceOrder
+from broker.domain.commands import CancelOrder, Command, DiscontinueOrder, PlaceOrder, UpdatePatient
 from broker.domain.errors import IdentifierInUse, PatientMismatch, UnknownRecord
 from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.model import (
     Order,
     Patient,
     PerformedStep,
+    PersonName,
     PpsStatus,
     RequestedProcedure,
     ScheduledStep,
@@ -170,6 +171,32 @@ def test_unknown_command_is_refused_not_acknowledged(store: RuleStore, filler: O
     record = InboundRecord("RIS1", "X1", "ORM^O01", b"x")
     receipt = filler.receive(record, lambda: [object()])  # type: ignore[list-item]
     assert _answer(receipt)[:2] == ("AE", "207")
+
+
+def test_update_of_a_patient_not_held_is_refused_on_the_probe_alone(store: RuleStore, filler: OrderFiller) -> None:
+    """#17 (the feed's short path): an A08 the profile refuses for an unknown patient
+    names its patient; not held, it is refused AE 204 at PID-3 and kept, and its
+    commands are never read. Held, it is read and applied as any other update."""
+
+    def unread() -> list[Command]:
+        raise AssertionError("the commands of an update for a patient not held were read")
+
+    record = InboundRecord("HIS", "A08-1", "ADT^A08", b"MSH|raw")
+    refused = filler.receive(record, unread, updates=("PAT9", "HOSP"))
+    assert (_answer(refused), refused.duplicate) == (("AE", "204", "PID-3"), False)
+    again = filler.receive(record, unread, updates=("PAT9", "HOSP"))
+    assert again.duplicate and _answer(again) == ("AE", "204", "PID-3")
+    with store() as uow:
+        kept = uow.inbound.get("HIS", "A08-1")
+        assert kept is not None and (kept.raw, kept.answer) == (b"MSH|raw", "AE")
+
+    _send(filler, PlaceOrder(_order("PO1", "PAT9", "ACC1")))
+    renamed = Patient("PAT9", name=PersonName("YAMADA^HANAKO"))
+    update = InboundRecord("HIS", "A08-2", "ADT^A08", b"MSH|raw2")
+    assert _answer(filler.receive(update, lambda: [UpdatePatient(renamed)], updates=("PAT9", "")))[0] == "AA"
+    with store() as uow:
+        held = uow.patients.get("PAT9", "")
+        assert held is not None and held.name == PersonName("YAMADA^HANAKO")
 
 
 # --- Deliver 2: MPPS linking is patient-safe -------------------------------------------

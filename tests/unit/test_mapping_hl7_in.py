@@ -7,6 +7,8 @@ from datetime import datetime
 
 import hl7
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker.domain.commands import (
     CancelOrder,
@@ -19,7 +21,7 @@ from broker.domain.commands import (
 )
 from broker.domain.errors import InvalidInput
 from broker.domain.model import Code, Order, Patient, PersonName
-from broker.mapping.hl7_in import interpret, message_type
+from broker.mapping.hl7_in import interpret, message_type, read_commands, updated_patient
 from broker.mapping.profile import Profile, load_profile
 
 SWF = load_profile("ihe-swf")
@@ -237,3 +239,59 @@ def test_two_orders_in_one_message_rad_2() -> None:
     assert [o.placer_order_number for o in placed] == ["PO1001", "PO2"]
     assert [o.accession_number for o in placed] == ["ACC1001", "ACC2"]
     assert [o.procedures[0].steps[0].modality for o in placed] == ["CT", "MR"]
+
+
+# --- #17: the feed's short path names the patient the whole message names -------------
+
+_ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
+_VALUE = st.text(alphabet="AZaz09 -.\\|^&~", max_size=12)
+
+
+def _escaped(value: str) -> str:
+    return "".join(_ESCAPES.get(c, c) for c in value)
+
+
+@given(
+    patient_id=_VALUE,
+    issuer=_VALUE,
+    event=st.sampled_from(["A08", "A04", "A40"]),
+    terminator=st.sampled_from(["\r", "\n", "\r\n"]),
+    sex=st.sampled_from(["M", "X"]),
+)
+def test_the_short_path_names_the_patient_the_whole_message_names(
+    patient_id: str, issuer: str, event: str, terminator: str, sex: str
+) -> None:
+    """`updated_patient` reads MSH and PID alone, and must name exactly the patient the
+    whole message's UpdatePatient names (PID-3.1, PID-3.4.1), or None: never another."""
+    pid = seg("PID", f1="1", f3=f"{_escaped(patient_id)}^^^{_escaped(issuer)}", f5="DOE^JOHN", f8=sex)
+    raw = terminator.join([msh(f"ADT^{event}"), pid, seg("PV1", f1="1", f2="O")]).encode("ascii")
+    key = updated_patient(raw, SWF)
+    try:
+        commands = read_commands(raw, SWF)
+    except InvalidInput:
+        commands = []
+    if event != "A08":
+        assert key is None
+    for command in commands:
+        assert isinstance(command, UpdatePatient) == (event == "A08")
+        if isinstance(command, UpdatePatient):
+            assert key == (command.patient.patient_id, command.patient.issuer)
+
+
+def test_the_short_path_is_only_for_a_profile_that_refuses_unknown_patients() -> None:
+    raw = "\r".join([msh("ADT^A08"), PID]).encode("ascii")
+    assert updated_patient(raw, SWF) == ("PAT001", "HOSPITAL")
+    hl7_in = SWF.hl7_in.model_copy(update={"unknown_patient_update": "register"})
+    registering = SWF.model_copy(update={"hl7_in": hl7_in})
+    assert updated_patient(raw, registering) is None
+    assert updated_patient("\r".join([msh("ORM^O01"), PID, ORC_NW, OBR_NW]).encode("ascii"), SWF) is None
+    assert updated_patient(b"MSH|^~\\&|no PID", SWF) is None
+
+
+def test_the_short_path_reads_a_kanji_patient_id_in_its_declared_character_set() -> None:
+    header = msh("ADT^A08", "2.5") + "||||||~ISO IR87||ISO 2022-1994"
+    pid = seg("PID", f1="1", f3="\x1b$B;3ED\x1b(B01^^^\x1b$BIB1!\x1b(B", f5="YAMADA^TAROU")
+    raw = "\r".join([header, pid]).encode("ascii")
+    assert updated_patient(raw, JAHIS) == ("山田01", "病院")
+    [command] = read_commands(raw, JAHIS)
+    assert isinstance(command, UpdatePatient) and command.patient.patient_id == "山田01"
