@@ -109,7 +109,7 @@ class PatientRepository:
         """A new patient and its name's search keys (the ORM's mapper event does not see Core)."""
         conn = _core(self._session)
         params = {"patient_id": patient.patient_id, "issuer": patient.issuer, **_demographics(patient)}
-        t.write_name_keys(conn, conn.execute(_INSERT_PATIENT, params).scalar_one(), patient.name)
+        t.write_name_keys(conn, conn.execute(_INSERT_PATIENT, params).scalar_one(), patient.name, new=True)
 
     def store(self, patient: Patient) -> None:
         """Write `patient`'s demographics, and its name's search keys, over the stored
@@ -354,16 +354,15 @@ class SequenceRepository:
         self._session = session
 
     def next(self, name: str) -> int:
-        dialect = self._session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        self._session.execute(
-            insert(t.sequences).values(name=name, value=0).on_conflict_do_nothing(index_elements=["name"])
-        )
-        return int(
-            self._session.execute(
-                update(t.sequences)
-                .where(t.sequences.c.name == name)
-                .values(value=t.sequences.c.value + 1)
-                .returning(t.sequences.c.value)
-            ).scalar_one()
-        )
+        """One upsert (the first value is 1), built once per dialect: three per new order."""
+        conn = _core(self._session)
+        return int(conn.execute(_NEXT_VALUE[conn.dialect.name], {"name": name}).scalar_one())
+
+
+def _next_value(insert: Any) -> Any:
+    stmt = insert(t.sequences).values(name=bindparam("name"), value=1)
+    counted = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": t.sequences.c.value + 1})
+    return counted.returning(t.sequences.c.value)
+
+
+_NEXT_VALUE = {"postgresql": _next_value(pg_insert), "sqlite": _next_value(sqlite_insert)}

@@ -335,14 +335,22 @@ def _map(mapper: registry) -> None:
     )
 
 
-def write_name_keys(connection: Connection, patient_pk: int, name: PersonName) -> None:
+def write_name_keys(connection: Connection, patient_pk: int, name: PersonName, *, new: bool = False) -> None:
     """A patient's search keys follow its name in the same transaction, whoever wrote it:
-    the ORM (the mapper events below) or the HL7 intake's Core statements (repositories)."""
+    the ORM (the mapper events below) or the HL7 intake's Core statements (repositories).
+    A `new` patient has no keys to replace, even on a reused row id (a deleted patient's
+    keys went with it: ON DELETE CASCADE): one statement fewer per new patient."""
     keys = patient_name_keys.c
-    connection.execute(patient_name_keys.delete().where(keys.patient_pk == patient_pk))
+    if not new:
+        connection.execute(patient_name_keys.delete().where(keys.patient_pk == patient_pk))
     rows = [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(name))]
     if rows:
         connection.execute(patient_name_keys.insert(), rows)
+
+
+def _write_new_name_keys(mapper: Mapper[Patient], connection: Connection, patient: Patient) -> None:
+    (patient_pk,) = mapper.primary_key_from_instance(patient)
+    write_name_keys(connection, patient_pk, patient.name, new=True)
 
 
 def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: Patient) -> None:
@@ -352,5 +360,5 @@ def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: P
 
 mapper_registry = registry(metadata=metadata)
 _map(mapper_registry)
-event.listen(Patient, "after_insert", _write_name_keys)
+event.listen(Patient, "after_insert", _write_new_name_keys)
 event.listen(Patient, "after_update", _write_name_keys)
