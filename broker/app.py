@@ -144,6 +144,7 @@ class Broker:
             services.intake.handle,
             max_frame_bytes=config.hl7.max_frame_bytes,
             idle_timeout=config.hl7.idle_timeout_seconds,
+            max_connections=config.hl7.max_connections,
             tls=config.hl7.tls,
             alerts=services.alerts,
         )

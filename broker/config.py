@@ -65,6 +65,8 @@ class Hl7ListenerConfig(_Section):
     port: int = Field(2575, ge=0, le=65535)
     max_frame_bytes: int = Field(1 << 20, ge=1024)
     idle_timeout_seconds: float = Field(600, gt=0)
+    #: Connections served at once (a thread each); one more is closed at once.
+    max_connections: int = Field(64, ge=1)
     tls: TlsConfig | None = None
     #: Sending application/facility (MSH-3/MSH-4) allowed to send; empty: anyone.
     #: Others are answered AR and their message is kept as refused, not applied.

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import io
 
 import pytest
 
-from broker.hl7.mllp import END, START, FrameTooLarge, read_frame, wrap
+from broker.hl7.mllp import END, START, FrameReader, FrameTooLarge, wrap
 
 MESSAGE = b"MSH|^~\\&|RIS|H|BROKER|R|20261123||ADT^A04|C1|P|2.5\rPID|1||P1\r"
 
 
-def _frames(data: bytes, count: int, limit: int = 2**16) -> list[bytes | None]:
-    async def run() -> list[bytes | None]:
-        reader = asyncio.StreamReader(limit=limit)
-        reader.feed_data(data)
-        reader.feed_eof()
-        return [await read_frame(reader) for _ in range(count)]
-
-    return asyncio.run(run())
+def _frames(data: bytes, count: int, limit: int = 2**16, chunk: int = 65536) -> list[bytes | None]:
+    stream = io.BytesIO(data)
+    reader = FrameReader(lambda size: stream.read(min(size, chunk)), limit)
+    return [reader.next() for _ in range(count)]
 
 
 def test_wrap_adds_vt_and_fs_cr_mllp() -> None:
@@ -46,6 +42,12 @@ def test_iso_2022_jp_payload_passes_untouched_mllp() -> None:
     payload = "PID|1||P1||山田^太郎".encode("iso2022_jp")
     assert b"\x1b$B" in payload
     assert _frames(wrap(payload), 1) == [payload]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 65536])
+def test_a_frame_split_anywhere_reads_whole_even_across_its_end_mllp(chunk: int) -> None:
+    """TCP may cut a frame anywhere, <FS><CR> included."""
+    assert _frames(wrap(b"ONE") + wrap(MESSAGE), 3, chunk=chunk) == [b"ONE", MESSAGE, None]
 
 
 def test_frame_over_the_limit_raises_frame_too_large_mllp() -> None:

@@ -5,7 +5,7 @@ refusal the ACK can carry; nothing else may escape. Inputs are the catalog's sam
 
 from __future__ import annotations
 
-import asyncio
+import io
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from broker.domain.errors import DomainError
 from broker.errors import UnsupportedMessage
 from broker.hl7.header import MessageHeader
-from broker.hl7.mllp import END, START, FrameTooLarge, read_frame
+from broker.hl7.mllp import END, START, FrameReader, FrameTooLarge
 from broker.mapping.hl7_in import read_commands
 from broker.mapping.profile import Profile, load_profile
 
@@ -86,20 +86,15 @@ def test_mapping_gives_commands_or_a_refusal(raw: bytes, profile: Profile) -> No
 @EXAMPLES
 @given(st.lists(st.binary(max_size=200) | st.sampled_from([START, END, b"\x1c", b"\r"]), max_size=30))
 def test_framing_yields_frames_or_refuses_oversize(chunks: list[bytes]) -> None:
-    """read_frame on any byte stream: frames, then end of stream, or FrameTooLarge."""
+    """FrameReader on any byte stream: frames, then end of stream, or FrameTooLarge."""
     stream = b"".join(chunks)
 
-    async def frames() -> list[bytes]:
-        reader = asyncio.StreamReader(limit=1024)
-        reader.feed_data(stream)
-        reader.feed_eof()
-        found = []
-        try:
-            while (frame := await read_frame(reader)) is not None:
-                found.append(frame)
-        except FrameTooLarge:
-            assert len(stream) > 1024
-        return found
-
-    for frame in asyncio.run(frames()):
+    source = io.BytesIO(stream)
+    reader, found = FrameReader(source.read, 1024), []
+    try:
+        while (frame := reader.next()) is not None:
+            found.append(frame)
+    except FrameTooLarge:
+        assert len(stream) > 1024
+    for frame in found:
         assert END not in frame and frame in stream
