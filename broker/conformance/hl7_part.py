@@ -82,7 +82,8 @@ class Hl7Statement:
         doc.bullets(
             [
                 f"HL7 v2 over MLLP, listening on {hl7.host}:{hl7.port}; frames over {hl7.max_frame_bytes} bytes close "
-                f"the connection; idle connections close after {hl7.idle_timeout_seconds:g} s.",
+                f"the connection; idle connections close after {hl7.idle_timeout_seconds:g} s; at most "
+                f"{hl7.max_connections} connections at once (one more is closed unanswered).",
                 "Each message is stored with its effect before it is acknowledged; a message sent again (same "
                 "sender, same MSH-10) gets the same answer and is not applied twice.",
                 "MSH-18 character sets accepted (empty: the first row): "
