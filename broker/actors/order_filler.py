@@ -162,7 +162,8 @@ class OrderFiller:
         if prior is not None and not retry:
             return self._conflict(uow, record, fingerprint(record.raw))
         if updates is not None and uow.patients.held(*updates) is None:
-            return self._kept(uow, self._refused(record, UnknownRecord("patient", "PID-3")), retry)
+            unknown = UnknownRecord("patient", "PID-3")
+            return self._kept(uow, self._refused(record, unknown, logging.DEBUG), retry)
         outcomes: list[OrderOutcome] = []
         commands: Sequence[Command] = ()
         try:
@@ -276,9 +277,12 @@ class OrderFiller:
         uow.inbound.add(refused)
         return Receipt(replace(refused, control_id=record.control_id), duplicate=True)
 
-    def _refused(self, record: InboundRecord, exc: Exception) -> InboundRecord:
+    def _refused(self, record: InboundRecord, exc: Exception, level: int = logging.INFO) -> InboundRecord:
+        """The record with its refusal. `level` DEBUG for the feed's routine refusals
+        (updates of patients not held), which an unfiltered ADT feed makes by the
+        thousand: each is in the message log and the metrics, not a log line."""
         refusal = self._refusals(exc)
-        log.info("message %s refused: %s %s %s", record.control_id, refusal.ack, refusal.code, refusal.location)
+        log.log(level, "message %s refused: %s %s %s", record.control_id, refusal.ack, refusal.code, refusal.location)
         return replace(
             record, answer=refusal.ack, error_code=refusal.code, error_location=refusal.location, error=refusal.text
         )

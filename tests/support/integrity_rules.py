@@ -10,6 +10,7 @@ accession number, once started another patient's exam (issue 14, defects 1 and 2
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -173,17 +174,22 @@ def test_unknown_command_is_refused_not_acknowledged(store: RuleStore, filler: O
     assert _answer(receipt)[:2] == ("AE", "207")
 
 
-def test_update_of_a_patient_not_held_is_refused_on_the_probe_alone(store: RuleStore, filler: OrderFiller) -> None:
+def test_update_of_a_patient_not_held_is_refused_on_the_probe_alone(
+    store: RuleStore, filler: OrderFiller, caplog: pytest.LogCaptureFixture
+) -> None:
     """#17 (the feed's short path): an A08 the profile refuses for an unknown patient
     names its patient; not held, it is refused AE 204 at PID-3 and kept, and its
-    commands are never read. Held, it is read and applied as any other update."""
+    commands are never read, nor is it logged above DEBUG (an unfiltered ADT feed makes
+    thousands). Held, it is read and applied as any other update."""
 
     def unread() -> list[Command]:
         raise AssertionError("the commands of an update for a patient not held were read")
 
+    caplog.set_level(logging.INFO, logger="broker.actors.order_filler")
     record = InboundRecord("HIS", "A08-1", "ADT^A08", b"MSH|raw")
     refused = filler.receive(record, unread, updates=("PAT9", "HOSP"))
     assert (_answer(refused), refused.duplicate) == (("AE", "204", "PID-3"), False)
+    assert not [r for r in caplog.records if "refused" in r.getMessage()]
     again = filler.receive(record, unread, updates=("PAT9", "HOSP"))
     assert again.duplicate and _answer(again) == ("AE", "204", "PID-3")
     with store() as uow:
