@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import socketserver
 import time
+from pathlib import Path
+
+#: Ports handed out in this run: each once, so two listeners never race for one.
+_GIVEN: set[int] = set()
+
+
+def _below_ephemeral() -> range:
+    """Ports under the kernel's ephemeral range: a port bound there and released can
+    be taken by no outgoing connection (a PostgreSQL client, a RIS sender) before the
+    broker binds it (seen once: EADDRINUSE on a port the kernel had just handed out)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, max(low, 10001))
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    ports = _below_ephemeral()
+    for _ in range(1000):
+        port = random.choice(ports)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use by something else
+                continue
+        _GIVEN.add(port)
+        return port
+    raise OSError("no free port below the ephemeral range")
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
