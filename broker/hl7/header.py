@@ -25,6 +25,11 @@ class MessageHeader:
     charset_handling: str = ""  # MSH-20
 
     @property
+    def event(self) -> str:
+        """MSH-9 as `TYPE^EVENT`, as the profile and the routes name messages."""
+        return f"{self.message_type}^{self.trigger_event}"
+
+    @property
     def sender(self) -> str:
         return f"{self.sending_application}|{self.sending_facility}"
 

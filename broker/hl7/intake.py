@@ -27,7 +27,14 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
-from broker.mapping.hl7_in import interpret, order_references, read_commands, read_message, updated_patient
+from broker.mapping.hl7_in import (
+    interpret,
+    is_patient_update,
+    order_references,
+    read_commands,
+    read_message,
+    updated_patient,
+)
 from broker.mapping.hl7_out import message_structure, writer_for
 from broker.mapping.hl7_text import canonical
 from broker.mapping.profile import Profile
@@ -62,9 +69,14 @@ class _Reading:
         self._raw, self._header, self._profile, self._senders = raw, header, profile, senders
         self._message: hl7.Message | Exception | None = None
         self._first: list[Command] | Exception | None = None
-        self.updates = updated_patient(raw, profile) if senders.allows(header) else None
+        self.updates = self._updated_patient() if is_patient_update(header.event) else None
         if self.updates is None:
             self._first = _attempt(self._interpret)
+
+    def _updated_patient(self) -> tuple[str, str] | None:
+        """Asked only of what MSH-9 calls a patient update: an order, most of the
+        intake, is decoded once, by `message`, not first here as well."""
+        return updated_patient(self._raw, self._profile) if self._senders.allows(self._header) else None
 
     @property
     def message(self) -> hl7.Message | None:
@@ -120,7 +132,7 @@ class Hl7Intake:
         record = InboundRecord(
             sender=header.sender[:200],  # bounded like their columns: hostile input is
             control_id=(header.control_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40])[:199],  # stored too
-            message_type=f"{header.message_type}^{header.trigger_event}"[:16],
+            message_type=header.event[:16],
             raw=raw,
         )
         self._metrics.hl7_received(record.message_type)
@@ -176,7 +188,7 @@ class Hl7Intake:
         accepted message reports the orders as applied; a refused or repeated one names
         them from the message as parsed on arrival (a repeat is the same message), which a
         general ACK does not need to have parsed at all (the feed's short path)."""
-        response = self._profile.hl7_in.answers.get(f"{header.message_type}^{header.trigger_event}")
+        response = self._profile.hl7_in.answers.get(header.event)
         try:
             orders = (applied or self._orders(answered, message())) if response else None
             if response is not None and orders is not None:

@@ -583,6 +583,12 @@ def read_message(raw: bytes, profile: Profile) -> hl7.Message:
         raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
 
 
+def is_patient_update(message_type: str) -> bool:
+    """Whether `TYPE^EVENT` is read as a patient update (RAD-12, ADT^A08): the only
+    messages `updated_patient` can name a patient of."""
+    return _ROUTES.get(message_type) is _update
+
+
 def updated_patient(raw: bytes, profile: Profile) -> tuple[str, str] | None:
     """(patient ID, issuer) of a patient update the profile refuses when the patient is
     not held (ADT^A08 under `unknown_patient_update: refuse`), read from MSH and the
@@ -602,7 +608,7 @@ def updated_patient(raw: bytes, profile: Profile) -> tuple[str, str] | None:
         if pid is None or not lines[0].startswith("MSH"):
             return None
         message = parse(f"{lines[0]}\r{pid}\r")
-        if _ROUTES.get(message_type(message)) is not _update:
+        if not is_patient_update(message_type(message)):
             return None
         group = SegmentGroup(message, [])
         patient_id = group.first(fields.patient_id)
