@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.app import Broker
@@ -52,10 +53,15 @@ def _origins(driver: webdriver.Chrome) -> set[tuple[str, str]]:
 
 
 def _find(driver: webdriver.Chrome, name: str) -> list[str]:
+    """Submit the form and read the hits of the page it loads: the old page (and its
+    `#found`) is waited out first, or a second search could read the first one's page
+    while the browser is still navigating."""
+    before = driver.find_element(By.TAG_NAME, "html")
     field = driver.find_element(By.ID, "name")
     field.clear()
     field.send_keys(name)
     driver.find_element(By.ID, "find-submit").click()
+    WebDriverWait(driver, 10).until(staleness_of(before))
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "found"))
     return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit")]
 
