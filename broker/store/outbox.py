@@ -96,20 +96,31 @@ class SqlOutboxQueue:
         it is sent, so each order's messages still leave one after the other. A lease
         that runs out (its broker died) makes the message due again."""
         o = t.outbox
+        waiting = (o.c.state.in_(WAITING), o.c.next_attempt_at <= now, *_of(destination, excluding))
+        if not self._any(select(o.c.id).where(*waiting).limit(1)):
+            return []
         stmt = (
             select(o.c.id, o.c.destination, o.c.ordering_key, o.c.payload, o.c.attempts)
-            .where(o.c.state.in_(WAITING), o.c.next_attempt_at <= now, ~_earlier_blocking(), ~_backing_off(now))
-            .where(*_of(destination, excluding))
+            .where(*waiting, ~_earlier_blocking(), ~_backing_off(now))
             .order_by(o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=o)
         )
         with self._row_locked() as conn:
             due = [PendingMessage(*row) for row in conn.execute(stmt)]
-            ids = [message.id for message in due]
-            conn.execute(update(o).where(o.c.id.in_(ids)).values(state="leased", next_attempt_at=lease_until))
-            conn.commit()
+            if due:
+                ids = [message.id for message in due]
+                conn.execute(update(o).where(o.c.id.in_(ids)).values(state="leased", next_attempt_at=lease_until))
+                conn.commit()
         return due
+
+    def _any(self, probe: Select[Any]) -> bool:
+        """Whether `probe` finds a row, read without taking a writer's turn: each
+        destination's sender asks every `outbox.poll_seconds`, mostly to find nothing,
+        and on SQLite a writer's turn is one HL7 intake waits for. What the probe misses
+        (written just after it) the next round takes."""
+        with self._engine.connect().execution_options(readonly=True) as conn:
+            return conn.execute(probe).first() is not None
 
     def release(self, message_ids: list[int], at: datetime) -> None:
         """Leased messages this sender will not try now: due again from `at`."""

@@ -21,6 +21,7 @@ from broker.config import HousekeepingConfig
 from broker.domain.errors import UnknownRecord
 from broker.jobs.housekeeping import Housekeeper
 from broker.store import tables as t
+from broker.store.outbox import SqlOutboxQueue
 from broker.store.uow import SqlUnitOfWorkFactory
 from broker.store.writers import WriterQueue, writers_of
 from support.audit import event_key, valid_message
@@ -132,3 +133,13 @@ def _audited_queries(broker: Broker) -> int:
         payloads = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.destination == "audit")).scalars()
         keys = [event_key(valid_message(p[p.index(b"<?xml") :])) for p in payloads]
     return keys.count(("110112", "E", ""))
+
+
+def test_an_outbox_round_that_finds_nothing_due_takes_no_writers_turn(intake_only: Broker) -> None:
+    """Each destination's sender looks every `outbox.poll_seconds`, mostly to find
+    nothing: that look is a read, and HL7 intake never queues behind it."""
+    queue, now = SqlOutboxQueue(intake_only.engine), datetime.now()
+    lease = lambda: queue.lease_due(now, now + timedelta(minutes=1), destination="ris")  # noqa: E731
+    with SqlUnitOfWorkFactory(intake_only.engine)() as writer:
+        writer.session.execute(select(1))  # the write transaction has begun
+        assert _read_elsewhere(lease) == "answered"
