@@ -6,6 +6,7 @@ worklist answers); 2 bad configuration or usage; 3 network or system error."""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -47,6 +48,10 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     broker.start()
+    # What starting built (modules, the DICOM dictionary, the web app, the schema) lives
+    # until exit: frozen, it is out of every later full collection's walk, such as the
+    # one pynetdicom's server makes every 60 turns of its accept loop.
+    gc.freeze()
     # Short waits: a signal delivered to another thread only runs its Python handler
     # once the main thread executes bytecode again; an untimed wait could block forever.
     while not stop.wait(0.5):
