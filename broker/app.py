@@ -22,6 +22,7 @@ from broker.audit.trail import OutboxAuditLog
 from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
+from broker.dicom.gate import FifoGate
 from broker.dicom.mpps_scp import handle_n_create, handle_n_get, handle_n_set
 from broker.dicom.mwl_scp import handle_find
 from broker.domain.audit import Audited
@@ -155,7 +156,14 @@ class Broker:
                 (
                     evt.EVT_C_FIND,
                     handle_find,
-                    [services.worklist, self.profile, services.metrics, services.audit, services.queries],
+                    [
+                        services.worklist,
+                        self.profile,
+                        services.metrics,
+                        services.audit,
+                        services.queries,
+                        FifoGate(config.dicom.concurrent_queries),
+                    ],
                 ),
                 (
                     evt.EVT_N_CREATE,

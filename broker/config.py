@@ -97,6 +97,10 @@ class DicomConfig(_Section):
     dimse_timeout_seconds: float = Field(60, gt=0)
     network_timeout_seconds: float = Field(60, gt=0)
     max_worklist_matches: int = Field(1000, ge=1)
+    #: Worklist queries computed at once; the others wait their turn in the order they
+    #: came (broker/dicom/gate.py). One suits CPython: its threads share one interpreter
+    #: lock, and queries taking turns on it all finished late.
+    concurrent_queries: int = Field(1, ge=1)
     #: Calling AE titles the broker knows, with what each may see.
     callers: dict[str, CallerConfig] = {}
     #: Accept associations from AE titles not listed in `callers` (rejected with

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from pynetdicom.dimse_primitives import C_FIND
 
 from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
 from broker.dicom.audit import record_query
+from broker.dicom.gate import FifoGate
 from broker.dicom.pending import PendingResponses
 from broker.dicom.status import (
     CANCEL,
@@ -59,17 +61,24 @@ def handle_find(
     metrics: Metrics,
     audit: AuditLog | None = None,
     queries: QueryLog | None = None,
+    gate: FifoGate | None = None,
 ) -> Iterator[tuple[object, Dataset | None]]:
     """The answers, counted and timed from request to final status (what the modality
     waits for, sending included); each query audited once, refused ones too, and kept
-    in the bounded query log of its calling AE."""
+    in the bounded query log of its calling AE. The query is computed in its turn at
+    `gate` (broker/dicom/gate.py); pynetdicom sends the final status after the gate is
+    left, so a handler it abandons holds no place."""
     started, final, tally = time.monotonic(), UNABLE_TO_PROCESS, _Tally()
     if queries is not None:
         tally.captured = _captured(event)
     try:
-        for status, answer in _answers(event, provider, profile, metrics, tally):
-            final = _code(status)
-            yield status, answer
+        with gate.held() if gate is not None else nullcontext():
+            answer = _answer(event, provider, profile, metrics, tally, gate)
+        if answer is None:
+            event.assoc.abort()  # outside the gate: it waits for the association's threads
+        else:
+            final = _code(answer[0])
+            yield answer
     finally:
         seconds = time.monotonic() - started
         metrics.find_answered(final, seconds)
@@ -107,29 +116,33 @@ def _code(status: object) -> int:
     return value if isinstance(value, int) else UNABLE_TO_PROCESS
 
 
-def _answers(
-    event: evt.Event, provider: WorklistProvider, profile: Profile, metrics: Metrics, tally: _Tally
-) -> Iterator[tuple[object, Dataset | None]]:
-    """Yield one pending answer per matching step; every failure still answers."""
+def _answer(
+    event: evt.Event,
+    provider: WorklistProvider,
+    profile: Profile,
+    metrics: Metrics,
+    tally: _Tally,
+    gate: FifoGate | None,
+) -> tuple[object, Dataset | None] | None:
+    """Send one pending answer per matching step; return the final status (every
+    failure still answers), or None when the connection cannot take the answers (the
+    caller aborts the association)."""
     try:
         request = event.identifier
         query = query_from_identifier(request, fold_case_names=profile.dicom.fold_case_names)
         entries = provider.rad5_query_modality_worklist(query, event.assoc.requestor.ae_title)
     except InvalidInput as exc:
-        yield _failure(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, f"{exc.location}: {exc.reason}"), None
-        return
+        return _failure(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, f"{exc.location}: {exc.reason}"), None
     except TooManyMatches as exc:
-        yield _failure(OUT_OF_RESOURCES, str(exc)), None
-        return
+        return _failure(OUT_OF_RESOURCES, str(exc)), None
     except Exception:
         log.exception("worklist query failed")
-        yield _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
-        return
+        return _failure(UNABLE_TO_PROCESS, "unable to process the query"), None
     tally.matches = len(entries)
     log.info("worklist query from %s: %d matches", event.assoc.requestor.ae_title, len(entries))
     plan = AnswerPlan.for_caller(request, profile, event.assoc.requestor.ae_title)
     implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
-    pending = PendingResponses(event)
+    pending = PendingResponses(event, gate)
     final: tuple[object, Dataset | None] | None = SUCCESS, None  # None: the connection failed
     for entry in entries:
         if event.is_cancelled:
@@ -148,6 +161,5 @@ def _answers(
             break
     if final is None or not pending.flush():
         metrics.find_aborted("write_failed" if pending.write_failed else "connection_lost")
-        event.assoc.abort()
-        return
-    yield final
+        return None
+    return final

@@ -20,6 +20,7 @@ import struct
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
+from broker.dicom.gate import FifoGate
 from broker.dicom.reactor import MAX_QUEUED_BYTES, EventDrivenDUL
 from broker.dicom.status import PENDING
 
@@ -70,7 +71,9 @@ def p_data(context_id: int, data: bytes, max_pdu: int, *, command: bool) -> byte
 class PendingResponses:
     """Writes the pending responses of one C-FIND request on its association."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event, gate: FifoGate | None = None) -> None:
+        """`gate`: the place the query holds while it computes (given up while the
+        socket is full, and after its quantum when others wait)."""
         self._assoc: Association = event.assoc
         assert isinstance(self._assoc.dul, EventDrivenDUL), "accepted through GuardedRequestHandler"
         self._dul = self._assoc.dul
@@ -81,6 +84,7 @@ class PendingResponses:
         self._command = p_data(self._context_id, command, self._max_pdu, command=True)
         self._batch: list[bytes] = []
         self._batched = 0
+        self._gate = gate
 
     def send(self, identifier: bytes) -> bool:
         """Add one answer; they are handed to the socket's owner a few KiB at a time
@@ -93,7 +97,13 @@ class PendingResponses:
     def flush(self) -> bool:
         """Hand the answers added so far to the socket's owner, before the final status."""
         batch, self._batch, self._batched = self._batch, [], 0
-        return not batch or self._dul.write(batch)
+        if not batch:
+            return True
+        if self._gate is None:
+            return self._dul.write(batch)
+        written = self._dul.write(batch, self._gate.stepped_out)
+        self._gate.turn_point()
+        return written
 
     @property
     def write_failed(self) -> bool:

@@ -32,6 +32,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar, cast
 
 from pynetdicom import evt
@@ -119,18 +120,28 @@ class EventDrivenDUL(DULServiceProvider):
         new._wake_user = wake_user
         return new
 
-    def write(self, answers: list[bytes]) -> bool:
+    def write(self, answers: list[bytes], while_full: Callable[[], AbstractContextManager[None]] = nullcontext) -> bool:
         """Queue `answers` (each whole P-DATA-TF PDUs) to be sent after everything queued
-        before; wait while too much is queued. False once the connection cannot take
-        them: the association is aborted or closed, or a write failed."""
+        before; wait while too much is queued, inside `while_full` (the query gives its
+        place up: broker/dicom/gate.py). False once the connection cannot take them: the
+        association is aborted or closed, or a write failed. One C-FIND is served at a
+        time per association, so no other writer fills the room between the wait and
+        the put."""
         item = _Answers(answers)
         with self._writable:
-            self._writable.wait_for(lambda: self._queued < MAX_QUEUED_BYTES or not self._open)
+            full = not self._has_room()
+        if full:
+            with while_full(), self._writable:
+                self._writable.wait_for(self._has_room)
+        with self._writable:
             if not self._open or self.state_machine.current_state not in P_DATA_STATES:
                 return False
             self._queued += item.size
         self.to_provider_queue.put(cast(Any, item))
         return True
+
+    def _has_room(self) -> bool:
+        return self._queued < MAX_QUEUED_BYTES or not self._open
 
     def run(self) -> None:
         """pynetdicom gave the thread its own `run_reactor` as target when it built the

@@ -15,12 +15,12 @@ from __future__ import annotations
 import threading
 import time
 
-from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from broker.app import Broker
 from support.hl7peer import sample, send
+from support.worklist_clients import full_answer_query
 
 ITEMS = 300
 P_DATA_TF = 0x04
@@ -43,24 +43,6 @@ class HeldLink:
             time.sleep(CANCEL_ON_THE_WIRE)
 
 
-def _full_answers() -> Dataset:
-    """A query that asks for the usual return keys: answers of a few hundred bytes, so
-    300 of them fill many 16 KiB batches (answers to an accession-only query are so
-    small that two batches held them all, and the cancel could come after both)."""
-    step = Dataset()
-    for keyword in ("ScheduledStationAETitle", "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime"):
-        setattr(step, keyword, "")
-    for keyword in ("Modality", "ScheduledProcedureStepDescription", "ScheduledProcedureStepID"):
-        setattr(step, keyword, "")
-    query = Dataset()
-    for keyword in ("AccessionNumber", "PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
-        setattr(query, keyword, "")
-    for keyword in ("StudyInstanceUID", "RequestedProcedureID", "RequestedProcedureDescription"):
-        setattr(query, keyword, "")
-    query.ScheduledProcedureStepSequence = [step]
-    return query
-
-
 def test_c_cancel_stops_the_answer_with_fe00(broker: Broker) -> None:
     orders = [
         sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7", ORM0002=f"CANCEL{n}", PO1002=f"PC{n:05d}")
@@ -73,7 +55,7 @@ def test_c_cancel_stops_the_answer_with_fe00(broker: Broker) -> None:
     ae.add_requested_context(ModalityWorklistInformationFind)
     assoc = ae.associate("127.0.0.1", broker.dicom.port, ae_title="BROKER")
     assert assoc.is_established
-    query = _full_answers()
+    query = full_answer_query()
     statuses = []
     for status, _ in assoc.send_c_find(query, ModalityWorklistInformationFind, msg_id=7):
         statuses.append(int(status.Status))

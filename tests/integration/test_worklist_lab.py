@@ -91,9 +91,9 @@ def test_find_explain_says_the_same_in_the_terminal(lab: Broker, tmp_path: Path)
     lines = {line.split()[2]: line for line in ct01.stdout.splitlines()[1:]}
     assert lines["ACCL1"].endswith("returned")
     assert "station_ae: asked 'CT01', item has 'MR01'" in lines["ACCL2"]
-    assert "date: asked '2026-11-23 00:00:00-2026-11-23 23:59:59.999999', item has '2026-11-24 10:00:00'" in lines[
-        "ACCL3"
-    ]
+    assert (
+        "date: asked '2026-11-23 00:00:00-2026-11-23 23:59:59.999999', item has '2026-11-24 10:00:00'" in lines["ACCL3"]
+    )
 
 
 def test_malformed_keys_are_refused(lab: Broker) -> None:

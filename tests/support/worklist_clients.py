@@ -108,3 +108,21 @@ def on_run(request: pytest.FixtureRequest, pool: BrokerPool, profile: str = "ihe
     """For a fixture parametrized with RUNS: the pool's broker's DICOM port, and the client."""
     backend, client = request.param
     return pool.get(request, backend, profile).dicom.port, client_named(request, client)
+
+
+def full_answer_query() -> Dataset:
+    """A query for every item that asks for the usual return keys: answers of a few
+    hundred bytes, so 300 of them fill many of the broker's 16 KiB batches (answers to
+    an accession-only query are so small that two batches hold them all)."""
+    step = Dataset()
+    for keyword in ("ScheduledStationAETitle", "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime"):
+        setattr(step, keyword, "")
+    for keyword in ("Modality", "ScheduledProcedureStepDescription", "ScheduledProcedureStepID"):
+        setattr(step, keyword, "")
+    query = Dataset()
+    for keyword in ("AccessionNumber", "PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
+        setattr(query, keyword, "")
+    for keyword in ("StudyInstanceUID", "RequestedProcedureID", "RequestedProcedureDescription"):
+        setattr(query, keyword, "")
+    query.ScheduledProcedureStepSequence = [step]
+    return query
