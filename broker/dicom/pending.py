@@ -15,57 +15,17 @@ response (success, cancel, failure), which still goes through pynetdicom, follow
 
 from __future__ import annotations
 
-import struct
-
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from broker.dicom.gate import FifoGate
+from broker.dicom.pdata import command_set, p_data
 from broker.dicom.reactor import MAX_QUEUED_BYTES, EventDrivenDUL
 from broker.dicom.status import PENDING
 
-_COMMAND_LAST, _DATA_LAST = 0x03, 0x02
-_C_FIND_RSP = 0x8020
-_DATA_SET_PRESENT = 0x0001
-_PDV_HEADER = 6  # item length (4) + presentation context ID (1) + control header (1)
 #: Answers handed over together: one queue entry and one wake-up of the socket's owner
 #: for a few dozen answers, not one each; small next to its queue-ahead.
 BATCH_BYTES = MAX_QUEUED_BYTES // 4
-
-
-def _us(tag: int, value: int) -> bytes:
-    return struct.pack("<HHIH", tag >> 16, tag & 0xFFFF, 2, value)
-
-
-def command_set(sop_class_uid: str, message_id: int, status: int) -> bytes:
-    """A C-FIND-RSP command set with a data set (PS3.7 Table 9.1-2)."""
-    uid = sop_class_uid.encode("ascii")
-    uid += b"\x00" * (len(uid) % 2)
-    body = (
-        struct.pack("<HHI", 0x0000, 0x0002, len(uid))
-        + uid
-        + _us(0x00000100, _C_FIND_RSP)
-        + _us(0x00000120, message_id)
-        + _us(0x00000800, _DATA_SET_PRESENT)
-        + _us(0x00000900, status)
-    )
-    return struct.pack("<HHII", 0x0000, 0x0000, 4, len(body)) + body
-
-
-def _pdu(context_id: int, control: int, fragment: bytes) -> bytes:
-    item_length = len(fragment) + 2
-    return struct.pack(">BxIIBB", 0x04, item_length + 4, item_length, context_id, control) + fragment
-
-
-def p_data(context_id: int, data: bytes, max_pdu: int, *, command: bool) -> bytes:
-    """`data` as P-DATA-TF PDUs of at most `max_pdu` bytes each (0: no limit)."""
-    room = max_pdu - _PDV_HEADER if max_pdu else len(data) or 1
-    last = _COMMAND_LAST if command else _DATA_LAST
-    more = last & 0x01
-    chunks = [data[at : at + room] for at in range(0, len(data), room)] or [b""]
-    return b"".join(
-        _pdu(context_id, last if index == len(chunks) - 1 else more, chunk) for index, chunk in enumerate(chunks)
-    )
 
 
 class PendingResponses:

@@ -37,14 +37,21 @@ from typing import Any, TypeVar, cast
 
 from pynetdicom import evt
 from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_FIND, DimsePrimitiveType
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.timer import Timer
 from pynetdicom.utils import make_target
 
+from broker.dicom.pdata import command_set, p_data
+from broker.dicom.status import CANCEL, SUCCESS
+
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+#: Final C-FIND statuses written as bytes: Success and Cancel (PS3.4 C.4.1.1.4).
+FINAL_AS_BYTES = frozenset({SUCCESS, CANCEL})
 #: PS3.8 9.2 states in which a P-DATA-TF may be sent (DT-1, AR-7).
 P_DATA_STATES = frozenset({"Sta6", "Sta8"})
 #: Answers queued ahead of the socket: enough to keep it busy while the next ones are
@@ -300,6 +307,36 @@ class EventDrivenDUL(DULServiceProvider):
         return True
 
 
+class RawFinalStatus(DIMSEServiceProvider):
+    """An acceptor's DIMSE provider that writes a C-FIND's final response (Success or
+    Cancel, no data set) as ready bytes, as the pending answers before it are
+    (broker/dicom/pending.py), through the DUL's queue in order after them. pynetdicom
+    builds and encodes a command Dataset for it: 14 % of a worklist query's time with
+    50 clients querying. Any other message goes through pynetdicom; EVT_DIMSE_SENT is
+    not triggered for these two (nothing in the broker listens to it)."""
+
+    def send_msg(self, primitive: DimsePrimitiveType, context_id: int) -> None:
+        command = final_find_status(primitive)
+        if command is None or not isinstance(self.dul, EventDrivenDUL):
+            super().send_msg(primitive, context_id)
+            return
+        # False: the connection is gone, as pynetdicom's own send would find
+        self.dul.write([p_data(context_id, command, self.maximum_pdu_size, command=True)])
+
+
+def final_find_status(primitive: DimsePrimitiveType) -> bytes | None:
+    """The command set of a C-FIND-RSP that carries nothing but Success or Cancel."""
+    if not isinstance(primitive, C_FIND) or primitive.MessageIDBeingRespondedTo is None:
+        return None
+    if primitive.Identifier is not None or primitive.ErrorComment is not None or primitive.OffendingElement:
+        return None
+    if primitive.Status not in FINAL_AS_BYTES or primitive.AffectedSOPClassUID is None:
+        return None
+    return command_set(
+        str(primitive.AffectedSOPClassUID), primitive.MessageIDBeingRespondedTo, primitive.Status, data_set=False
+    )
+
+
 class EventDrivenAssociation(Association):
     """An acceptor whose reactor waits for messages instead of sleeping 1 ms per turn."""
 
@@ -311,6 +348,7 @@ class EventDrivenAssociation(Association):
         new = cast(EventDrivenAssociation, assoc)
         new._wake = threading.Event()
         new.dimse.msg_queue = _SignallingQueue(new._wake.set)
+        new.dimse.__class__ = RawFinalStatus
         EventDrivenDUL.install(assoc.dul, new._wake.set)
 
     def _run_reactor(self) -> None:

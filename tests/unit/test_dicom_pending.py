@@ -7,9 +7,13 @@ from io import BytesIO
 
 import pytest
 from pydicom.filereader import read_dataset
+from pynetdicom.dimse_messages import C_FIND_RSP
+from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.pdu import P_DATA_TF
+from pynetdicom.pdu_primitives import P_DATA
 
-from broker.dicom.pending import command_set, p_data
+from broker.dicom.pdata import command_set, p_data
+from broker.dicom.reactor import final_find_status
 
 
 def _pdus(stream: bytes) -> list[bytes]:
@@ -50,3 +54,40 @@ def test_c_find_rsp_command_set_ps3_7_table_9_1_2() -> None:
     assert command.AffectedSOPClassUID == "1.2.840.10008.5.1.4.31"
     assert (command.CommandField, command.MessageIDBeingRespondedTo, command.Status) == (0x8020, 7, 0xFF00)
     assert command.CommandDataSetType != 0x0101  # a data set follows
+
+
+@pytest.mark.parametrize("status", [0x0000, 0xFE00], ids=["success", "cancel"])
+@pytest.mark.parametrize("max_pdu", [16_382, 0, 40])
+def test_the_final_status_as_bytes_is_what_pynetdicom_writes(status: int, max_pdu: int) -> None:
+    """RawFinalStatus (broker/dicom/reactor.py) replaces pynetdicom's send for these two:
+    byte for byte the same PDUs, command set and fragments."""
+    rsp = C_FIND()
+    rsp.MessageIDBeingRespondedTo, rsp.AffectedSOPClassUID, rsp.Status = 7, "1.2.840.10008.5.1.4.31", status
+    message = C_FIND_RSP()
+    message.primitive_to_message(rsp)
+    theirs = b"".join(_as_pdu(primitive).encode() for primitive in message.encode_msg(3, max_pdu))
+    command = final_find_status(rsp)
+    assert command is not None and p_data(3, command, max_pdu, command=True) == theirs
+
+
+def _as_pdu(primitive: P_DATA) -> P_DATA_TF:
+    pdu = P_DATA_TF()
+    pdu.from_primitive(primitive)
+    return pdu
+
+
+def test_only_a_bare_success_or_cancel_is_written_as_bytes() -> None:
+    def rsp(**values: object) -> C_FIND:
+        primitive = C_FIND()
+        primitive.MessageIDBeingRespondedTo, primitive.AffectedSOPClassUID = 7, "1.2.840.10008.5.1.4.31"
+        for name, value in {"Status": 0x0000, **values}.items():
+            setattr(primitive, name, value)
+        return primitive
+
+    assert final_find_status(rsp()) is not None
+    assert final_find_status(rsp(Status=0xFF00, Identifier=BytesIO(b"\x08\x00"))) is None  # pending
+    assert final_find_status(rsp(Status=0xA900, ErrorComment="bad key")) is None  # a failure with its comment
+    assert final_find_status(rsp(Status=0xC000)) is None
+    request = C_FIND()
+    request.MessageID, request.AffectedSOPClassUID, request.Identifier = 7, "1.2.840.10008.5.1.4.31", BytesIO()
+    assert final_find_status(request) is None

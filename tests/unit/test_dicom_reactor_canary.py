@@ -14,12 +14,16 @@ from pathlib import Path
 
 from pynetdicom import fsm
 from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.timer import Timer
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
-#: What the reactors re-implement (the polling loops), override or call.
+#: What the reactors re-implement (the polling loops), override or call (RawFinalStatus:
+#: the DIMSE send that every service class calls, and the peer limit it fragments to).
 RELIED_ON = (
+    DIMSEServiceProvider.send_msg,
+    DIMSEServiceProvider.maximum_pdu_size.fget,  # type: ignore[attr-defined]
     DULServiceProvider.__init__,
     DULServiceProvider.run_reactor,
     DULServiceProvider._is_transport_event,
@@ -48,7 +52,7 @@ RELIED_ON = (
     fsm.DT_2,
 )
 #: sha256 of their source in pynetdicom 3.0.4, with the state machine's transition table.
-FINGERPRINT = "4f944a073192df1bab71c1915c8c058acd257eee24c891f96bebfaab8597717c"
+FINGERPRINT = "24e35e536ee48bce1b97b66a075a1c5f8b6d480de657658895b2072dd783a0a8"
 
 
 def _pinned() -> str:
