@@ -22,12 +22,12 @@ from broker.audit.trail import OutboxAuditLog
 from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
-from broker.dicom.gate import FifoGate
 from broker.dicom.mpps_scp import handle_n_create, handle_n_get, handle_n_set
 from broker.dicom.mwl_scp import handle_find
 from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.query_log import QueryLog
+from broker.gate import FifoGate
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import MllpListener
 from broker.hl7.refusals import Hl7Refusals
@@ -119,6 +119,8 @@ class Services:
         #: The last worklist queries of each calling AE (the worklist lab shows them).
         self.queries = QueryLog()
         self.worklist = WorklistProvider(SqlWorklistReader(self.engine), config.dicom.max_worklist_matches, callers)
+        #: C-FIND and the DICOMweb search take their turns in one line (broker/gate.py).
+        self.worklist_turns = FifoGate(config.dicom.concurrent_queries)
         self.intake = Hl7Intake(
             self.order_filler, self.profile, SenderPolicy(config.hl7.allowed_senders), self.alerts, self.metrics
         )
@@ -162,7 +164,7 @@ class Broker:
                         services.metrics,
                         services.audit,
                         services.queries,
-                        FifoGate(config.dicom.concurrent_queries),
+                        services.worklist_turns,
                     ],
                 ),
                 (
@@ -281,6 +283,7 @@ def _web(config: BrokerConfig, services: Services) -> WebServer | None:
         services.queries,
         services.store,
         services.order_filler,
+        services.worklist_turns,
     )
     return WebServer(config.web, context)
 

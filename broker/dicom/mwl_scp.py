@@ -21,7 +21,6 @@ from pynetdicom.dimse_primitives import C_FIND
 
 from broker.actors.worklist_provider import TooManyMatches, WorklistProvider
 from broker.dicom.audit import record_query
-from broker.dicom.gate import FifoGate
 from broker.dicom.pending import PendingResponses
 from broker.dicom.status import (
     CANCEL,
@@ -34,6 +33,7 @@ from broker.domain.audit import Outcome
 from broker.domain.errors import InvalidInput
 from broker.domain.ports import AuditLog
 from broker.domain.query_log import Captured, LoggedQuery, QueryLog
+from broker.gate import FifoGate
 from broker.mapping.mwl import AnswerPlan, asked_keys, query_from_identifier
 from broker.mapping.profile import Profile
 from broker.metrics import Metrics
@@ -66,7 +66,7 @@ def handle_find(
     """The answers, counted and timed from request to final status (what the modality
     waits for, sending included); each query audited once, refused ones too, and kept
     in the bounded query log of its calling AE. The query is computed in its turn at
-    `gate` (broker/dicom/gate.py); pynetdicom sends the final status after the gate is
+    `gate` (broker/gate.py); pynetdicom sends the final status after the gate is
     left, so a handler it abandons holds no place."""
     started, final, tally = time.monotonic(), UNABLE_TO_PROCESS, _Tally()
     if queries is not None:

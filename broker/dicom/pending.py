@@ -18,10 +18,10 @@ from __future__ import annotations
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
-from broker.dicom.gate import FifoGate
 from broker.dicom.pdata import command_set, p_data
 from broker.dicom.reactor import MAX_QUEUED_BYTES, EventDrivenDUL
 from broker.dicom.status import PENDING
+from broker.gate import FifoGate
 
 #: Answers handed over together: one queue entry and one wake-up of the socket's owner
 #: for a few dozen answers, not one each; small next to its queue-ahead.

@@ -130,7 +130,7 @@ class EventDrivenDUL(DULServiceProvider):
     def write(self, answers: list[bytes], while_full: Callable[[], AbstractContextManager[None]] = nullcontext) -> bool:
         """Queue `answers` (each whole P-DATA-TF PDUs) to be sent after everything queued
         before; wait while too much is queued, inside `while_full` (the query gives its
-        place up: broker/dicom/gate.py). False once the connection cannot take them: the
+        place up: broker/gate.py). False once the connection cannot take them: the
         association is aborted or closed, or a write failed. One C-FIND is served at a
         time per association, so no other writer fills the room between the wait and
         the put."""

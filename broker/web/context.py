@@ -14,6 +14,7 @@ from broker.actors.worklist_provider import WorklistProvider
 from broker.config import DicomConfig
 from broker.domain.ports import AuditLog
 from broker.domain.query_log import QueryLog
+from broker.gate import FifoGate
 from broker.hl7.intake import Hl7Intake
 from broker.jobs.dead_letters import DeadLetters
 from broker.mapping.profile import Profile
@@ -40,6 +41,8 @@ class WebContext:
     store: StoreWatch
     #: Orders entered at the console go through it as HL7 orders do (broker.web.orders).
     order_filler: OrderFiller
+    #: Worklist searches take their turn in the same line as C-FINDs (broker/gate.py).
+    worklist_turns: FifoGate
 
 
 def context(request: Request) -> WebContext:

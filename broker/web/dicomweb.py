@@ -187,7 +187,9 @@ def search_worklist(ctx: Ctx, request: Request, who: WorklistClient) -> Response
     except InvalidInput as exc:
         return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     try:
-        found, more = _page(ctx, search, who)
+        with ctx.worklist_turns.held():
+            found, more = _page(ctx, search, who)
+            answer = _answer(found, media, _search_warnings(request, search, more)) if found else None
     except StoreUnavailable:
         return Response(
             status_code=503, headers={"Warning": _warning(request, "the store is unavailable; try again later")}
@@ -196,10 +198,9 @@ def search_worklist(ctx: Ctx, request: Request, who: WorklistClient) -> Response
         _audit_query(ctx, search, who, Outcome.MINOR_FAILURE)
         return Response(status_code=400, headers={"Warning": _warning(request, str(exc))})
     _audit_query(ctx, search, who, Outcome.SUCCESS)
-    headers = _search_warnings(request, search, more)
-    if not found:
-        return Response(status_code=204, headers=headers)
-    return _answer(found, media, headers)
+    if answer is None:
+        return Response(status_code=204, headers=_search_warnings(request, search, more))
+    return answer
 
 
 def _page(ctx: WebContext, search: Search, who: Requestor) -> tuple[list[dict[str, Any]], bool]:

@@ -1,7 +1,7 @@
-"""Worklist queries take turns (broker/dicom/gate.py), and a modality that stops reading
+"""Worklist queries take turns (broker/gate.py), and a modality that stops reading
 its answers gives its turn up: another modality's query is answered in full while the
 first one's link stays stalled, and the stalled one still gets all of its answers once
-it reads again.
+it reads again. A DICOMweb search waits in the same line as the C-FINDs.
 
 The stall is made on the broker's side: pynetdicom's EVT_DATA_SENT fires on the thread
 that writes the association, so holding it there after the first answer stops that
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from broker.app import Broker
 from support.brokers import module_broker
 from support.hl7peer import sample, send
 from support.pdus import associate_rq, c_find_rq, final_status, read_pdu
+from support.web import client, web_port, web_section
 from support.worklist_clients import full_answer_query
 
 ITEMS = 300
@@ -30,7 +32,7 @@ P_DATA_TF = 0x04
 
 @pytest.fixture(scope="module")
 def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    with module_broker(request, "sqlite", dicom={"host": "127.0.0.1", "port": 0}) as instance:
+    with module_broker(request, "sqlite", dicom={"host": "127.0.0.1", "port": 0}, web=web_section()) as instance:
         orders = [
             sample("rad-2-placer-order/orm_o01_nw_unassigned.hl7", ORM0002=f"TURN{n}", PO1002=f"TN{n:05d}")
             for n in range(ITEMS)
@@ -80,3 +82,22 @@ def test_a_modality_that_stops_reading_does_not_hold_the_others(broker: Broker) 
             assert final_status(stalled, expect_pending=ITEMS) == 0x0000
     finally:
         link.resume.set()
+
+
+def test_a_dicomweb_search_waits_in_the_same_line_as_the_c_finds(broker: Broker) -> None:
+    turns, statuses = broker.services.worklist_turns, []
+
+    def search() -> None:
+        with client(web_port(broker), token=None) as http:
+            statuses.append(http.get("/dicomweb/modality-scheduled-procedure-steps", params={"limit": 5}).status_code)
+
+    searching = threading.Thread(target=search)
+    with turns.held():  # a C-FIND computing
+        searching.start()
+        deadline = time.monotonic() + 10
+        while turns.waiting == 0:
+            assert time.monotonic() < deadline, "the search never lined up"
+            time.sleep(0.01)
+        assert statuses == []
+    searching.join(20)
+    assert statuses == [200]

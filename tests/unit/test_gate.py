@@ -1,4 +1,4 @@
-"""The worklist's turn gate (broker/dicom/gate.py): at most `width` queries compute at
+"""The worklist's turn gate (broker/gate.py): at most `width` queries compute at
 once, the others enter strictly in the order they came (a holder that leaves and comes
 straight back queues behind them), a holder gives its place up while it waits on
 something else, and after its quantum when others wait."""
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broker.dicom.gate import FifoGate
+from broker.gate import FifoGate
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> None:

@@ -7,9 +7,10 @@ whole burst, so every one finished late, and the switching itself cost CPU. Meas
 the 2-core bench machine (10k items, 50 clients in a loop): 181 queries/s, p99 738 ms
 ungated; 281 queries/s, p99 189 ms with one query at a time taken strictly in order
 (the same gate without the strict order: p99 511 ms, as a thread that just left can
-take the gate again ahead of those waiting).
+take the gate again ahead of those waiting). The DICOMweb worklist search runs in the
+web server's thread pool and has the same problem, so it waits in the same line.
 
-A query holds its place only while it computes. It steps out while its association's
+A C-FIND holds its place only while it computes. It steps out while its association's
 socket is full (a modality that stops reading must not stall the others) and gives up
 its turn after a quantum when others wait, so one long answer (thousands of items)
 cannot hold the rest back for its whole length.
