@@ -607,7 +607,12 @@ def updated_patient(raw: bytes, profile: Profile) -> tuple[str, str] | None:
         pid = next((line for line in lines if line.startswith("PID") and line[3:4] == lines[0][3:4]), None)
         if pid is None or not lines[0].startswith("MSH"):
             return None
-        message = parse(f"{lines[0]}\r{pid}\r")
+        sep = lines[0][3]
+        # Only the fields read: MSH to MSH-9 (its separators kept) and PID to the last
+        # field the profile names; a feed's long PIDs are not taken apart for nothing.
+        msh_head = sep.join(lines[0].split(sep)[:9])
+        pid_head = sep.join(pid.split(sep)[: max(p.field for p in paths) + 1])
+        message = parse(f"{msh_head}\r{pid_head}\r")
         if not is_patient_update(message_type(message)):
             return None
         group = SegmentGroup(message, [])
