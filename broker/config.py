@@ -98,9 +98,10 @@ class DicomConfig(_Section):
     network_timeout_seconds: float = Field(60, gt=0)
     max_worklist_matches: int = Field(1000, ge=1)
     #: Worklist queries (C-FIND and DICOMweb search) computed at once; the others wait
-    #: their turn in the order they came (broker/gate.py). One suits CPython: its threads share one interpreter
-    #: lock, and queries taking turns on it all finished late. On PostgreSQL, where a
-    #: query also waits for the server, 2 measured 4 % more queries/s (50 clients).
+    #: their turn in the order they came (broker/gate.py). One suits CPython: its
+    #: threads share one interpreter lock, and queries taking turns on it all finished
+    #: late. On PostgreSQL, where a query also waits for the server, 2 measured 4 %
+    #: more queries/s (50 clients).
     concurrent_queries: int = Field(1, ge=1)
     #: Calling AE titles the broker knows, with what each may see.
     callers: dict[str, CallerConfig] = {}

@@ -1,8 +1,10 @@
 """Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider.
 
 Answers are written straight to bytes (`AnswerPlan`) and handed to the socket's owner
-(`PendingResponses`); pynetdicom sends the final status. An answer the connection can
-no longer take (write failed, peer gone) aborts the association and is counted.
+(`PendingResponses`); the final status is yielded to pynetdicom, whose send of it the
+association's DIMSE provider turns into bytes too (reactor.RawFinalStatus). An answer
+the connection can no longer take (write failed, peer gone) aborts the association and
+is counted.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ write of two P-DATA-TF PDUs (PS3.8 9.3.5): command, then data set.
 The bytes are not written from the handler's thread: the association's DUL thread owns
 its socket (broker/dicom/reactor.py; a TLS socket cannot be read on one thread while
 another writes) and sends them in order with pynetdicom's own primitives, so the final
-response (success, cancel, failure), which still goes through pynetdicom, follows them.
+response follows them: Success or Cancel as bytes too (reactor.RawFinalStatus), a
+failure with its Error Comment through pynetdicom.
 """
 
 from __future__ import annotations
