@@ -24,8 +24,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from sqlalchemy.orm import SessionTransaction
-
 from broker.domain.ports import OwnTransactions, UnitOfWork
 from broker.store.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 
@@ -60,10 +58,9 @@ class _Savepoint:
     savepoint it started from, `commit` is the batch's to make."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
         self.patients, self.orders, self.performed = uow.patients, uow.orders, uow.performed
         self.inbound, self.outbox, self.sequences = uow.inbound, uow.outbox, uow.sequences
-        self._savepoint: SessionTransaction = uow.session.begin_nested()
+        self._savepoint = uow.link.savepoint()
 
     def __enter__(self) -> _Savepoint:
         return self
@@ -78,12 +75,9 @@ class _Savepoint:
 
     def rollback(self) -> None:
         self._savepoint.rollback()
-        self._uow.session.expunge_all()  # objects of the undone work must not be flushed later
-        self._savepoint = self._uow.session.begin_nested()
 
     def release(self) -> None:
-        self._savepoint.commit()
-        self._uow.session.expunge_all()  # the next piece reads rows, not this one's objects
+        self._savepoint.release()
 
 
 class GroupCommit:

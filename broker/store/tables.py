@@ -335,15 +335,21 @@ def _map(mapper: registry) -> None:
     )
 
 
+def name_key_rows(patient_pk: int, name: PersonName) -> list[dict[str, object]]:
+    """The rows of a patient's search keys, in a stable order."""
+    return [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(name))]
+
+
 def write_name_keys(connection: Connection, patient_pk: int, name: PersonName, *, new: bool = False) -> None:
     """A patient's search keys follow its name in the same transaction, whoever wrote it:
-    the ORM (the mapper events below) or the HL7 intake's Core statements (repositories).
-    A `new` patient has no keys to replace, even on a reused row id (a deleted patient's
-    keys went with it: ON DELETE CASCADE): one statement fewer per new patient."""
+    the ORM (the mapper events below) or the HL7 intake's Core statements (repositories,
+    which run the same on the driver's cursor). A `new` patient has no keys to replace,
+    even on a reused row id (a deleted patient's keys went with it: ON DELETE CASCADE):
+    one statement fewer per new patient."""
     keys = patient_name_keys.c
     if not new:
         connection.execute(patient_name_keys.delete().where(keys.patient_pk == patient_pk))
-    rows = [{"patient_pk": patient_pk, "name_key": key} for key in sorted(name_keys(name))]
+    rows = name_key_rows(patient_pk, name)
     if rows:
         connection.execute(patient_name_keys.insert(), rows)
 

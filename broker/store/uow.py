@@ -1,4 +1,5 @@
-"""The SQL unit of work: one session, one transaction, the domain's repositories."""
+"""The SQL unit of work: one connection in one transaction (store/link.py), the domain's
+repositories over it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 import broker.store.tables  # noqa: F401  (instruments the domain classes)
+from broker.store.link import Link
 from broker.store.repositories import (
     InboundRepository,
     OrderRepository,
@@ -24,10 +25,8 @@ from broker.store.writers import writers_of
 class SqlUnitOfWork:
     """Opened per request (per HL7 message, per DIMSE request): never shared by threads."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], writers: AbstractContextManager[object], watch: StoreWatch
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: Engine, writers: AbstractContextManager[object], watch: StoreWatch) -> None:
+        self._engine = engine
         self._writers = writers
         self._watch = watch
 
@@ -37,16 +36,16 @@ class SqlUnitOfWork:
         self._watch.check()
         self._writers.__enter__()
         try:
-            self.session = self._sessions()
+            self.link = Link.open(self._engine)
         except BaseException:
             self._writers.__exit__(None, None, None)
             raise
-        self.patients = PatientRepository(self.session)
-        self.orders = OrderRepository(self.session)
-        self.performed = PerformedStepRepository(self.session)
-        self.inbound = InboundRepository(self.session)
-        self.outbox = OutboxRepository(self.session)
-        self.sequences = SequenceRepository(self.session)
+        self.patients = PatientRepository(self.link)
+        self.orders = OrderRepository(self.link)
+        self.performed = PerformedStepRepository(self.link)
+        self.inbound = InboundRepository(self.link)
+        self.outbox = OutboxRepository(self.link)
+        self.sequences = SequenceRepository(self.link)
         return self
 
     def __exit__(
@@ -56,17 +55,16 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self.session.rollback()
-            self.session.close()
+            self.link.close()
         finally:
             self._writers.__exit__(exc_type, exc, tb)
 
     def commit(self) -> None:
         self._watch.check()
-        self.session.commit()
+        self.link.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        self.link.rollback()
 
 
 class SqlUnitOfWorkFactory:
@@ -77,13 +75,13 @@ class SqlUnitOfWorkFactory:
     (see db.py)."""
 
     def __init__(self, engine: Engine, watch: StoreWatch | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
         self._watch = watch or StoreWatch.none()
         self._writers = writers_of(engine)
-        self._readers = sessionmaker(engine.execution_options(readonly=True), expire_on_commit=False)
+        self._readers = engine.execution_options(readonly=True)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, self._writers, self._watch)
+        return SqlUnitOfWork(self._engine, self._writers, self._watch)
 
     def reading(self) -> SqlUnitOfWork:
         """A unit of work that only reads: it takes no turn among the writers, and its

@@ -102,7 +102,7 @@ def test_a_c_find_is_answered_while_a_writer_is_open(database_url: str, ris: Ris
     try:
         assert ack_code(send(broker.hl7.port, sample("rad-2-placer-order/orm_o01_nw.hl7"))[0]) == "AA"
         with SqlUnitOfWorkFactory(broker.engine)() as writer:
-            writer.session.execute(select(1))  # the write transaction has begun
+            writer.link.session.execute(select(1))  # the write transaction has begun
             answers = findscu(broker.dicom.port, ["AccessionNumber", "PatientID"], tmp_path)
             assert [a.AccessionNumber for a in answers] == ["ACC1001"]
             assert _read_elsewhere(lambda: broker.pps_manager.candidates("1.2.3.4")) == "UnknownRecord"
@@ -141,5 +141,5 @@ def test_an_outbox_round_that_finds_nothing_due_takes_no_writers_turn(intake_onl
     queue, now = SqlOutboxQueue(intake_only.engine), datetime.now()
     lease = lambda: queue.lease_due(now, now + timedelta(minutes=1), destination="ris")  # noqa: E731
     with SqlUnitOfWorkFactory(intake_only.engine)() as writer:
-        writer.session.execute(select(1))  # the write transaction has begun
+        writer.link.session.execute(select(1))  # the write transaction has begun
         assert _read_elsewhere(lease) == "answered"

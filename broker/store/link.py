@@ -1,0 +1,222 @@
+"""A unit of work's hold on the database: one connection in one transaction, the
+intake's statements run on the driver's own cursor, and an ORM session only when the
+work asks for one.
+
+Why not a Session for everything: at feed speed SQLAlchemy's execution path (execution
+context, result object, event dispatch, a session's transaction bookkeeping) costs
+several times the SQL itself; an ADT^A08 for a patient the broker does not hold is
+three statements and a commit, and spent most of its time there (issue #17). The
+statements are still written in SQLAlchemy Core, compiled once per dialect: the SQL
+and the type conversions (dates on SQLite, enums, JSON columns) are SQLAlchemy's, only
+the per-call machinery is left out.
+
+The ORM session, when one is made, joins the connection's transaction and never ends
+it: the link commits, rolls back and takes savepoints, so statements run on the
+cursor and the session's flushes are always in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import BindParameter, Connection, Dialect, Engine, NestedTransaction
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any] | None
+
+#: A parameter the caller gives (not a constant of the statement, such as `value + 1`'s 1).
+_GIVEN = object()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement as the driver takes it: its SQL, its parameters in order with their
+    conversions, and the conversions of the columns it returns."""
+
+    sql: str
+    positional: bool
+    binds: tuple[tuple[str, Processor, Any], ...]
+    results: tuple[Processor, ...]
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        converted = [
+            (name, _converted(values[name] if constant is _GIVEN else constant, p)) for name, p, constant in self.binds
+        ]
+        if self.positional:
+            return tuple(value for _, value in converted)
+        return dict(converted)
+
+    def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(_converted(value, p) for value, p in zip(row, self.results, strict=True))
+
+
+def _converted(value: Any, processor: Processor) -> Any:
+    return value if processor is None else processor(value)
+
+
+class Statement:
+    """A Core statement compiled once for each dialect it runs on; every parameter is
+    a named `bindparam`, given by name when the statement runs."""
+
+    def __init__(self, clause: ClauseElement) -> None:
+        self._clause = clause
+        self._prepared: dict[str, _Prepared] = {}
+
+    def prepared(self, dialect: Dialect) -> _Prepared:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            prepared = self._prepared[dialect.name] = _prepare(self._clause, dialect)
+        return prepared
+
+
+def _prepare(clause: ClauseElement, dialect: Dialect) -> _Prepared:
+    compiled = cast(SQLCompiler, clause.compile(dialect=dialect))
+    names = compiled.positiontup if compiled.positional and compiled.positiontup is not None else list(compiled.binds)
+    binds = tuple(_bind(name, compiled.binds[name], dialect) for name in names)
+    columns = getattr(clause, "exported_columns", ())
+    results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+    return _Prepared(compiled.string, compiled.positional, binds, results)
+
+
+def _bind(name: str, parameter: BindParameter[Any], dialect: Dialect) -> tuple[str, Processor, Any]:
+    processor = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+    return name, processor, _GIVEN if parameter.required else parameter.value
+
+
+class Link:
+    """Opened per unit of work, never shared by threads; `close` gives the connection
+    back (rolling back what was not committed)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._dialect = connection.dialect
+        connection.begin()
+        self._cursor = connection.connection.cursor()
+        self._session: Session | None = None
+
+    @classmethod
+    def open(cls, engine: Engine) -> Link:
+        connection = engine.connect()
+        try:
+            return cls(connection)
+        except BaseException:
+            connection.close()
+            raise
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect.name
+
+    @property
+    def session(self) -> Session:
+        """The ORM's view of this transaction, made at the first ORM read or write."""
+        if self._session is None:
+            self._session = Session(
+                bind=self._connection, join_transaction_mode="rollback_only", expire_on_commit=False
+            )
+        return self._session
+
+    def rows(self, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """What `statement` returns, converted; the session's pending changes written first."""
+        prepared = self._run(statement, values)
+        return [prepared.row(row) for row in self._cursor.fetchall()]
+
+    def first(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        rows = self.rows(statement, values)
+        return rows[0] if rows else None
+
+    def scalar(self, statement: Statement, values: Mapping[str, Any]) -> Any:
+        """The one value a RETURNING or single-row statement gives."""
+        (row,) = self.rows(statement, values)
+        return row[0]
+
+    def run(self, statement: Statement, values: Mapping[str, Any]) -> None:
+        self._run(statement, values)
+
+    def run_many(self, statement: Statement, rows: Iterable[Mapping[str, Any]]) -> None:
+        prepared = statement.prepared(self._dialect)
+        self.flush()
+        self._execute(prepared.sql, [prepared.parameters(row) for row in rows], many=True)
+
+    def _run(self, statement: Statement, values: Mapping[str, Any]) -> _Prepared:
+        prepared = statement.prepared(self._dialect)
+        self.flush()
+        self._execute(prepared.sql, prepared.parameters(values), many=False)
+        return prepared
+
+    def _execute(self, sql: str, parameters: Any, *, many: bool) -> None:
+        """On the cursor, with the engine's cursor events (SQLAlchemy's own execution
+        sends them too): monitoring and fault injection attached there see these
+        statements as well. Without listeners, one truth test each."""
+        connection, cursor = self._connection, self._cursor
+        before, after = connection.dispatch.before_cursor_execute, connection.dispatch.after_cursor_execute
+        for listener in before:
+            sql, parameters = listener(connection, cursor, sql, parameters, None, many)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        for listener in after:
+            listener(connection, cursor, sql, parameters, None, many)
+
+    def flush(self) -> None:
+        """What the session holds, written, so that a statement on the cursor sees it."""
+        if self._session is not None and (self._session.new or self._session.dirty or self._session.deleted):
+            self._session.flush()
+
+    def forget(self) -> None:
+        """The session's copies dropped after the cursor changed rows: a later ORM read
+        in this transaction loads them as they now are."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def savepoint(self) -> Savepoint:
+        return Savepoint(self, self.nested())
+
+    def nested(self) -> NestedTransaction:
+        """A SAVEPOINT, after the session's pending changes (they belong before it)."""
+        self.flush()
+        return self._connection.begin_nested()
+
+    def commit(self) -> None:
+        self.flush()
+        self.forget()
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        """Everything undone; the link is in a new transaction, as at the start."""
+        self.forget()
+        self._connection.rollback()
+        self._connection.begin()
+
+    def close(self) -> None:
+        try:
+            self.forget()
+            self._cursor.close()
+        finally:
+            self._connection.close()
+
+
+class Savepoint:
+    """Part of a transaction that can be undone alone (group commit's pieces of work)."""
+
+    def __init__(self, link: Link, nested: NestedTransaction) -> None:
+        self._link, self._nested = link, nested
+
+    def rollback(self) -> None:
+        """This part undone, and the session's objects of it with it; a new savepoint
+        is taken, so the part can go on (and store its refusal)."""
+        self._link.forget()
+        self._nested.rollback()
+        self._nested = self._link.nested()
+
+    def release(self) -> None:
+        """This part kept; the next part reads rows, not this one's objects."""
+        self._link.flush()
+        self._link.forget()
+        self._nested.commit()
