@@ -30,7 +30,7 @@ from broker.domain.errors import InvalidInput, Problem
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.errors import UnsupportedMessage
 from broker.mapping.charsets import decode
-from broker.mapping.hl7_parse import parse
+from broker.mapping.hl7_fields import Message, Segment, as_message
 from broker.mapping.hl7_text import check_text, segments, with_cr
 from broker.mapping.profile import OrderFields, Profile
 from broker.mapping.vr import check
@@ -67,41 +67,36 @@ class SegmentGroup:
     header segments (MSH, PID, PV1, ... before the first ORC) — never another order's.
     The first segment of each name is indexed once: a message is read field by field."""
 
-    def __init__(self, message: hl7.Message, own: Sequence[hl7.Segment]) -> None:
+    def __init__(self, message: Message | hl7.Message, own: Sequence[Segment]) -> None:
         header = []
-        for segment in message:
-            if str(segment[0]) == "ORC":
+        for segment in as_message(message):
+            if segment.name == "ORC":
                 break
             header.append(segment)
         self._own = list(own)
-        self._first: dict[str, hl7.Segment] = {}
+        self._first: dict[str, Segment] = {}
         for segment in [*own, *header]:
-            self._first.setdefault(str(segment[0]), segment)
+            self._first.setdefault(segment.name, segment)
 
-    def own(self, name: str) -> list[hl7.Segment]:
+    def own(self, name: str) -> list[Segment]:
         """This order's segments called `name` (e.g. every IPC)."""
-        return [s for s in self._own if str(s[0]) == name]
+        return [s for s in self._own if s.name == name]
 
-    def focused(self, segment: hl7.Segment) -> SegmentGroup:
+    def focused(self, segment: Segment) -> SegmentGroup:
         """The same group, with `segment` found first among its namesakes."""
         group = SegmentGroup.__new__(SegmentGroup)
         group._own = self._own
-        group._first = {**self._first, str(segment[0]): segment}
+        group._first = {**self._first, segment.name: segment}
         return group
 
-    def _segment(self, name: str) -> hl7.Segment | None:
+    def _segment(self, name: str) -> Segment | None:
         return self._first.get(name)
 
     def value(self, path: FieldPath, repetition: int = 1) -> str:
         segment = self._segment(path.segment)
         if segment is None:
             return ""
-        try:
-            return str(
-                segment.extract_field(1, path.field, repetition, path.component or 1, path.subcomponent or 1)
-            ).strip()
-        except IndexError:
-            return ""
+        return segment.value(path.field, repetition, path.component or 1, path.subcomponent or 1).strip()
 
     def first(self, paths: Sequence[str]) -> str:
         return self.located(paths)[0]
@@ -127,22 +122,14 @@ class SegmentGroup:
     def repetitions(self, path_text: str) -> int:
         path = FieldPath.parse(path_text)
         segment = self._segment(path.segment)
-        if segment is None or len(segment) <= path.field:
-            return 0
-        field = segment[path.field]
-        return len(field) if field and isinstance(field[0], hl7.Repetition) else 1
+        return 0 if segment is None else segment.repetitions(path.field)
 
     def filled(self, path_text: str) -> list[int]:
         """The repetitions (1-based) of a field that hold anything: a field of 70,000
         empty repetitions is read in one pass, not component by component."""
         path = FieldPath.parse(path_text)
         segment = self._segment(path.segment)
-        if segment is None or len(segment) <= path.field:
-            return []
-        field = segment[path.field]
-        if not (field and isinstance(field[0], hl7.Repetition)):
-            return [1] if str(field) else []
-        return [n for n, repetition in enumerate(field, 1) if str(repetition)]
+        return [] if segment is None else segment.filled(path.field)
 
     def required(self, paths: Sequence[str], what: str) -> str:
         return self.required_located(paths, what)[0]
@@ -432,10 +419,10 @@ def _read_order(group: SegmentGroup, profile: Profile) -> Order:
     )
 
 
-def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
-    groups: list[list[hl7.Segment]] = []
+def _order_groups(message: Message) -> list[SegmentGroup]:
+    groups: list[list[Segment]] = []
     for segment in message:
-        if str(segment[0]) == "ORC":
+        if segment.name == "ORC":
             groups.append([])
         if groups:
             groups[-1].append(segment)
@@ -444,7 +431,7 @@ def _order_groups(message: hl7.Message) -> list[SegmentGroup]:
     return [SegmentGroup(message, own) for own in groups]
 
 
-def _orders(message: hl7.Message, profile: Profile) -> list[Command]:
+def _orders(message: Message, profile: Profile) -> list[Command]:
     commands: list[Command] = []
     for group in _order_groups(message):
         f = profile.hl7_in.order
@@ -495,11 +482,11 @@ def _as_sent(group: SegmentGroup, profile: Profile) -> tuple[RequestedProcedure,
     )
 
 
-def order_references(message: hl7.Message, profile: Profile) -> list[OrderReference]:
+def order_references(message: Message | hl7.Message, profile: Profile) -> list[OrderReference]:
     """Each order's control code, placer number and detail, for the application response."""
     f = profile.hl7_in.order
     references = []
-    for g in _order_groups(message):
+    for g in _order_groups(as_message(message)):
         ipcs = g.own("IPC")
         accession = g.first(f.accession_number)
         if not accession and ipcs:
@@ -516,29 +503,29 @@ def order_references(message: hl7.Message, profile: Profile) -> list[OrderRefere
     return references
 
 
-def _register(message: hl7.Message, profile: Profile) -> list[Command]:
+def _register(message: Message, profile: Profile) -> list[Command]:
     return [RegisterPatient(read_patient(SegmentGroup(message, []), profile))]
 
 
-def _update(message: hl7.Message, profile: Profile) -> list[Command]:
+def _update(message: Message, profile: Profile) -> list[Command]:
     patient = read_patient(SegmentGroup(message, []), profile)
     if profile.hl7_in.unknown_patient_update == "register":
         return [RegisterPatient(patient)]
     return [UpdatePatient(patient)]
 
 
-def _cancel_registration(message: hl7.Message, profile: Profile) -> list[Command]:
+def _cancel_registration(message: Message, profile: Profile) -> list[Command]:
     patient = read_patient(SegmentGroup(message, []), profile)
     return [CancelRegistration(patient.patient_id, patient.issuer)]
 
 
-def _merge(message: hl7.Message, profile: Profile) -> list[Command]:
+def _merge(message: Message, profile: Profile) -> list[Command]:
     group, fields = SegmentGroup(message, []), profile.hl7_in.patient
     prior = group.required(fields.prior_patient_id, "prior patient ID")
     return [MergePatient(read_patient(group, profile), prior, group.first(fields.prior_issuer))]
 
 
-_ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
+_ROUTES: dict[str, Callable[[Message, Profile], list[Command]]] = {
     "ADT^A01": _register,
     "ADT^A04": _register,
     "ADT^A05": _register,
@@ -552,18 +539,18 @@ _ROUTES: dict[str, Callable[[hl7.Message, Profile], list[Command]]] = {
 }
 
 
-def message_type(message: hl7.Message) -> str:
+def message_type(message: Message | hl7.Message) -> str:
     """MSH-9 as `TYPE^EVENT` (the structure component, if any, is left out)."""
     msh = SegmentGroup(message, [])
     return f"{msh.value(FieldPath('MSH', 9, 1))}^{msh.value(FieldPath('MSH', 9, 2))}"
 
 
-def interpret(message: hl7.Message, profile: Profile) -> list[Command]:
+def interpret(message: Message | hl7.Message, profile: Profile) -> list[Command]:
     """The commands a message carries, or InvalidInput/UnsupportedMessage."""
     route = _ROUTES.get(message_type(message))
     if route is None:
         raise UnsupportedMessage(message_type(message))
-    return route(message, profile)
+    return route(as_message(message), profile)
 
 
 def accepted_message_types() -> list[str]:
@@ -571,14 +558,14 @@ def accepted_message_types() -> list[str]:
     return list(_ROUTES)
 
 
-def read_message(raw: bytes, profile: Profile) -> hl7.Message:
+def read_message(raw: bytes, profile: Profile) -> Message:
     """A message's bytes → the parsed message, as the intake reads them: decoded as
     MSH-18 declares, its text checked (hl7_text.check_text), its segments CR-ended,
     parsed; or InvalidInput."""
     text = decode(raw, profile.hl7_in.charsets)
     check_text(text)
     try:
-        return parse(with_cr(text))
+        return Message.read(with_cr(text))
     except Exception as exc:  # python-hl7 raises several types for malformed text
         raise InvalidInput("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
 
@@ -607,12 +594,7 @@ def updated_patient(raw: bytes, profile: Profile) -> tuple[str, str] | None:
         pid = next((line for line in lines if line.startswith("PID") and line[3:4] == lines[0][3:4]), None)
         if pid is None or not lines[0].startswith("MSH"):
             return None
-        sep = lines[0][3]
-        # Only the fields read: MSH to MSH-9 (its separators kept) and PID to the last
-        # field the profile names; a feed's long PIDs are not taken apart for nothing.
-        msh_head = sep.join(lines[0].split(sep)[:9])
-        pid_head = sep.join(pid.split(sep)[: max(p.field for p in paths) + 1])
-        message = parse(f"{msh_head}\r{pid_head}\r")
+        message = Message.read(f"{lines[0]}\r{pid}\r")  # the other segments are not read
         if not is_patient_update(message_type(message)):
             return None
         group = SegmentGroup(message, [])

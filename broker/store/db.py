@@ -93,8 +93,10 @@ def _tune_sqlite(engine: Engine, synchronous: str, watch: StoreWatch | None) -> 
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        """On the driver's connection: SQLAlchemy's execution path would cost more than
+        the BEGIN (once per unit of work, so once per HL7 message)."""
         readonly = connection.get_execution_options().get("readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        connection.connection.dbapi_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def _queue_postgresql_writers(engine: Engine) -> None:
