@@ -52,7 +52,7 @@ class _Encoding:
 
     def __init__(self, separators: str, esc: str) -> None:
         self.separators, self.esc = separators, esc
-        self.field, self.repetition, self.component, self.subcomponent = separators[1:5]
+        self.field, self.repetition, self.component, self.subcomponent = (separators[n] for n in range(1, 5))
         self.deeper = separators[2:]  # what makes a field more than one leaf
 
 
