@@ -97,6 +97,9 @@ class Link:
         connection.begin()
         self._cursor = connection.connection.cursor()
         self._session: Session | None = None
+        #: The engine's cursor listeners as the unit of work began (most often none).
+        self._before = tuple(connection.dispatch.before_cursor_execute)
+        self._after = tuple(connection.dispatch.after_cursor_execute)
 
     @classmethod
     def open(cls, engine: Engine) -> Link:
@@ -151,16 +154,15 @@ class Link:
     def _execute(self, sql: str, parameters: Any, *, many: bool) -> None:
         """On the cursor, with the engine's cursor events (SQLAlchemy's own execution
         sends them too): monitoring and fault injection attached there see these
-        statements as well. Without listeners, one truth test each."""
+        statements as well."""
         connection, cursor = self._connection, self._cursor
-        before, after = connection.dispatch.before_cursor_execute, connection.dispatch.after_cursor_execute
-        for listener in before:
+        for listener in self._before:
             sql, parameters = listener(connection, cursor, sql, parameters, None, many)
         if many:
             cursor.executemany(sql, parameters)
         else:
             cursor.execute(sql, parameters)
-        for listener in after:
+        for listener in self._after:
             listener(connection, cursor, sql, parameters, None, many)
 
     def flush(self) -> None:
