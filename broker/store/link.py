@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, Dialect, Engine, NestedTransaction
+from sqlalchemy import BindParameter, Connection, Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -178,12 +178,17 @@ class Link:
             self._session = None
 
     def savepoint(self) -> Savepoint:
-        return Savepoint(self, self.nested())
-
-    def nested(self) -> NestedTransaction:
-        """A SAVEPOINT, after the session's pending changes (they belong before it)."""
+        """A SAVEPOINT, after the session's pending changes (they belong before it).
+        Written on the cursor, as the statements are: the same SQL on SQLite and
+        PostgreSQL, and SQLAlchemy's own savepoint cost more than the piece of work
+        it guarded (a patient update refused on one probe)."""
         self.flush()
-        return self._connection.begin_nested()
+        self.execute_text("SAVEPOINT piece")
+        return Savepoint(self)
+
+    def execute_text(self, sql: str) -> None:
+        """A statement without parameters (transaction control)."""
+        self._execute(sql, (), many=False)
 
     def commit(self) -> None:
         self.flush()
@@ -200,25 +205,37 @@ class Link:
         try:
             self.forget()
             self._cursor.close()
+            self._end()
         finally:
             self._connection.close()
 
+    def _end(self) -> None:
+        """Nothing left open on the driver's connection before it goes back to the
+        pool: SQLAlchemy forgets a transaction whose commit failed, the driver does not
+        (a pooled SQLite connection still inside BEGIN IMMEDIATE fails its next BEGIN).
+        A connection that cannot even roll back is not pooled again."""
+        try:
+            self._connection.rollback()
+            self._connection.connection.rollback()
+        except Exception:  # the pool opens a new connection rather than reuse this one
+            self._connection.invalidate()
+
 
 class Savepoint:
-    """Part of a transaction that can be undone alone (group commit's pieces of work)."""
+    """Part of a transaction that can be undone alone (group commit's pieces of work).
+    One at a time: the pieces of a batch run one after the other."""
 
-    def __init__(self, link: Link, nested: NestedTransaction) -> None:
-        self._link, self._nested = link, nested
+    def __init__(self, link: Link) -> None:
+        self._link = link
 
     def rollback(self) -> None:
-        """This part undone, and the session's objects of it with it; a new savepoint
-        is taken, so the part can go on (and store its refusal)."""
+        """This part undone, and the session's objects of it with it; the savepoint
+        stays, so the part can go on (and store its refusal)."""
         self._link.forget()
-        self._nested.rollback()
-        self._nested = self._link.nested()
+        self._link.execute_text("ROLLBACK TO SAVEPOINT piece")
 
     def release(self) -> None:
         """This part kept; the next part reads rows, not this one's objects."""
         self._link.flush()
         self._link.forget()
-        self._nested.commit()
+        self._link.execute_text("RELEASE SAVEPOINT piece")
