@@ -48,12 +48,11 @@ class Segment(Protocol):
 class _Encoding:
     """The separators as python-hl7's `unescape` reads them off a container."""
 
-    __slots__ = ("component", "deeper", "esc", "field", "repetition", "separators", "subcomponent")
+    __slots__ = ("component", "esc", "field", "repetition", "separators", "subcomponent")
 
     def __init__(self, separators: str, esc: str) -> None:
         self.separators, self.esc = separators, esc
         self.field, self.repetition, self.component, self.subcomponent = (separators[n] for n in range(1, 5))
-        self.deeper = separators[2:]  # what makes a field more than one leaf
 
 
 class TextSegment:
@@ -112,8 +111,12 @@ class TextSegment:
         return [n for n, repetition in enumerate(text.split(self._encoding.repetition), 1) if repetition]
 
     def _leaf(self, field: int, text: str) -> bool:
-        """A field python-hl7 keeps as one string: MSH-1, MSH-2, or one with no separator."""
-        return (self._header and field < 3) or not any(s in text for s in self._encoding.deeper)
+        """A field python-hl7 keeps as one string: MSH-1, MSH-2, or one with no separator
+        (most fields; three tests, not a loop: some forty fields are read a message)."""
+        e = self._encoding
+        return (self._header and field < 3) or (
+            e.repetition not in text and e.component not in text and e.subcomponent not in text
+        )
 
 
 class TreeSegment:

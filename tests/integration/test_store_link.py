@@ -12,10 +12,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event
 
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep, StepStatus
-from broker.store import tables as t
 from broker.store.uow import SqlUnitOfWorkFactory
 
 NAME = PersonName("YAMADA^TAROU", "山田^太郎", "ヤマダ^タロウ")
