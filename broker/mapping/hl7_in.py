@@ -93,10 +93,12 @@ class SegmentGroup:
         return self._first.get(name)
 
     def value(self, path: FieldPath, repetition: int = 1) -> str:
-        segment = self._segment(path.segment)
-        if segment is None:
-            return ""
-        return segment.value(path.field, repetition, path.component or 1, path.subcomponent or 1).strip()
+        return self.part(path.segment, path.field, repetition, path.component or 1, path.subcomponent or 1)
+
+    def part(self, segment_name: str, field: int, repetition: int, component: int, subcomponent: int = 1) -> str:
+        """`value` by numbers: a name's components are read a dozen at a time."""
+        segment = self._segment(segment_name)
+        return "" if segment is None else segment.value(field, repetition, component, subcomponent).strip()
 
     def first(self, paths: Sequence[str]) -> str:
         return self.located(paths)[0]
@@ -181,14 +183,14 @@ def _person_name(group: SegmentGroup, path_text: str, layout: NameLayout, profil
     for rep in group.filled(path_text):
 
         def part(component: int, rep: int = rep) -> str:
-            value = group.value(FieldPath(path.segment, path.field, component, 1), rep)
+            value = group.part(path.segment, path.field, rep, component)
             return "" if value == NULL else value
 
         code = part(layout.representation)
         target = profile.hl7_in.name_groups.get(code, "alphabetic")
         parts = (layout.family, layout.given, layout.middle, layout.prefix, layout.suffix)
         value = "^".join(part(n) for n in parts).rstrip("^")
-        if group.value(FieldPath(path.segment, path.field, layout.family, 1), rep) == NULL and not value:
+        if group.part(path.segment, path.field, rep, layout.family) == NULL and not value:
             deleted.add("name" if repetitions == 1 and not code else f"name.{target}")
         elif target not in groups:
             groups[target] = value

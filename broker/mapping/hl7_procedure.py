@@ -70,7 +70,10 @@ class _OrderMessages:
         self._writer: Hl7Writer = writer_for(profile)
 
     def _messages(self, order: Order, control: str, at: datetime) -> list[OutboundMessage]:
-        """The message for each addressee (MSH-5/6 its own); none when none is configured."""
+        """The message for each addressee (MSH-5/6 its own); none when none is configured,
+        and then nothing is built either (a broker without Image Managers)."""
+        if not self._addressees:
+            return []
         body = [
             pid_segment(self._writer, order.patient, self._name_codes),
             *(self._omi(order, control) if self._form.message_type == "OMI^O23" else self._orm(order, control)),
