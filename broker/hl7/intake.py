@@ -14,8 +14,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-import hl7
-
 from broker.actors.order_filler import OrderFiller, Receipt
 from broker.domain.audit import Requestor
 from broker.domain.commands import Command, OrderOutcome
@@ -27,6 +25,7 @@ from broker.hl7.header import MessageHeader
 from broker.hl7.refusals import hl7_refusal
 from broker.hl7.senders import SenderPolicy
 from broker.mapping.charsets import codec_for, decode
+from broker.mapping.hl7_fields import Message
 from broker.mapping.hl7_in import (
     interpret,
     is_patient_update,
@@ -67,7 +66,7 @@ class _Reading:
 
     def __init__(self, raw: bytes, header: MessageHeader, profile: Profile, senders: SenderPolicy) -> None:
         self._raw, self._header, self._profile, self._senders = raw, header, profile, senders
-        self._message: hl7.Message | Exception | None = None
+        self._message: Message | Exception | None = None
         self._first: list[Command] | Exception | None = None
         self.updates = self._updated_patient() if is_patient_update(header.event) else None
         if self.updates is None:
@@ -79,7 +78,7 @@ class _Reading:
         return updated_patient(self._raw, self._profile) if self._senders.allows(self._header) else None
 
     @property
-    def message(self) -> hl7.Message | None:
+    def message(self) -> Message | None:
         """The parsed message, None if it cannot be parsed."""
         if self._message is None:
             self._message = _attempt(lambda: read_message(self._raw, self._profile))
@@ -181,7 +180,7 @@ class Hl7Intake:
         header: MessageHeader,
         answered: InboundRecord,
         applied: Sequence[OrderOutcome],
-        message: Callable[[], hl7.Message | None],
+        message: Callable[[], Message | None],
     ) -> str:
         """The application response the profile names for this message type, else a
         general ACK (also when the message cannot be read to list its orders). A fresh,
@@ -198,7 +197,7 @@ class Hl7Intake:
             _log_failure(f"application response to {answered.control_id} not built; general ACK sent", exc)
         return render_ack(header, answered, datetime.now(), self._identity, self._writer)
 
-    def _orders(self, answered: InboundRecord, message: hl7.Message | None) -> list[OrderOutcome] | None:
+    def _orders(self, answered: InboundRecord, message: Message | None) -> list[OrderOutcome] | None:
         if message is None:  # unreadable: the general ACK says so
             return None
         try:

@@ -23,7 +23,7 @@ import hl7
 from hl7.util import unescape
 
 #: Segments whose second field is the encoding characters (python-hl7 reads all three so).
-HEADERS = ("MSH", "BHS", "FHS")
+_HEADERS = ("MSH", "BHS", "FHS")
 
 
 class Segment(Protocol):
@@ -56,14 +56,16 @@ class _Encoding:
 
 
 class TextSegment:
-    __slots__ = ("_encoding", "_fields", "_header", "_text", "name")
+    """A segment kept as its fields' text, each field split only when it is read."""
+
+    __slots__ = ("_encoding", "_fields", "_header", "name")
 
     def __init__(self, text: str, encoding: _Encoding) -> None:
-        self._encoding, self._text = encoding, text
+        self._encoding = encoding
         self._header = False
         if not any(s in text for s in encoding.separators[1:]):
             fields = [text]  # the name alone
-        elif text[:3] in HEADERS:  # MSH-1 and MSH-2 are the separators themselves
+        elif text[:3] in _HEADERS:  # MSH-1 and MSH-2 are the separators themselves
             self._header, end = True, text.find(text[3], 4)
             fields, rest = [text[:3], text[3], text[4:end]], text[end + 1 :]
             fields += rest.split(encoding.field) if rest else []
@@ -72,9 +74,6 @@ class TextSegment:
         #: Index n is field n (0: the segment's name).
         self._fields = fields
         self.name = fields[0]
-
-    def __str__(self) -> str:
-        return self._text
 
     def value(self, field: int, repetition: int = 1, component: int = 1, subcomponent: int = 1) -> str:
         if field >= len(self._fields):
@@ -128,9 +127,6 @@ class TreeSegment:
         self._segment = segment
         self.name = str(segment[0])
 
-    def __str__(self) -> str:
-        return str(self._segment)
-
     def value(self, field: int, repetition: int = 1, component: int = 1, subcomponent: int = 1) -> str:
         try:
             return str(self._segment.extract_field(1, field, repetition, component, subcomponent))
@@ -180,7 +176,7 @@ def as_message(message: Message | hl7.Message) -> Message:
 def _declared(message: str) -> _Encoding | None:
     """The separators MSH-1 and MSH-2 declare, or None when they are unusual (repeated,
     missing, a CR among them) or there is no header: python-hl7 then defines them."""
-    if message[:3] not in HEADERS:
+    if message[:3] not in _HEADERS:
         return None
     declared = message[3 : message.find(message[3], 4)]
     if len(declared) < 4 or len(set(declared)) != len(declared) or "\r" in declared:
