@@ -206,7 +206,15 @@ def _first_name(group: SegmentGroup, paths: Sequence[str], layout: NameLayout, p
 
 
 _DTM = re.compile(r"(\d{4}|\d{6}|\d{8}|\d{10}|\d{12}|\d{14})(\.\d{1,4})?([+-]\d{4})?")
-_DTM_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+def _moment(digits: str) -> datetime:
+    """YYYY[MM[DD[HH[MM[SS]]]]] as `datetime.strptime` reads it with the matching format
+    (what is left out is the first month, day, hour...), a fifth of its cost: three
+    times a message. A value out of range raises ValueError, as strptime does."""
+    parts = [int(digits[i : i + 2]) for i in range(4, len(digits), 2)]
+    month, day, *time = parts + [1, 1, 0, 0, 0][len(parts) :]
+    return datetime(int(digits[:4]), month, day, *time)
 
 
 def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetime:
@@ -218,7 +226,7 @@ def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetim
         if match is None:
             raise ValueError(text)
         digits, offset = match.group(1), match.group(3)
-        moment = datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+        moment = _moment(digits)
         if offset and site is not None:
             moment = datetime.strptime(f"{digits.ljust(14, '0')}{offset}", "%Y%m%d%H%M%S%z")
             moment = moment.astimezone(site).replace(tzinfo=None)

@@ -34,28 +34,35 @@ _GIVEN = object()
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A statement as the driver takes it: its SQL, its parameters in order with their
-    conversions, and the conversions of the columns it returns."""
+    """A statement as the driver takes it: its SQL, where each parameter comes from (a
+    value given by name, or a constant of the statement), which parameters and returned
+    columns need a conversion, and at which position."""
 
     sql: str
     positional: bool
-    binds: tuple[tuple[str, Processor, Any], ...]
-    results: tuple[Processor, ...]
+    names: tuple[str, ...]
+    constants: tuple[Any, ...]  # per parameter: its constant, or _GIVEN
+    binds: tuple[tuple[int, Callable[[Any], Any]], ...]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        converted = [
-            (name, _converted(values[name] if constant is _GIVEN else constant, p)) for name, p, constant in self.binds
-        ]
-        if self.positional:
-            return tuple(value for _, value in converted)
-        return dict(converted)
+        given = [values[n] if c is _GIVEN else c for n, c in zip(self.names, self.constants, strict=True)]
+        for position, convert in self.binds:
+            given[position] = convert(given[position])
+        return tuple(given) if self.positional else dict(zip(self.names, given, strict=True))
 
-    def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(_converted(value, p) for value, p in zip(row, self.results, strict=True))
+    def row(self, row: Sequence[Any]) -> Sequence[Any]:
+        if not self.results:
+            return row
+        converted = list(row)
+        for position, convert in self.results:
+            converted[position] = convert(converted[position])
+        return tuple(converted)
 
 
-def _converted(value: Any, processor: Processor) -> Any:
-    return value if processor is None else processor(value)
+def _conversions(processors: Iterable[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """Only the positions that need one: most columns are text the driver gives as is."""
+    return tuple((position, p) for position, p in enumerate(processors) if p is not None)
 
 
 class Statement:
@@ -76,15 +83,16 @@ class Statement:
 def _prepare(clause: ClauseElement, dialect: Dialect) -> _Prepared:
     compiled = cast(SQLCompiler, clause.compile(dialect=dialect))
     names = compiled.positiontup if compiled.positional and compiled.positiontup is not None else list(compiled.binds)
-    binds = tuple(_bind(name, compiled.binds[name], dialect) for name in names)
+    parameters: list[BindParameter[Any]] = [compiled.binds[name] for name in names]
     columns = getattr(clause, "exported_columns", ())
-    results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-    return _Prepared(compiled.string, compiled.positional, binds, results)
-
-
-def _bind(name: str, parameter: BindParameter[Any], dialect: Dialect) -> tuple[str, Processor, Any]:
-    processor = parameter.type.dialect_impl(dialect).bind_processor(dialect)
-    return name, processor, _GIVEN if parameter.required else parameter.value
+    return _Prepared(
+        compiled.string,
+        compiled.positional,
+        tuple(names),
+        tuple(_GIVEN if p.required else p.value for p in parameters),
+        _conversions(p.type.dialect_impl(dialect).bind_processor(dialect) for p in parameters),
+        _conversions(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+    )
 
 
 class Link:
@@ -123,12 +131,12 @@ class Link:
             )
         return self._session
 
-    def rows(self, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
         """What `statement` returns, converted; the session's pending changes written first."""
         prepared = self._run(statement, values)
         return [prepared.row(row) for row in self._cursor.fetchall()]
 
-    def first(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, statement: Statement, values: Mapping[str, Any]) -> Sequence[Any] | None:
         rows = self.rows(statement, values)
         return rows[0] if rows else None
 
