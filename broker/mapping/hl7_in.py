@@ -213,8 +213,8 @@ def _moment(digits: str) -> datetime:
     (what is left out is the first month, day, hour...), a fifth of its cost: three
     times a message. A value out of range raises ValueError, as strptime does."""
     parts = [int(digits[i : i + 2]) for i in range(4, len(digits), 2)]
-    month, day, *time = parts + [1, 1, 0, 0, 0][len(parts) :]
-    return datetime(int(digits[:4]), month, day, *time)
+    month, day, hour, minute, second = parts + [1, 1, 0, 0, 0][len(parts) :]
+    return datetime(int(digits[:4]), month, day, hour, minute, second)
 
 
 def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetime:
