@@ -201,7 +201,11 @@ class Link:
     def commit(self) -> None:
         self.flush()
         self.forget()
-        self._connection.commit()
+        try:
+            self._connection.commit()
+        except BaseException:
+            self._undo_failed_commit()
+            raise
 
     def rollback(self) -> None:
         """Everything undone; the link is in a new transaction, as at the start."""
@@ -210,20 +214,19 @@ class Link:
         self._connection.begin()
 
     def close(self) -> None:
+        """An open transaction is rolled back by SQLAlchemy as the connection closes."""
         try:
             self.forget()
             self._cursor.close()
-            self._end()
         finally:
             self._connection.close()
 
-    def _end(self) -> None:
-        """Nothing left open on the driver's connection before it goes back to the
-        pool: SQLAlchemy forgets a transaction whose commit failed, the driver does not
-        (a pooled SQLite connection still inside BEGIN IMMEDIATE fails its next BEGIN).
-        A connection that cannot even roll back is not pooled again."""
+    def _undo_failed_commit(self) -> None:
+        """SQLAlchemy forgets a transaction whose commit failed; the driver does not, and
+        its connection would go back to the pool inside it (a pooled SQLite connection
+        still in BEGIN IMMEDIATE fails its next BEGIN). Rolled back here; a connection
+        that cannot even roll back is not pooled again."""
         try:
-            self._connection.rollback()
             self._connection.connection.rollback()
         except Exception:  # the pool opens a new connection rather than reuse this one
             self._connection.invalidate()
