@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
@@ -52,16 +53,30 @@ def _origins(driver: webdriver.Chrome) -> set[tuple[str, str]]:
     return {(urlsplit(u).scheme, urlsplit(u).netloc) for u in urls if not u.startswith(("data:", "chrome"))}
 
 
-def _find(driver: webdriver.Chrome, name: str) -> list[str]:
-    """Submit the form and read the hits of the page it loads: the old page (and its
-    `#found`) is waited out first, or a second search could read the first one's page
-    while the browser is still navigating."""
-    before = driver.find_element(By.TAG_NAME, "html")
+def _loaded(driver: webdriver.Chrome) -> None:
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _filled(driver: webdriver.Chrome, name: str) -> bool:
     field = driver.find_element(By.ID, "name")
     field.clear()
     field.send_keys(name)
+    return bool(field.get_attribute("value") == name)
+
+
+def _find(driver: webdriver.Chrome, name: str) -> list[str]:
+    """Submit the form and read the hits of the page it loads. Each page is waited out
+    until it has loaded, and the old one until it is gone: a second search could
+    otherwise read the first one's page, or type into a field Chromium is replacing
+    (CI once: "Node with given id does not belong to the document"); the field is then
+    found and filled again, before anything is submitted."""
+    _loaded(driver)
+    before = driver.find_element(By.TAG_NAME, "html")
+    retried = (StaleElementReferenceException, WebDriverException)
+    WebDriverWait(driver, 10, ignored_exceptions=retried).until(lambda d: _filled(d, name))
     driver.find_element(By.ID, "find-submit").click()
     WebDriverWait(driver, 10).until(staleness_of(before))
+    _loaded(driver)
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "found"))
     return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit")]
 
