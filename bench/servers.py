@@ -42,8 +42,10 @@ class BrokerServer:
         sqlite_synchronous: str,
         ris_port: int | None = None,
         database_url: str | None = None,
+        hl7_processes: int = 1,
     ) -> None:
-        """`database_url`: another database (PostgreSQL) instead of SQLite in `workdir`."""
+        """`database_url`: another database (PostgreSQL) instead of SQLite in `workdir`;
+        `hl7_processes`: the broker's `hl7.processes`."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.hl7_port, self.dicom_port, self.web_port = free_port(), free_port(), free_port()
         self.database = workdir / "broker.db"
@@ -53,7 +55,7 @@ class BrokerServer:
             "profile": str(BENCH_PROFILE),
             "log_level": "INFO",
             "database": {"url": url, "sqlite_synchronous": sqlite_synchronous},
-            "hl7": {"host": "127.0.0.1", "port": self.hl7_port},
+            "hl7": {"host": "127.0.0.1", "port": self.hl7_port, "processes": hl7_processes},
             "dicom": {
                 "ae_title": BROKER_AE,
                 "host": "127.0.0.1",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import logging
 import ssl
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,8 @@ from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.query_log import QueryLog
 from broker.gate import FifoGate
 from broker.hl7.intake import Hl7Intake
-from broker.hl7.listener import MllpListener
+from broker.hl7.listener import HandOff, MllpListener
+from broker.hl7.processes import IntakeProcesses, intake_command
 from broker.hl7.refusals import Hl7Refusals
 from broker.hl7.sender import Destination, MllpTransport
 from broker.hl7.senders import SenderPolicy
@@ -141,16 +143,9 @@ class Broker:
         self.services = services = Services(config, alerts)
         self.profile, self.engine = services.profile, services.engine
         self.order_filler, self.pps_manager = services.order_filler, services.pps_manager
-        self.hl7 = MllpListener(
-            config.hl7.host,
-            config.hl7.port,
-            services.intake.handle,
-            max_frame_bytes=config.hl7.max_frame_bytes,
-            idle_timeout=config.hl7.idle_timeout_seconds,
-            max_connections=config.hl7.max_connections,
-            tls=config.hl7.tls,
-            alerts=services.alerts,
-        )
+        #: The intake processes serving HL7 connections, when `hl7.processes` > 1.
+        self.intake_processes = _intake_processes(config, services.metrics)
+        self.hl7 = hl7_listener(config, services, elsewhere=self.intake_processes)
         self.dicom = DicomListener(
             config.dicom,
             [
@@ -190,6 +185,8 @@ class Broker:
         self.web = _web(config, services)
 
     def start(self) -> None:
+        if self.intake_processes is not None:
+            self.intake_processes.start()
         self.hl7.start()
         self.dicom.start()
         self.jobs.start()
@@ -226,6 +223,35 @@ class Broker:
             self.sender.drain()
         except Exception:
             log.exception("last outbox drain failed")
+
+
+def _nothing() -> None:
+    return None
+
+
+def hl7_listener(
+    config: BrokerConfig, services: Services, *, elsewhere: HandOff | None = None, closed: Callable[[], None] = _nothing
+) -> MllpListener:
+    """The MLLP listener of the broker's process, or of an intake process (never
+    started there: handed its connections, and telling each one's end)."""
+    return MllpListener(
+        config.hl7.host,
+        config.hl7.port,
+        services.intake.handle,
+        max_frame_bytes=config.hl7.max_frame_bytes,
+        idle_timeout=config.hl7.idle_timeout_seconds,
+        max_connections=config.hl7.max_connections,
+        tls=config.hl7.tls,
+        alerts=services.alerts,
+        elsewhere=elsewhere,
+        closed=closed,
+    )
+
+
+def _intake_processes(config: BrokerConfig, metrics: Metrics) -> IntakeProcesses | None:
+    if config.hl7.processes == 1:
+        return None
+    return IntakeProcesses(config.hl7.processes, intake_command(), config, metrics)
 
 
 def _transports(config: BrokerConfig) -> dict[str, Transport]:

@@ -67,6 +67,9 @@ class Hl7ListenerConfig(_Section):
     idle_timeout_seconds: float = Field(600, gt=0)
     #: Connections served at once (a thread each); one more is closed at once.
     max_connections: int = Field(64, ge=1)
+    #: Processes serving the connections: 1, the broker's own; more, that many intake
+    #: processes besides it (hl7/processes.py), for a feed one core cannot keep up with.
+    processes: int = Field(1, ge=1, le=32)
     tls: TlsConfig | None = None
     #: Sending application/facility (MSH-3/MSH-4) allowed to send; empty: anyone.
     #: Others are answered AR and their message is kept as refused, not applied.

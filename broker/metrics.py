@@ -70,17 +70,19 @@ class Metrics:
             registry=r,
         )
 
-    def hl7_received(self, message_type: str) -> None:
-        self._hl7_received.labels(_type_label(message_type)).inc()
+    def hl7_received(self, message_type: str, times: int = 1) -> None:
+        """`times`: the count an intake process passes on (hl7/processes.py)."""
+        self._hl7_received.labels(_type_label(message_type)).inc(times)
 
-    def hl7_answered(self, message_type: str, code: str) -> None:
+    def hl7_answered(self, message_type: str, code: str, times: int = 1) -> None:
         label = _type_label(message_type)
-        self._hl7_acked.labels(label, code).inc()
+        self._hl7_acked.labels(label, code).inc(times)
         if code not in _ACCEPTED:
-            self._hl7_errors.labels(label, code).inc()
+            self._hl7_errors.labels(label, code).inc(times)
 
-    def hl7_committed_together(self, messages: int) -> None:
-        self._hl7_together.observe(messages)
+    def hl7_committed_together(self, messages: int, times: int = 1) -> None:
+        for _ in range(times):
+            self._hl7_together.observe(messages)
 
     def find_answered(self, status: int, seconds: float) -> None:
         self._finds.labels(f"0x{status:04X}").inc()

@@ -83,7 +83,13 @@ class Hl7Statement:
             [
                 f"HL7 v2 over MLLP, listening on {hl7.host}:{hl7.port}; frames over {hl7.max_frame_bytes} bytes close "
                 f"the connection; idle connections close after {hl7.idle_timeout_seconds:g} s; at most "
-                f"{hl7.max_connections} connections at once (one more is closed unanswered).",
+                f"{hl7.max_connections} connections at once (one more is closed unanswered)"
+                + (
+                    f"; connections are served by {hl7.processes} intake processes, each handed the next one "
+                    "when it serves the fewest."
+                    if hl7.processes > 1
+                    else "."
+                ),
                 "Each message is stored with its effect before it is acknowledged; a message sent again (same "
                 "sender, same MSH-10) gets the same answer and is not applied twice.",
                 "MSH-18 character sets accepted (empty: the first row): "

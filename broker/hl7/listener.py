@@ -15,6 +15,10 @@ blocked thread waits in the kernel: idle connections cost nothing.
 
 With TLS, the handshake completes (within its timeout) before a byte is read, and a
 failed or overdue handshake is reported as a security alert.
+
+With `hl7.processes` over 1 the accepted connections are served elsewhere (`HandOff`,
+hl7/processes.py): this listener only accepts and counts them, and a listener in each
+intake process, never started, serves the connections handed to it (`admit`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from broker.config import TlsConfig
 from broker.hl7.mllp import FrameReader, FrameTooLarge, wrap
@@ -34,6 +39,19 @@ from broker.security import TLS_HANDSHAKE, LoggedAlerts, SecurityAlerts
 from broker.tls import handshake, optional_server_context
 
 log = logging.getLogger(__name__)
+
+
+class HandOff(Protocol):
+    """Where accepted connections are served when not in this process."""
+
+    def take(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+        """Serve `sock` (closed here, whatever happens to it there)."""
+
+    def open_connections(self) -> int:
+        """Connections being served there now."""
+
+    def stop(self) -> None:
+        """Close them, letting running work finish."""
 
 
 class MllpListener:
@@ -48,7 +66,13 @@ class MllpListener:
         max_connections: int = 64,
         tls: TlsConfig | None = None,
         alerts: SecurityAlerts | None = None,
+        elsewhere: HandOff | None = None,
+        closed: Callable[[], None] = lambda: None,
     ) -> None:
+        """`elsewhere`: who serves the accepted connections (else threads here);
+        `closed`: told each time a connection served here has ended."""
+        self._elsewhere = elsewhere
+        self._closed = closed
         self._address = (host, port)
         self._handler = handler
         self._max_frame = max_frame_bytes
@@ -88,6 +112,8 @@ class MllpListener:
             _shut(link)  # a thread blocked reading wakes; one handling a message answers first
         for _, thread in connections:
             thread.join(timeout=10)
+        if self._elsewhere is not None:
+            self._elsewhere.stop()
         for end in (self._wake_r, self._wake_w):
             end.close()
         if self._server is not None:
@@ -108,13 +134,19 @@ class MllpListener:
                 except OSError as exc:  # e.g. the peer reset before accept: the listener goes on
                     log.info("HL7 connection not accepted: %s", exc)
                     continue
-                self._admit(sock, peer)
+                self.admit(sock, peer)
 
-    def _admit(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+    def admit(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+        """Serve an accepted connection (here or elsewhere), or close it at once when
+        stopping or `max_connections` are open."""
         with self._guard:
-            if self._stopping or len(self._connections) >= self._max_connections:
-                log.warning("closing HL7 connection from %s: %d connections open", peer, len(self._connections))
+            open_now = len(self._connections) + (self._elsewhere.open_connections() if self._elsewhere else 0)
+            if self._stopping or open_now >= self._max_connections:
+                log.warning("closing HL7 connection from %s: %d connections open", peer, open_now)
                 sock.close()
+                return
+            if self._elsewhere is not None:
+                self._elsewhere.take(sock, peer)
                 return
             thread = threading.Thread(target=self._serve, args=(sock, peer), name=f"hl7 {peer[0]}:{peer[1]}")
             thread.daemon = True
@@ -143,6 +175,7 @@ class MllpListener:
                 self._connections.pop(key, None)
             _shut(link)
             link.close()
+            self._closed()
 
     def _secured(self, link: ssl.SSLSocket, peer: tuple[str, int]) -> bool:
         """Whether the TLS handshake completed in time; if not, an alert is raised (and

@@ -32,6 +32,7 @@ from support.measure import seed, size
 from support.mpps import as_dataset, n_create, n_set_final
 from support.net import free_port
 from support.processes import BrokerProcess
+from support.recorder import settled
 from support.senders import Hl7Sender, MppsSender
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +46,8 @@ ORDERS = {
     "postgresql": int(os.environ.get("CRASH_POSTGRESQL_ORDERS", 1_000)),
 }
 KILLS = size("CRASH_KILLS", 3)
+#: With intake processes the stream is shorter: the kills land in the same windows.
+INTAKE_PROCESS_ORDERS = size("CRASH_INTAKE_PROCESS_ORDERS", 1_000)
 MPPS_SEQUENCES = size("CRASH_MPPS_SEQUENCES", 200)
 SEED = seed("CRASH", 20261202)
 
@@ -131,13 +134,32 @@ def order_stream(count: int) -> list[tuple[str, bytes]]:
 def test_kill_9_during_an_order_stream_loses_and_doubles_nothing(
     broker_process: BrokerProcess, engine: Engine, db_backend: str
 ) -> None:
+    _order_stream_survives_kills(broker_process, engine, db_backend, ORDERS[db_backend])
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_with_intake_processes_loses_and_doubles_nothing(
+    tmp_path: Path, database_url: str, engine: Engine, db_backend: str
+) -> None:
+    """`hl7.processes: 2`: the kill lands on the broker's process while an intake
+    process has the connection; that one finishes what it holds, and ends."""
+    process = BrokerProcess(tmp_path, free_port(), database_url, hl7={"processes": 2}).start()
+    try:
+        intake = _children(process)
+        assert len(intake) == 2
+        _order_stream_survives_kills(process, engine, db_backend, INTAKE_PROCESS_ORDERS)
+        assert settled(lambda: [pid for pid in intake if _alive(pid)], lambda alive: alive == []) == []
+    finally:
+        process.stop()
+
+
+def _order_stream_survives_kills(process: BrokerProcess, engine: Engine, db_backend: str, orders: int) -> None:
     rng = random.Random(SEED)
-    orders = ORDERS[db_backend]
     messages = order_stream(orders)
-    sender = Hl7Sender(broker_process.hl7_port)
+    sender = Hl7Sender(process.hl7_port)
     stream = Stream([sender(raw) for _, raw in messages])
     started = time.monotonic()
-    died_at = kill_during(stream, broker_process, rng, KILLS)
+    died_at = kill_during(stream, process, rng, KILLS)
     elapsed = time.monotonic() - started
     assert set(stream.answers.values()) == {"AA"}, f"seed {SEED}"
 
@@ -161,6 +183,23 @@ def test_kill_9_during_an_order_stream_loses_and_doubles_nothing(
     assert lost == [], f"seed {SEED}"
     assert before["inbound"] == len(control_ids) and before["orders"] == orders, f"seed {SEED}: {before}"
     assert len({e.sps_id for e in worklist}) == len(worklist) == orders, f"seed {SEED}"
+
+
+def _children(process: BrokerProcess) -> list[int]:
+    """The processes `process` started (its intake processes), read from /proc."""
+    assert process.process is not None
+    pid = process.process.pid
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running, or not yet reaped and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _counts(engine: Engine) -> dict[str, int]:

@@ -1,0 +1,138 @@
+"""#17 HL7 intake in several processes (`hl7.processes: 2`), on SQLite and PostgreSQL:
+connections are handed to the intake process serving the fewest; orders sent at once
+over four connections are each applied once; the same message sent on two connections
+served by two processes is applied once and both are answered AA; the broker's /metrics
+counts what the intake processes received; an intake process that is killed is
+replaced; and stopping the broker ends them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+from sqlalchemy import Table, func, select
+
+from broker.app import Broker
+from broker.hl7.mllp import exchange
+from broker.hl7.processes import IntakeProcesses
+from broker.store import tables as t
+from support.brokers import make_config
+from support.hl7peer import RisListener, ack_code, sample, scheduled_order
+from support.recorder import settled
+
+CONNECTIONS, ORDERS_EACH = 4, 15
+
+
+@pytest.fixture
+def broker(database_url: str, ris: RisListener) -> Iterator[Broker]:
+    instance = Broker(
+        make_config(ris.port, database_url=database_url, hl7={"host": "127.0.0.1", "port": 0, "processes": 2})
+    )
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def _processes(broker: Broker) -> IntakeProcesses:
+    assert broker.intake_processes is not None
+    return broker.intake_processes
+
+
+def _connect(broker: Broker) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", broker.hl7.port), timeout=30)
+
+
+def _count(broker: Broker, table: Table) -> int:
+    with broker.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_connections_are_spread_and_their_orders_applied_once_each(broker: Broker) -> None:
+    processes = _processes(broker)
+    with ExitStack() as stack:
+        links = [stack.enter_context(_connect(broker)) for _ in range(CONNECTIONS)]
+        assert settled(processes.served_by_each, lambda counts: counts == [2, 2]) == [2, 2]
+        answers: dict[int, list[str]] = {}
+
+        def sender(n: int) -> None:
+            orders = [scheduled_order(f"{n}x{i}", n * 100 + i) for i in range(ORDERS_EACH)]
+            answers[n] = [ack_code(exchange(links[n], order)) for order in orders]
+
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(CONNECTIONS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert answers == {n: ["AA"] * ORDERS_EACH for n in range(CONNECTIONS)}
+    assert _count(broker, t.orders) == CONNECTIONS * ORDERS_EACH
+    assert _count(broker, t.inbound_messages) == CONNECTIONS * ORDERS_EACH
+    assert settled(processes.served_by_each, lambda counts: counts == [0, 0]) == [0, 0]
+
+
+def test_one_message_sent_to_two_processes_at_once_is_applied_once(broker: Broker) -> None:
+    order = sample("rad-2-placer-order/orm_o01_nw.hl7")
+    with _connect(broker) as first, _connect(broker) as second:
+        assert settled(_processes(broker).served_by_each, lambda counts: counts == [1, 1]) == [1, 1]
+        codes: list[str] = []
+        threads = [
+            threading.Thread(target=lambda s=s: codes.append(ack_code(exchange(s, order)))) for s in (first, second)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert codes == ["AA", "AA"]
+    assert _count(broker, t.orders) == 1
+    assert _count(broker, t.inbound_messages) == 1
+
+
+def test_the_brokers_metrics_count_what_the_intake_processes_received(broker: Broker) -> None:
+    with _connect(broker) as link:
+        assert ack_code(exchange(link, scheduled_order("m1", 9001))) == "AA"
+        assert ack_code(exchange(link, b"MSH|^~\\&|RIS|HOSP|BROKER|HOSP|20261204||ZZZ^Z01|Z1|P|2.5.1\r")) != "AA"
+
+    def received() -> float:
+        value = broker.services.metrics.registry.get_sample_value(
+            "broker_hl7_received_total", {"message_type": "ORM^O01"}
+        )
+        return value or 0.0
+
+    assert settled(received, lambda value: value == 1.0) == 1.0
+    registry = broker.services.metrics.registry
+    assert registry.get_sample_value("broker_hl7_acked_total", {"message_type": "ORM^O01", "code": "AA"}) == 1.0
+    assert registry.get_sample_value("broker_hl7_errors_total", {"message_type": "other", "code": "AR"}) == 1.0
+
+
+def test_an_intake_process_that_is_killed_is_replaced(broker: Broker) -> None:
+    processes = _processes(broker)
+    before = processes.pids()
+    assert None not in before
+    os.kill(before[0], signal.SIGKILL)  # type: ignore[arg-type]
+    after = settled(processes.pids, lambda pids: pids[0] not in (None, before[0]) and processes.serving() == 2)
+    assert after[0] != before[0] and after[1] == before[1]
+    with _connect(broker) as one, _connect(broker) as two:
+        assert [ack_code(exchange(s, scheduled_order(f"k{n}", 9100 + n))) for n, s in enumerate((one, two))] == [
+            "AA",
+            "AA",
+        ]
+
+
+def test_stopping_the_broker_ends_its_intake_processes(database_url: str, ris: RisListener) -> None:
+    instance = Broker(
+        make_config(ris.port, database_url=database_url, hl7={"host": "127.0.0.1", "port": 0, "processes": 2})
+    )
+    instance.start()
+    pids = _processes(instance).pids()
+    with _connect(instance) as link:
+        assert ack_code(exchange(link, scheduled_order("s1", 9200))) == "AA"
+        instance.stop()
+        assert link.recv(1) == b""  # the intake process closed it
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ChildProcessError):  # reaped: gone
+            os.waitpid(pid, os.WNOHANG)
