@@ -12,6 +12,10 @@ PostgreSQL runs as a throwaway cluster (tests/support/postgres.py) made durable 
 (fsync, synchronous_commit and full_page_writes on: the test cluster turns them off),
 so its ACK-after-commit means what SQLite's does; it is skipped, and said so, when the
 server programs are not installed.
+
+Each backend is measured with the HL7 connections served in the broker's own process
+and, over several connections, by `INTAKE_PROCESSES` intake processes (`hl7.processes`,
+issue #17): one process serves its connections with one core at most.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ ORM, ADT_UNKNOWN = "ORM^O01 NW", "ADT^A08 unknown patient"
 #: Item numbers far from part A's, so every order is new to the broker.
 FIRST_INDEX = 10_000_000
 A08_SAMPLE = ROOT / "hl7" / "rad-12-patient-update" / "adt_a08.hl7"
+#: `hl7.processes` of the second broker of each backend (one per core here).
+INTAKE_PROCESSES = 2
 
 
 @dataclass
@@ -41,6 +47,8 @@ class IngestRow:
     backend: str
     kind: str
     connections: int
+    #: The broker's `hl7.processes`.
+    processes: int = 1
     results: dict[str, LoadResult] = field(default_factory=dict)
     #: 1-minute load average before and after the broker's run.
     load: tuple[float, float] = (0.0, 0.0)
@@ -83,13 +91,16 @@ def run(
     supply = _Messages()
     with ExitStack() as stack:
         for backend, url in _backends(workdir, stack, results.notes):
-            broker = servers.BrokerServer(
-                workdir / f"broker-b-{backend.lower()}",
-                max_matches=1000,
-                sqlite_synchronous=sqlite_synchronous,
-                database_url=url,
-            )
-            _measure(backend, broker, peers, supply, connections, results)
+            for processes in (1, INTAKE_PROCESSES):
+                counts = connections if processes == 1 else [count for count in connections if count > 1]
+                broker = servers.BrokerServer(
+                    workdir / f"broker-b-{backend.lower()}-{processes}",
+                    max_matches=1000,
+                    sqlite_synchronous=sqlite_synchronous,
+                    database_url=url,
+                    hl7_processes=processes,
+                )
+                _measure(backend, broker, peers, supply, counts, results)
     return results
 
 
@@ -110,9 +121,12 @@ def _measure(
             for port in ports.values():
                 hl7_load.send(port, supply.take(kind, results.warmup), 1)
             for count in connections:
-                row = IngestRow(backend, kind, count)
+                row = IngestRow(backend, kind, count, broker.hl7_processes)
                 for name, port in ports.items():
-                    _say(f"[B] {backend} {kind}: {results.messages} over {count} connection(s) to the {name} ...")
+                    _say(
+                        f"[B] {backend} {kind}: {results.messages} over {count} connection(s) to the {name} "
+                        f"({broker.hl7_processes} process(es)) ..."
+                    )
                     before = os.getloadavg()[0]
                     row.results[name] = hl7_load.send(port, supply.take(kind, results.messages), count)
                     if name == BROKER:

@@ -175,6 +175,7 @@ def ingest_section(results: IngestResults) -> list[str]:
         "backend",
         "messages",
         "connections",
+        "broker processes",
         "broker msg/s",
         "floor msg/s",
         "broker/floor msg/s",
@@ -195,6 +196,7 @@ def ingest_section(results: IngestResults) -> list[str]:
                 row.backend,
                 f"{b.messages:,} {row.kind}",
                 str(row.connections),
+                str(row.processes),
                 f"{b.rate:,.0f}",
                 f"{f.rate:,.0f}",
                 times(ratio(b.rate, f.rate)),
@@ -215,7 +217,9 @@ def ingest_section(results: IngestResults) -> list[str]:
         f"synchronous={results.sqlite_synchronous}; PostgreSQL with fsync and synchronous_commit on); the floor "
         "answers AA at once and stores nothing. An A08 for an unknown patient is answered AE 204 (profile "
         "`unknown_patient_update: refuse`) and stored with the raw message. msg/s: messages ÷ wall time; "
-        "load: the machine's 1-minute load average before → after the broker's run (2 cores, shared).",
+        "load: the machine's 1-minute load average before → after the broker's run (2 cores, shared). "
+        "broker processes: `hl7.processes`, the processes serving the HL7 connections (over 1: intake "
+        "processes beside the broker's own, on the same database).",
         *(f"\n{note}" for note in results.notes),
         "",
         *table(header, rows),

@@ -49,6 +49,7 @@ class BrokerServer:
         workdir.mkdir(parents=True, exist_ok=True)
         self.hl7_port, self.dicom_port, self.web_port = free_port(), free_port(), free_port()
         self.database = workdir / "broker.db"
+        self.hl7_processes = hl7_processes
         self.sqlite_synchronous = sqlite_synchronous
         url = database_url or f"sqlite:///{self.database}"
         config = {

@@ -251,7 +251,14 @@ def hl7_listener(
 def _intake_processes(config: BrokerConfig, metrics: Metrics) -> IntakeProcesses | None:
     if config.hl7.processes == 1:
         return None
-    return IntakeProcesses(config.hl7.processes, intake_command(), config, metrics)
+    return IntakeProcesses(config.hl7.processes, intake_command(), intake_setup(config), metrics)
+
+
+def intake_setup(config: BrokerConfig) -> bytes:
+    """The configuration an intake process is started with, as JSON (it is validated
+    again there). The web section stays here: it holds the API tokens, which pydantic
+    writes masked and an intake process has no use for."""
+    return config.model_dump_json(exclude={"web"}).encode()
 
 
 def _transports(config: BrokerConfig) -> dict[str, Transport]:

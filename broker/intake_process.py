@@ -21,8 +21,8 @@ from broker.logs import configure as configure_logging
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    config, channel = received_setup()
-    assert isinstance(config, BrokerConfig)
+    setup, channel = received_setup()
+    config = BrokerConfig.model_validate_json(setup)
     configure_logging(config.log_level, config.log_format)
     metrics = RelayedMetrics()
     services = Services(config, metrics=metrics)

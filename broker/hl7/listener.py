@@ -144,6 +144,7 @@ class MllpListener:
             if self._stopping or open_now >= self._max_connections:
                 log.warning("closing HL7 connection from %s: %d connections open", peer, open_now)
                 sock.close()
+                self._closed()
                 return
             if self._elsewhere is not None:
                 self._elsewhere.take(sock, peer)

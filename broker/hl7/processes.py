@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import pickle
 import socket
 import subprocess
 import sys
@@ -53,11 +52,11 @@ class IntakeProcesses:
     """The broker process's side: starts the intake processes and hands them connections
     (the listener's `HandOff`)."""
 
-    def __init__(self, count: int, command: Sequence[str], setup: object, metrics: Metrics) -> None:
-        """`command` starts one intake process, which reads `setup` (pickled) on its
-        standard input; its counters are added to `metrics`."""
+    def __init__(self, count: int, command: Sequence[str], setup: bytes, metrics: Metrics) -> None:
+        """`command` starts one intake process, which reads `setup` on its standard
+        input; its counters are added to `metrics`."""
         self._command = list(command)
-        self._setup = pickle.dumps(setup)
+        self._setup = setup
         self._metrics = metrics
         self._guard = threading.Lock()
         self._stopping = False
@@ -317,8 +316,7 @@ def intake_command() -> list[str]:
     return [sys.executable, "-m", "broker.intake_process"]
 
 
-def received_setup() -> tuple[object, socket.socket]:
+def received_setup() -> tuple[bytes, socket.socket]:
     """In an intake process: what the broker's process sent on standard input, and the
     channel whose descriptor it named on the command line."""
-    setup = pickle.loads(sys.stdin.buffer.read())  # our own parent's bytes
-    return setup, socket.socket(fileno=int(sys.argv[1]))
+    return sys.stdin.buffer.read(), socket.socket(fileno=int(sys.argv[1]))

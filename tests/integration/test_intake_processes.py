@@ -10,22 +10,28 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Table, func, select
+import yaml
+from sqlalchemy import Engine, Table, func, select
 
-from broker.app import Broker
+from broker.app import Broker, intake_setup
+from broker.config import BrokerConfig, WebConfig
 from broker.hl7.mllp import exchange
 from broker.hl7.processes import IntakeProcesses
 from broker.store import tables as t
 from support.brokers import make_config
-from support.hl7peer import RisListener, ack_code, sample, scheduled_order
+from support.certs import Pair, Pki, make_pki
+from support.hl7peer import RisListener, ack_code, sample, scheduled_order, send
 from support.recorder import settled
 
 CONNECTIONS, ORDERS_EACH = 4, 15
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -48,8 +54,19 @@ def _connect(broker: Broker) -> socket.socket:
 
 
 def _count(broker: Broker, table: Table) -> int:
-    with broker.engine.connect() as conn:
+    return _rows(broker.engine, table)
+
+
+def _rows(engine: Engine, table: Table) -> int:
+    with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _client(pki: Pki, identity: Pair | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if identity is not None:
+        context.load_cert_chain(identity.cert, identity.key)
+    return context
 
 
 def test_connections_are_spread_and_their_orders_applied_once_each(broker: Broker) -> None:
@@ -122,6 +139,24 @@ def test_an_intake_process_that_is_killed_is_replaced(broker: Broker) -> None:
         ]
 
 
+def test_an_intake_process_serves_mllp_over_tls(database_url: str, ris: RisListener, tmp_path: Path) -> None:
+    """The handed connection's TLS handshake is the intake process's (its own context
+    from the same configuration); a client without a certificate is refused there."""
+    pki = make_pki(tmp_path / "pki")
+    tls = {"cert": str(pki.server.cert), "key": str(pki.server.key), "ca": str(pki.ca), "require_client_cert": True}
+    hl7 = {"host": "127.0.0.1", "port": 0, "processes": 2, "tls": tls}
+    instance = Broker(make_config(ris.port, database_url=database_url, hl7=hl7))
+    instance.start()
+    try:
+        [ack] = send(instance.hl7.port, scheduled_order("t1", 9300), tls=_client(pki, pki.client))
+        assert ack_code(ack) == "AA"
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            send(instance.hl7.port, scheduled_order("t2", 9301), tls=_client(pki, None))
+        assert _count(instance, t.orders) == 1
+    finally:
+        instance.stop()
+
+
 def test_stopping_the_broker_ends_its_intake_processes(database_url: str, ris: RisListener) -> None:
     instance = Broker(
         make_config(ris.port, database_url=database_url, hl7={"host": "127.0.0.1", "port": 0, "processes": 2})
@@ -136,3 +171,19 @@ def test_stopping_the_broker_ends_its_intake_processes(database_url: str, ris: R
         assert pid is not None
         with pytest.raises(ChildProcessError):  # reaped: gone
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_an_intake_process_is_configured_as_the_broker_but_for_the_web_side(tmp_path: Path) -> None:
+    """Everything but `web` (API tokens) reaches it unchanged: a second reading of the
+    JSON equals the broker's configuration without its web section."""
+    example = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+    pki = make_pki(tmp_path / "pki")
+    tls = {"cert": str(pki.server.cert), "key": str(pki.server.key), "ca": str(pki.ca)}
+    example["hl7"].update(processes=3, tls=tls, allowed_senders=[{"application": "RIS"}])
+    example["dicom"]["callers"] = {"CT01": {"station_only": True, "addresses": ["10.0.0.0/8", "::1"]}}
+    example["image_managers"] = [{"name": "im", "host": "127.0.0.1", "port": 2576, "tls": tls}]
+    example["web"]["tokens"] = [{"name": "ris-team", "role": "admin", "token": "s" * 32}]
+    config = BrokerConfig.model_validate(example)
+    again = BrokerConfig.model_validate_json(intake_setup(config))
+    assert again == config.model_copy(update={"web": WebConfig()})
+    assert again.hl7.processes == 3 and again.dicom.callers["CT01"].addresses == config.dicom.callers["CT01"].addresses
