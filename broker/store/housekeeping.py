@@ -5,12 +5,14 @@ Every transaction here is short and bounded (a batch of rows or orders), and eac
 its turn among the process's writers (store/writers.py): between two batches the
 writer is released, and an HL7 message that came meanwhile commits before the next
 batch begins, however large the backlog (the first round after an upgrade, or after
-retention was shortened).
+retention was shortened). Between two batches the writer is also left free for a moment
+(`_give_way`), so a writer of another process gets it too.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -79,11 +81,13 @@ def archive_finished(engine: Engine, cutoff: datetime, now: datetime, batch: int
     only what is current."""
     archived = 0
     while True:
+        began = time.monotonic()
         with writers_of(engine), Session(engine) as session, session.begin():
             order_pks = list(session.scalars(_finished_before(cutoff).limit(batch)))
             archived += sum(_archive(session, order_pk, now) for order_pk in order_pks)
         if len(order_pks) < batch:
             return archived
+        _give_way(began)
 
 
 def _archive(session: Session, order_pk: object, now: datetime) -> bool:
@@ -143,12 +147,24 @@ def prune_logs(engine: Engine, before: datetime, refused_before: datetime, batch
 def _delete_in_batches(engine: Engine, table: Table, due: ColumnElement[bool], batch: int) -> int:
     deleted = 0
     while True:
+        began = time.monotonic()
         with _writing(engine) as conn:
             ids = select(table.c.id).where(due).order_by(table.c.id).limit(batch).scalar_subquery()
             count = int(conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount)
         deleted += count
         if count < batch:
             return deleted
+        _give_way(began)
+
+
+def _give_way(began: float) -> None:
+    """The writer left free, after a batch, for as long as the batch took (1-50 ms).
+    Across processes the writers' turn is a file lock (store/writers.py), which the
+    kernel does not hand on in order: a loop asking again at once took it back before a
+    waiting intake process ran (measured: an HL7 ACK waited 1.1 s behind a 300,000-row
+    prune, against 0.18 s in one process). Paused, it lets the waiting writer in, and
+    a prune takes at most about half of the writer's time while others want it."""
+    time.sleep(min(max(time.monotonic() - began, 0.001), 0.05))
 
 
 @contextmanager

@@ -14,23 +14,27 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, event, func, select
 
 from broker.app import Broker, intake_setup
 from broker.config import BrokerConfig, WebConfig
 from broker.hl7.mllp import exchange
 from broker.hl7.processes import IntakeProcesses
 from broker.store import tables as t
+from broker.store.housekeeping import prune_logs
 from support.brokers import make_config
 from support.certs import Pair, Pki, make_pki
 from support.hl7peer import RisListener, ack_code, sample, scheduled_order, send
 from support.recorder import settled
 
 CONNECTIONS, ORDERS_EACH = 4, 15
+PRUNE_BATCH, PRUNE_BATCHES, PRUNE_MESSAGES = 1000, 60, 10
+LONG_AGO = datetime(2020, 1, 1)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -155,6 +159,59 @@ def test_an_intake_process_serves_mllp_over_tls(database_url: str, ris: RisListe
         assert _count(instance, t.orders) == 1
     finally:
         instance.stop()
+
+
+def test_a_message_to_an_intake_process_is_not_kept_waiting_by_a_long_prune(
+    database_url: str, ris: RisListener
+) -> None:
+    """The prune runs here (another process than the intake process), batch after
+    batch; each message sent meanwhile is ACKed within two of its batches (the one under
+    way and, at most, one more), all of them before the prune is done: the intake
+    process got the writer between batches (the file lock is not handed on in order:
+    without the prune's pause, messages waited for many batches)."""
+    instance = Broker(
+        make_config(ris.port, database_url=database_url, hl7={"host": "127.0.0.1", "port": 0, "processes": 2})
+    )
+    _processes(instance).start()
+    instance.hl7.start()
+    engine = instance.engine
+    try:
+        _sent_outbox_backlog(engine, PRUNE_BATCH * PRUNE_BATCHES)
+        batches = threading.Semaphore(0)
+        done = [0]  # the prune's batches committed (nothing else writes through this engine here)
+
+        def committed(_conn: object) -> None:
+            done[0] += 1
+            batches.release()
+
+        event.listen(engine, "commit", committed)
+        pruning = threading.Thread(target=prune_logs, args=(engine, datetime.now(), datetime.now(), PRUNE_BATCH))
+        pruning.start()
+        assert batches.acquire(timeout=30)  # the first batch is done: the prune is under way
+        waited = []
+        with _connect(instance) as link:
+            for n in range(PRUNE_MESSAGES):
+                before = done[0]
+                assert ack_code(exchange(link, scheduled_order(f"p{n}", 9400 + n))) == "AA"
+                waited.append(done[0] - before)
+        left = _rows(engine, t.outbox)
+        pruning.join(timeout=120)
+        assert max(waited) <= 2, waited
+        assert left > 0
+        assert _rows(engine, t.outbox) == 0
+    finally:
+        instance.hl7.stop()
+        instance.services.close()
+
+
+def _sent_outbox_backlog(engine: Engine, rows: int) -> None:
+    """`rows` sent outbox rows, all past retention."""
+    with engine.begin() as conn:
+        conn.execute(t.outbox.insert(), [
+            {"destination": "ris", "ordering_key": f"old-{n}", "payload": b"x" * 200, "state": "sent", "attempts": 1,
+             "created_at": LONG_AGO, "next_attempt_at": LONG_AGO, "sent_at": LONG_AGO, "last_error": ""}
+            for n in range(rows)
+        ])  # fmt: skip
 
 
 def test_stopping_the_broker_ends_its_intake_processes(database_url: str, ris: RisListener) -> None:
