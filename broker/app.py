@@ -195,8 +195,9 @@ class Broker:
         if self.services.audit:
             self.services.audit.application(Audited.APPLICATION_START, _launcher())
         log.info(
-            "broker started: HL7 on %s, DICOM %s on %s, profile %s",
+            "broker started: HL7 on %s (served in %d process(es)), DICOM %s on %s, profile %s",
             self.hl7.port,
+            self.config.hl7.processes,
             self.config.dicom.ae_title,
             self.dicom.port,
             self.profile.name,
