@@ -63,6 +63,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self._intake_restarts = Counter(
+            "broker_hl7_intake_restarts",
+            "HL7 intake processes started again after ending unasked (hl7.processes > 1)",
+            registry=r,
+        )
         self._mpps = Counter(
             "broker_mpps",
             "MPPS operations, by the status they left (or 'refused')",
@@ -95,12 +100,35 @@ class Metrics:
     def mpps_done(self, operation: str, status: str) -> None:
         self._mpps.labels(operation, status).inc()
 
+    def hl7_intake_restarted(self) -> None:
+        self._intake_restarts.inc()
+
+    def watch_intake(self, serving: Callable[[], int]) -> None:
+        """The intake processes serving now, read at scrape (hl7.processes > 1)."""
+        self.registry.register(IntakeCollector(serving))
+
     def watch_outbox(self, health: Callable[[datetime], OutboxHealth]) -> None:
         self.registry.register(OutboxCollector(health))
 
 
 def _type_label(message_type: str) -> str:
     return message_type if message_type in _MESSAGE_TYPES else "other"
+
+
+class IntakeCollector(Collector):
+    """How many HL7 intake processes serve: below `hl7.processes` while one is being
+    started again (an alert on it catches an intake process that keeps failing)."""
+
+    def __init__(self, serving: Callable[[], int]) -> None:
+        self._serving = serving
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily("broker_hl7_intake_processes_serving", "HL7 intake processes serving now")
+        gauge.add_metric([], self._serving())
+        yield gauge
 
 
 class OutboxCollector(Collector):

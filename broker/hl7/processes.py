@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 METRICS_SECONDS = 1.0
 #: How long an intake process may take to start (imports, database opened).
 START_SECONDS = 60.0
-#: The wait before an intake process that ended unasked is started again.
-RESTART_SECONDS = 1.0
+#: The wait before an intake process that ended unasked is started again; doubled each
+#: time one ends before it served (a store that cannot be opened), up to the second.
+RESTART_SECONDS, RESTART_SECONDS_MAX = 1.0, 30.0
 _DATAGRAM = 65536
 
 Peer = tuple[str, int]
@@ -61,14 +62,19 @@ class IntakeProcesses:
         self._guard = threading.Lock()
         self._stopping = False
         self._workers = [_Worker(n, self) for n in range(count)]
+        metrics.watch_intake(self.serving)
 
     def start(self) -> None:
-        """All started together; returns once each is serving (RuntimeError if one
-        could not start)."""
+        """All started together; returns once each is serving. If one could not start,
+        all are stopped and RuntimeError says so."""
         for worker in self._workers:
             worker.spawn()
-        for worker in self._workers:
-            worker.wait_ready()
+        try:
+            for worker in self._workers:
+                worker.wait_ready()
+        except RuntimeError:
+            self.stop()
+            raise
 
     def take(self, sock: socket.socket, peer: Peer) -> None:
         with self._guard:
@@ -112,6 +118,9 @@ class IntakeProcesses:
         with self._guard:
             return self._stopping
 
+    def restarting(self) -> None:
+        self._metrics.hl7_intake_restarted()
+
     def closed_one(self, worker: _Worker) -> None:
         with self._guard:
             worker.open = max(worker.open - 1, 0)
@@ -136,6 +145,9 @@ class _Worker:
         self._pool = pool
         self.open = 0
         self.serving = False
+        #: Whether the process last started has served (else its successor waits longer).
+        self._served = False
+        self._delay = RESTART_SECONDS
         self.pid: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: socket.socket | None = None
@@ -152,6 +164,7 @@ class _Worker:
         process.stdin.write(self._pool._setup)
         process.stdin.close()
         self._process, self._channel, self.pid = process, ours, process.pid
+        self._served = False
         self._ready.clear()
         self._reader = threading.Thread(target=self._listen, name=f"hl7 intake {self.number}", daemon=True)
         self._reader.start()
@@ -202,14 +215,16 @@ class _Worker:
             self.open = 0
         if self._pool.stopping:
             return
-        log.error("HL7 intake process %d ended (exit code %s); starting another", self.number, code)
-        time.sleep(RESTART_SECONDS)
+        self._delay = RESTART_SECONDS if self._served else min(self._delay * 2, RESTART_SECONDS_MAX)
+        log.error("HL7 intake process %d ended (exit code %s); another in %g s", self.number, code, self._delay)
+        self._pool.restarting()
+        time.sleep(self._delay)
         if not self._pool.stopping:
             self.spawn()
 
     def _report(self, report: dict[str, object]) -> None:
         if report.get("ready"):
-            self.serving = True
+            self.serving = self._served = True
             self._ready.set()
             log.info("HL7 intake process %d serving (pid %s)", self.number, self.pid)
         if report.get("closed"):

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ from broker.app import Broker, intake_setup
 from broker.config import BrokerConfig, WebConfig
 from broker.hl7.mllp import exchange
 from broker.hl7.processes import IntakeProcesses
+from broker.metrics import Metrics
 from broker.store import tables as t
 from broker.store.housekeeping import prune_logs
 from support.brokers import make_config
@@ -136,6 +138,9 @@ def test_an_intake_process_that_is_killed_is_replaced(broker: Broker) -> None:
     os.kill(before[0], signal.SIGKILL)  # type: ignore[arg-type]
     after = settled(processes.pids, lambda pids: pids[0] not in (None, before[0]) and processes.serving() == 2)
     assert after[0] != before[0] and after[1] == before[1]
+    registry = broker.services.metrics.registry
+    assert registry.get_sample_value("broker_hl7_intake_restarts_total") == 1.0
+    assert registry.get_sample_value("broker_hl7_intake_processes_serving") == 2.0
     with _connect(broker) as one, _connect(broker) as two:
         assert [ack_code(exchange(s, scheduled_order(f"k{n}", 9100 + n))) for n, s in enumerate((one, two))] == [
             "AA",
@@ -244,3 +249,18 @@ def test_an_intake_process_is_configured_as_the_broker_but_for_the_web_side(tmp_
     again = BrokerConfig.model_validate_json(intake_setup(config))
     assert again == config.model_copy(update={"web": WebConfig()})
     assert again.hl7.processes == 3 and again.dicom.callers["CT01"].addresses == config.dicom.callers["CT01"].addresses
+
+
+def test_an_intake_process_that_cannot_start_fails_the_start_and_none_is_left() -> None:
+    """The broker does not start with fewer intake processes than configured; none of
+    those it started goes on running, nor is started again."""
+    metrics = Metrics()
+    processes = IntakeProcesses(2, [sys.executable, "-c", "import sys; sys.exit(3)"], b"{}", metrics)
+    with pytest.raises(RuntimeError, match="did not start"):
+        processes.start()
+    assert processes.stopping and processes.serving() == 0
+    for pid in processes.pids():
+        assert pid is not None
+        with pytest.raises(ChildProcessError):  # reaped: gone
+            os.waitpid(pid, os.WNOHANG)
+    assert metrics.registry.get_sample_value("broker_hl7_intake_processes_serving") == 0.0
