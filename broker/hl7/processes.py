@@ -1,7 +1,8 @@
 """HL7 intake in several processes (`hl7.processes`): one process serves its connections
 with one core at most (CPython's interpreter lock), and a whole-hospital feed over a
-few connections wants more (issue #17: one process ACKed ~2,400 ADT^A08/s over four
-connections at one full core; two processes on the same SQLite file ~3,500).
+few connections wants more (issue #17, `make bench` on 2 cores, SQLite, four
+connections: ADT^A08 2,195/s in one process at one full core, 3,011/s in two; ORM^O01
+870/s and 1,250/s).
 
 The broker's own process keeps accepting; each accepted connection is handed, socket
 and all (SCM_RIGHTS over a Unix socket pair), to the intake process serving the fewest,
@@ -93,7 +94,7 @@ class IntakeProcesses:
             return sum(w.open for w in self._workers)
 
     def served_by_each(self) -> list[int]:
-        """Open connections per intake process (balance, for the tests and the log)."""
+        """Open connections per intake process (the balance, for the tests)."""
         with self._guard:
             return [w.open for w in self._workers]
 
