@@ -13,7 +13,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -103,17 +103,31 @@ class LoadResult:
 
 def load(scp: Scp, query: Dataset, clients: int, seconds: float, timeout: float = 120) -> LoadResult:
     """`clients` associations each sending `query` in a loop (next query when the last
-    answer is in) until `seconds` have passed; queries started before then are waited
-    for. Rate = queries answered / (first start to last answer)."""
-    result, lock = LoadResult(clients), threading.Lock()
+    answer is in) until `seconds` have passed."""
     request = c_find_rq(query)
+    return run_clients(
+        clients, seconds, timeout, lambda n: associate(scp, f"LOAD{n:04d}", timeout), lambda sock: find(sock, request)
+    )
+
+
+def run_clients(
+    clients: int,
+    seconds: float,
+    timeout: float,
+    connect: Callable[[int], socket.socket],
+    ask: Callable[[socket.socket], tuple[int, int]],
+) -> LoadResult:
+    """`clients` connections (`connect(n)`), each asking (`ask`: answers, final status)
+    in a loop until `seconds` have passed; questions started before then are waited
+    for. Rate = questions answered / (first start to last answer)."""
+    result, lock = LoadResult(clients), threading.Lock()
     deadline: list[float] = []
     # The action runs once, before any client is released: every one sees the deadline.
     ready = threading.Barrier(clients + 1, action=lambda: deadline.append(time.perf_counter() + seconds))
 
     def client(n: int) -> None:
         try:
-            sock = associate(scp, f"LOAD{n:04d}", timeout)
+            sock = connect(n)
         except (OSError, ConnectionError) as exc:
             with lock:
                 result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -124,13 +138,13 @@ def load(scp: Scp, query: Dataset, clients: int, seconds: float, timeout: float 
             try:
                 while time.perf_counter() < deadline[0]:
                     started = time.perf_counter()
-                    answers, status = find(sock, request)
+                    answers, status = ask(sock)
                     took = time.perf_counter() - started
                     with lock:
                         result.latencies.append(took)
                         result.answer_counts.add(answers)
                         result.statuses.add(status)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 with lock:
                     result.errors.append(f"{type(exc).__name__}: {exc}")
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from bench.ingest_bench import BROKER, FLOOR, IngestResults
 from bench.machine import Load
 from bench.million import MAX_MATCHES, MillionResults
+from bench.mwl_load import LoadResult
 from bench.scale_bench import ScaleResults, ScaleRow
 from bench.stats import percentile, ratio
 from bench.status_bench import StatusResult
@@ -298,7 +299,45 @@ def scale_section(results: ScaleResults) -> list[str]:
     ]
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
-    return lines
+    return lines + _web_load_lines(results)
+
+
+def _web_load_lines(results: ScaleResults) -> list[str]:
+    """The broker's DICOMweb search under the scale rows' load, alone and half and half
+    with C-FIND clients (one line for both: broker/gate.py)."""
+    c, half = results.clients, results.clients // 2
+    loads = [
+        (f"{c} DICOMweb clients", results.web),
+        (f"{half} C-FIND clients, beside {c - half} DICOMweb clients", results.mixed_find),
+        (f"{c - half} DICOMweb clients, beside {half} C-FIND clients", results.mixed_web),
+    ]
+    rows = [_load_row(label, load, results.expected) for label, load in loads if load is not None]
+    if not rows:
+        return []
+    return [
+        "",
+        "The broker's DICOMweb worklist search (PS3.18 14.4, JSON) under the same load: raw keep-alive HTTP/1.1",
+        f"clients sending the station+date search in a loop for {results.load_seconds:g} s, alone, then half of",
+        "the clients C-FIND and half DICOMweb at once (both faces share one line: `dicom.concurrent_queries`).",
+        "",
+        *table(["clients", "answered/s", "p50 ms", "p99 ms", "answered", "answers each", "failures"], rows),
+    ]
+
+
+def _load_row(label: str, load: LoadResult, expected: int) -> list[str]:
+    counts = ", ".join(str(n) for n in sorted(load.answer_counts)) + (
+        "" if load.answer_counts == {expected} else " **≠**"
+    )
+    failures = len(load.errors) + sum(status != 0 for status in load.statuses)
+    return [
+        label,
+        f"{load.rate:,.1f}",
+        _cell(_ms(percentile(load.latencies, 50)), ",.1f"),
+        _cell(_ms(percentile(load.latencies, 99)), ",.1f"),
+        f"{len(load.latencies):,}",
+        counts,
+        str(failures),
+    ]
 
 
 def _ms(seconds: float | None) -> float | None:

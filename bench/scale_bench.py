@@ -4,7 +4,10 @@
   process and what it forked, from /proc) and the station+date query's p50/p99 on one
   more association while they are held;
 - *load*: M clients (50), each on its own association sending the station+date query
-  in a loop for a while; queries/s and the latency p50/p99.
+  in a loop for a while; queries/s and the latency p50/p99;
+- the broker alone, the same load as DICOMweb searches (M keep-alive HTTP clients), and
+  half and half: M/2 C-FIND clients and M/2 HTTP clients at once (one line for both,
+  broker/gate.py).
 
 The clients are raw sockets (bench/mwl_load.py), so the benchmark's own CPU stays small.
 """
@@ -12,12 +15,13 @@ The clients are raw sockets (bench/mwl_load.py), so the benchmark's own CPU stay
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from bench import mwl_load
+from bench import mwl_load, web_client
 from bench.dicom_client import Scp
 from bench.machine import Load, group_cpu_seconds
 from bench.mwl_load import LoadResult
@@ -54,6 +58,10 @@ class ScaleResults:
     load_seconds: float
     rows: list[ScaleRow] = field(default_factory=list)
     loads: list[Load] = field(default_factory=list)
+    #: The broker's DICOMweb search under the same load, and the half-and-half mix.
+    web: LoadResult | None = None
+    mixed_find: LoadResult | None = None
+    mixed_web: LoadResult | None = None
 
 
 def _progress(message: str) -> None:
@@ -101,7 +109,9 @@ def run(
     idle_seconds: float,
     clients: int,
     load_seconds: float,
+    web: tuple[Scp, int] | None = None,
 ) -> ScaleResults:
+    """`web`: the broker's SCP and web port, for its DICOMweb rows."""
     results = ScaleResults(size, expected, idle_count, clients, idle_seconds, load_seconds)
     for scp, peer in servers:
         assert peer.process is not None
@@ -115,7 +125,27 @@ def run(
         row.load = mwl_load.load(scp, query, clients, load_seconds)
         results.loads[-1].stop()
         results.rows.append(row)
+    if web is not None:
+        _measure_web(results, query, *web)
     return results
+
+
+def _measure_web(results: ScaleResults, query: Dataset, scp: Scp, port: int) -> None:
+    clients, seconds = results.clients, results.load_seconds
+    _progress(f"[scale] {results.size} items: broker, {clients} DICOMweb clients searching ...")
+    results.loads.append(Load(f"broker, {clients} DICOMweb clients").start())
+    results.web = web_client.load(port, query, clients, seconds)
+    results.loads[-1].stop()
+    half = clients // 2
+    _progress(f"[scale] {results.size} items: broker, {half} C-FIND and {clients - half} DICOMweb clients ...")
+    results.loads.append(Load(f"broker, {half} C-FIND + {clients - half} DICOMweb").start())
+    finds: list[LoadResult] = []
+    beside = threading.Thread(target=lambda: finds.append(mwl_load.load(scp, query, half, seconds)))
+    beside.start()
+    results.mixed_web = web_client.load(port, query, clients - half, seconds)
+    beside.join()
+    results.mixed_find = finds[0] if finds else None
+    results.loads[-1].stop()
 
 
 def p50_p99(values: list[float]) -> tuple[float | None, float | None]:

@@ -251,7 +251,7 @@ def run(
                 results.scale = scale_bench.run(
                     [*running, (null, null_peer)], filtered_query(size), size, expected_filtered(size),
                     idle_count=scale.idle, idle_seconds=scale.idle_seconds,
-                    clients=scale.clients, load_seconds=scale.load_seconds,
+                    clients=scale.clients, load_seconds=scale.load_seconds, web=(broker.scp, broker.web_port),
                 )  # fmt: skip
         finally:
             peers.stop(null_peer)
