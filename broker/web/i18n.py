@@ -105,6 +105,16 @@ def unlinked(context: Context, text: str) -> str:
 
 
 @pass_context
+def priority(context: Context, code: str, term: str) -> str:
+    """An HL7 priority (table 0027) as the order form offers it: its meaning in the
+    page's language and its code; a code the catalogs do not know (a site profile's
+    own) shows the DICOM term the profile maps it to."""
+    key = f"priority.{code}"
+    label = translate(context.get("lang") or DEFAULT, key) if key in catalog(DEFAULT) else term
+    return f"{label} ({code})"
+
+
+@pass_context
 def date_text(context: Context, day: date, form: str = "long") -> str:
     """A day written the way the page's language writes it (`long` or `short`)."""
     language = context.get("lang") or DEFAULT

@@ -34,7 +34,7 @@ Refresh = Annotated[int, Query(ge=2, le=600)]
 _templates = Environment(
     loader=PackageLoader("broker.web"), autoescape=select_autoescape(default=True), finalize=i18n.finalize
 )
-_templates.globals.update(t=i18n.t, date_text=i18n.date_text, unlinked=i18n.unlinked)
+_templates.globals.update(t=i18n.t, date_text=i18n.date_text, unlinked=i18n.unlinked, priority=i18n.priority)
 
 
 def _person(group: str) -> str:

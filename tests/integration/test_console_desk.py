@@ -150,6 +150,7 @@ def test_order_form_refuses_with_the_field_named_and_offers_known_patients(fixed
         form = admin.get("/orders/new")
         assert 'value="LOCAL|CTCHEST"' in form.text and 'value="LOCAL|MRHEAD"' in form.text  # the profile's codes
         assert 'name="code_value"' not in form.text  # the profile requires mapped codes: no free entry
+        assert '<option value="S">Stat (S)</option>' in form.text  # an HL7 table 0027 priority, by its meaning
         new_patient = {"form_token": form_token(form), "patient_id": "WALKIN9", "name": "KATO^JIRO", **step}
         refused = admin.post("/orders/new", data={**new_patient, "birth_date": "1970-13-45"})
         assert refused.status_code == 422 and "patient.birth_date" in refused.text

@@ -58,6 +58,7 @@ def test_order_form_lab_and_refusals_in_japanese(empty_broker: Broker) -> None:
         refused = admin.post("/orders/new", data=fields, headers=JAPANESE)
         expired = admin.post("/orders/new", data={**fields, "form_token": "0" * 64}, headers=JAPANESE)
     assert "<h1>HL7 によらない検査オーダの予約</h1>" in form.text and "オーダを予約する" in form.text
+    assert ">至急 (S)</option>" in form.text and ">通常 (R)</option>" in form.text  # HL7 table 0027
     assert "<h1>ワークリスト検証 · このモダリティには何が見えるか</h1>" in lab
     assert latin_words(lab, SYNTAX) == [], latin_words(lab, SYNTAX)
     assert refused.status_code == 422 and "patient_id: 1 文字以上で入力してください" in refused.text

@@ -80,3 +80,16 @@ def test_the_setting_wins_over_the_browser_unless_auto(setting: str, chosen: str
     asking = "ja, en;q=0.5" if setting != "ja" else "en"
     request = Request({"type": "http", "headers": [(b"accept-language", asking.encode())], "app": app})
     assert i18n.language(request) == (chosen if setting != "en" else "en")
+
+
+@pytest.mark.parametrize(
+    ("lang", "code", "term", "shown"),
+    [("ja", "S", "STAT", "至急 (S)"), ("en", "R", "ROUTINE", "Routine (R)"), ("ja", "Z", "LOW", "LOW (Z)")],
+)
+def test_a_priority_is_offered_by_its_meaning_or_else_the_profiles_term(
+    lang: str, code: str, term: str, shown: str
+) -> None:
+    """HL7 table 0027 codes the catalogs know are named in the page's language; a site
+    profile's own code shows the DICOM term the profile maps it to."""
+    template = _templates.from_string("{{ priority(code, term) }}")
+    assert template.render(lang=lang, code=code, term=term) == shown
