@@ -57,12 +57,10 @@ class IntakeProcesses:
     def __init__(self, count: int, command: Sequence[str], setup: bytes, metrics: Metrics) -> None:
         """`command` starts one intake process, which reads `setup` on its standard
         input; its counters are added to `metrics`."""
-        self._command = list(command)
-        self._setup = setup
         self._metrics = metrics
         self._guard = threading.Lock()
         self._stopping = False
-        self._workers = [_Worker(n, self) for n in range(count)]
+        self._workers = [_Worker(n, self, list(command), setup) for n in range(count)]
         metrics.watch_intake(self.serving)
 
     def start(self) -> None:
@@ -126,6 +124,11 @@ class IntakeProcesses:
         with self._guard:
             worker.open = max(worker.open - 1, 0)
 
+    def lost(self, worker: _Worker) -> None:
+        """Its process ended: the connections it served went with it."""
+        with self._guard:
+            worker.open = 0
+
     def absorb(self, counts: dict[str, int]) -> None:
         """An intake process's counters since its last report, into this broker's."""
         for key, times in counts.items():
@@ -141,9 +144,10 @@ class IntakeProcesses:
 class _Worker:
     """One intake process, seen from the broker's process."""
 
-    def __init__(self, number: int, pool: IntakeProcesses) -> None:
+    def __init__(self, number: int, pool: IntakeProcesses, command: list[str], setup: bytes) -> None:
         self.number = number
         self._pool = pool
+        self._command, self._setup = command, setup
         self.open = 0
         self.serving = False
         #: Whether the process last started has served (else its successor waits longer).
@@ -159,10 +163,10 @@ class _Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             process = subprocess.Popen(
-                [*self._pool._command, str(theirs.fileno())], stdin=subprocess.PIPE, pass_fds=[theirs.fileno()]
+                [*self._command, str(theirs.fileno())], stdin=subprocess.PIPE, pass_fds=[theirs.fileno()]
             )
         assert process.stdin is not None
-        process.stdin.write(self._pool._setup)
+        process.stdin.write(self._setup)
         process.stdin.close()
         self._process, self._channel, self.pid = process, ours, process.pid
         self._served = False
@@ -212,8 +216,7 @@ class _Worker:
         code = process.wait()
         self.serving = False
         self._ready.set()
-        with self._pool._guard:
-            self.open = 0
+        self._pool.lost(self)
         if self._pool.stopping:
             return
         self._delay = RESTART_SECONDS if self._served else min(self._delay * 2, RESTART_SECONDS_MAX)

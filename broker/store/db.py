@@ -81,12 +81,19 @@ def _existing_only(url: URL) -> URL:
     return url.set(database=f"file:{quote(database, safe='/')}").update_query_dict({"mode": "rw", "uri": "true"})
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file a SQLite engine of `build_engine` opens (its URL as `_existing_only`
+    wrote it: a URI, the path quoted); None in memory."""
+    database = unquote(str(engine.url.database or "").removeprefix("file:"))
+    return None if database in ("", ":memory:") else Path(database)
+
+
 def _tune_sqlite(engine: Engine, synchronous: str, watch: StoreWatch | None) -> None:
-    path = Path(unquote(str(engine.url.database).removeprefix("file:")))
+    path = sqlite_file(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if watch is not None and not watch.same_file(path):
+        if watch is not None and path is not None and not watch.same_file(path):
             dbapi_connection.close()
             raise StoreUnavailable(f"database file {path} is not the file opened at start")
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves

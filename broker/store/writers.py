@@ -33,10 +33,11 @@ from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
+
+from broker.store.db import sqlite_file
 
 
 class FileTurn:
@@ -135,7 +136,5 @@ def writers_of(engine: Engine) -> AbstractContextManager[object]:
 
 def _file_turn(engine: Engine) -> FileTurn | None:
     """The turn among the processes on `engine`'s SQLite file; none in memory."""
-    database = unquote(str(engine.url.database or "").removeprefix("file:")).partition("?")[0]
-    if database in ("", ":memory:"):
-        return None
-    return FileTurn(Path(f"{database}-writer.lock"))
+    database = sqlite_file(engine)
+    return None if database is None else FileTurn(database.with_name(f"{database.name}-writer.lock"))

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import Engine
@@ -102,3 +103,19 @@ def _wait_behind(engine: Engine, holder: subprocess.Popen[str]) -> None:
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
     assert entered.wait(timeout=10)
+
+
+def test_the_turns_file_lies_beside_the_database_whatever_its_path(tmp_path: Path) -> None:
+    """A path with characters a URL must escape ('?', '#', '%'): the lock file is next
+    to the database, as SQLite's own -wal and -shm are."""
+    folder = tmp_path / "a?b#c%d"
+    folder.mkdir()
+    url = f"sqlite:///{quote(str(folder / 'broker.db'), safe='/')}"
+    upgrade(url, create=True)
+    engine = build_engine(url)
+    try:
+        with writers_of(engine):
+            pass
+    finally:
+        engine.dispose()
+    assert (folder / "broker.db-writer.lock").is_file()
