@@ -45,6 +45,7 @@ from broker.mapping.mpps import MppsForwarding
 from broker.mapping.profile import load_profile
 from broker.metrics import Metrics
 from broker.security import LoggedAlerts, SecurityAlerts
+from broker.store.checkpoints import Checkpointer
 from broker.store.db import build_engine
 from broker.store.group_commit import GroupCommit
 from broker.store.migrate import upgrade
@@ -78,6 +79,8 @@ class Services:
         #: The SQLite file as opened now, checked before every commit (store/watch.py).
         self.store = StoreWatch.of(url, lambda kind, peer, detail: self.alerts.refused(kind, peer, detail))
         self.engine = build_engine(url, sqlite_synchronous=config.database.sqlite_synchronous, watch=self.store)
+        #: WAL checkpoints off the writers' path (SQLite), once `serve` is called.
+        self.checkpoints = Checkpointer.of(self.engine)
         uow = SqlUnitOfWorkFactory(self.engine, self.store)
         trail = DicomAuditMessages(AuditSource.configured(config)) if config.audit.enabled else None
         self.audit = OutboxAuditLog(uow, trail, direct=syslog_transport(config.audit)) if trail else None
@@ -129,9 +132,16 @@ class Services:
         #: The operator's requeue and skip of dead letters (CLI and API), audited.
         self.dead_letters = DeadLetters(SqlOutboxQueue(self.engine), self.audit)
 
+    def serve(self) -> None:
+        """What a process serving for a while (not a CLI command) runs beside its work."""
+        if self.checkpoints is not None:
+            self.checkpoints.start()
+
     def close(self) -> None:
         if self.audit is not None:
             self.audit.close()  # what is queued reaches the outbox first
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.engine.dispose()
 
 
@@ -185,6 +195,7 @@ class Broker:
         self.web = _web(config, services)
 
     def start(self) -> None:
+        self.services.serve()
         if self.intake_processes is not None:
             self.intake_processes.start()
         self.hl7.start()

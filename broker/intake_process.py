@@ -26,6 +26,7 @@ def main() -> int:
     configure_logging(config.log_level, config.log_format)
     metrics = RelayedMetrics()
     services = Services(config, metrics=metrics)
+    services.serve()
     handed = HandedConnections(channel, metrics)
     listener = hl7_listener(config, services, closed=handed.closed)
     try:
