@@ -356,8 +356,7 @@ class OrderFiller:
         demographics changed by `incoming` under HL7's update rule."""
         patient = uow.patients.get(incoming.patient_id, incoming.issuer)
         if patient is None:
-            uow.patients.add(incoming)
-            return incoming
+            return uow.patients.add(incoming)
         update = merged(patient, incoming)
         patient.name, patient.birth_date, patient.sex = update.name, update.birth_date, update.sex
         return patient

@@ -121,7 +121,7 @@ class PpsManager:
             self._link_references(uow, pps)
             if not pps.linked_steps:
                 log.info("MPPS %s linked to no scheduled step: kept as an exception", pps.sop_instance_uid)
-            uow.performed.add(pps)
+            pps = uow.performed.add(pps)
             self._follow(uow, pps)
             uow.outbox.add(self._forwarder.messages_for("create", pps.sop_instance_uid, pps.attributes))
             self._audited(uow, pps, Action.CREATE, requestor)

@@ -23,6 +23,7 @@ from broker.store import tables as t
 from broker.store.inbound_log import LoggedMessage
 from broker.store.name_keys import PREFIX_END, words
 from broker.store.reads import StepLine
+from broker.store.records import StoredOrder
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class OrderRecord:
 
 def order_record(engine: Engine, order_pk: int) -> OrderRecord | None:
     with _reading(engine) as conn, Session(bind=conn) as session:
-        order = session.get(Order, order_pk)
+        order = session.get(StoredOrder, order_pk)
         if order is None:
             return None
         session.expunge_all()

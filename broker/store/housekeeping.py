@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from broker.domain.model import Order, PerformedStep
 from broker.domain.states import ON_WORKLIST
 from broker.store import tables as t
+from broker.store.records import StoredOrder, StoredPerformedStep
 from broker.store.writers import writers_of
 
 
@@ -92,7 +93,7 @@ def archive_finished(engine: Engine, cutoff: datetime, now: datetime, batch: int
 
 def _archive(session: Session, order_pk: object, now: datetime) -> bool:
     """Archive one order; False when it is gone already."""
-    order = session.get(Order, order_pk)
+    order = session.get(StoredOrder, order_pk)
     if order is None:
         return False
     performed = _performed_for(session, order)
@@ -119,7 +120,7 @@ def _performed_for(session: Session, order: Order) -> list[PerformedStep]:
             select(links.c.performed_pk).where(links.c.performed_pk.in_(performed_pks), ~links.c.step_pk.in_(step_pks))
         )
     )
-    return [pps for pk in performed_pks - elsewhere if (pps := session.get(PerformedStep, pk)) is not None]
+    return [pps for pk in performed_pks - elsewhere if (pps := session.get(StoredPerformedStep, pk)) is not None]
 
 
 def _snapshot(order: Order, performed: list[PerformedStep]) -> str:

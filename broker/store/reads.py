@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from broker.domain.model import Order, Patient, PersonName
 from broker.store import tables as t
+from broker.store.records import StoredOrder, StoredPatient
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _domain(engine: Engine, stmt: Select[Any], limit: int) -> list[Any]:
 
 
 def patients(engine: Engine, *, patient_id: str = "", limit: int = 100) -> list[Patient]:
-    stmt = select(Patient).order_by(t.patients.c.id.desc())
+    stmt = select(StoredPatient).order_by(t.patients.c.id.desc())
     if patient_id:
         stmt = stmt.where(t.patients.c.patient_id == patient_id)
     return _domain(engine, stmt, limit)
@@ -65,7 +66,7 @@ def patients(engine: Engine, *, patient_id: str = "", limit: int = 100) -> list[
 
 def orders(engine: Engine, *, accession_number: str = "", patient_id: str = "", limit: int = 100) -> list[Order]:
     """Newest first, each with its patient, procedures and steps."""
-    stmt = select(Order).join(t.patients, t.orders.c.patient_pk == t.patients.c.id).order_by(t.orders.c.id.desc())
+    stmt = select(StoredOrder).join(t.patients, t.orders.c.patient_pk == t.patients.c.id).order_by(t.orders.c.id.desc())
     if accession_number:
         stmt = stmt.where(t.orders.c.accession_number == accession_number)
     if patient_id:

@@ -30,6 +30,7 @@ from broker.domain.model import (
 from broker.domain.ports import InboundRecord, OutboundMessage
 from broker.store import tables as t
 from broker.store.link import Link, Statement
+from broker.store.records import StoredOrder, StoredPatient, StoredPerformedStep, stored
 
 
 def _insert(table: Table, *columns: str, **values: Any) -> Any:
@@ -155,11 +156,14 @@ class PatientRepository:
         self._link.forget()
 
     def get(self, patient_id: str, issuer: str) -> Patient | None:
-        stmt = select(Patient).where(t.patients.c.patient_id == patient_id, t.patients.c.issuer == issuer)
+        stmt = select(StoredPatient).where(t.patients.c.patient_id == patient_id, t.patients.c.issuer == issuer)
         return self._link.session.scalars(stmt).first()
 
-    def add(self, patient: Patient) -> None:
-        self._link.session.add(patient)
+    def add(self, patient: Patient) -> Patient:
+        """The stored record of `patient` (store/records.py): the one to change further."""
+        record = stored(patient)
+        self._link.session.add(record)
+        return record
 
     def remove(self, patient: Patient) -> None:
         session = self._link.session
@@ -172,22 +176,25 @@ class OrderRepository:
         self._link = link
 
     def by_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None:
-        stmt = select(Order).where(
+        stmt = select(StoredOrder).where(
             t.orders.c.placer_order_number == placer_order_number,
             t.orders.c.placer_application == placer_application,
         )
         return self._link.session.scalars(stmt).first()
 
     def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
-        stmt = select(Order).where(
+        stmt = select(StoredOrder).where(
             t.orders.c.placer_order_number == filler_order_number,
             t.orders.c.placer_application == own_application,
             t.orders.c.filler_order_number == filler_order_number,
         )
         return self._link.session.scalars(stmt).first()
 
-    def add(self, order: Order) -> None:
-        self._link.session.add(order)
+    def add(self, order: Order) -> Order:
+        """The stored record of `order` (store/records.py): the one to change further."""
+        record = stored(order)
+        self._link.session.add(record)
+        return record
 
     def placed(self, placer_order_number: str, placer_application: str) -> bool:
         params = {"placer_order_number": placer_order_number, "placer_application": placer_application}
@@ -213,7 +220,7 @@ class OrderRepository:
     def with_step(self, ref: StepReference) -> list[Order]:
         """The orders holding the step a modality names (SPS ID, narrowed by the others)."""
         stmt = (
-            select(Order)
+            select(StoredOrder)
             .join(t.requested_procedures, t.requested_procedures.c.order_pk == t.orders.c.id)
             .join(t.scheduled_steps, t.scheduled_steps.c.procedure_pk == t.requested_procedures.c.id)
             .where(t.scheduled_steps.c.sps_id == ref.sps_id)
@@ -230,31 +237,31 @@ class OrderRepository:
         return stmt.where(t.orders.c.cancelled.is_(False), t.orders.c.discontinued.is_(False)).order_by(t.orders.c.id)
 
     def active_by_accession(self, accession_number: str) -> list[Order]:
-        stmt = select(Order).where(t.orders.c.accession_number == accession_number)
+        stmt = select(StoredOrder).where(t.orders.c.accession_number == accession_number)
         return list(self._link.session.scalars(self._active(stmt)).unique())
 
     def active_with_study(self, study_instance_uid: str) -> list[Order]:
         rp = t.requested_procedures.c
-        stmt = select(Order).join(t.requested_procedures, rp.order_pk == t.orders.c.id)
+        stmt = select(StoredOrder).join(t.requested_procedures, rp.order_pk == t.orders.c.id)
         return list(
             self._link.session.scalars(self._active(stmt.where(rp.study_instance_uid == study_instance_uid))).unique()
         )
 
     def active_for_patient_id(self, patient_id: str) -> list[Order]:
         p = t.patients.c
-        stmt = select(Order).join(t.patients, t.orders.c.patient_pk == p.id).where(p.patient_id == patient_id)
+        stmt = select(StoredOrder).join(t.patients, t.orders.c.patient_pk == p.id).where(p.patient_id == patient_id)
         return list(self._link.session.scalars(self._active(stmt)).unique())
 
     def for_patient(self, patient: Patient) -> list[Order]:
         p = t.patients.c
         patient_pk = select(p.id).where(p.patient_id == patient.patient_id, p.issuer == patient.issuer)
         return list(
-            self._link.session.scalars(select(Order).where(t.orders.c.patient_pk == patient_pk.scalar_subquery()))
+            self._link.session.scalars(select(StoredOrder).where(t.orders.c.patient_pk == patient_pk.scalar_subquery()))
         )
 
     def of_step(self, step: ScheduledStep) -> Order:
         stmt = (
-            select(Order)
+            select(StoredOrder)
             .join(t.requested_procedures, t.requested_procedures.c.order_pk == t.orders.c.id)
             .join(t.scheduled_steps, t.scheduled_steps.c.procedure_pk == t.requested_procedures.c.id)
             .where(t.scheduled_steps.c.id == step._id)  # type: ignore[attr-defined]
@@ -283,11 +290,14 @@ class PerformedStepRepository:
         self._link = link
 
     def get(self, sop_instance_uid: str) -> PerformedStep | None:
-        stmt = select(PerformedStep).where(t.performed_steps.c.sop_instance_uid == sop_instance_uid)
+        stmt = select(StoredPerformedStep).where(t.performed_steps.c.sop_instance_uid == sop_instance_uid)
         return self._link.session.scalars(stmt).first()
 
-    def add(self, pps: PerformedStep) -> None:
-        self._link.session.add(pps)
+    def add(self, pps: PerformedStep) -> PerformedStep:
+        """The stored record of `pps` (store/records.py): the one to change further."""
+        record = stored(pps)
+        self._link.session.add(record)
+        return record
 
 
 class InboundRepository:

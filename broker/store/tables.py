@@ -1,7 +1,8 @@
-"""Table definitions, and the imperative mapping of the domain dataclasses onto them.
+"""Table definitions, and the imperative mapping of the domain's records onto them.
 
-Imperative mapping keeps `broker.domain` free of SQLAlchemy: the dataclasses are
-instrumented here, once, at import.
+Imperative mapping keeps `broker.domain` free of SQLAlchemy; what is mapped is a
+subclass of each entity (store/records.py), so the domain's own classes are not
+instrumented.
 """
 
 from __future__ import annotations
@@ -31,19 +32,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapper, composite, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
-from broker.domain.model import (
-    Code,
-    Order,
-    Patient,
-    PerformedStep,
-    PersonName,
-    PpsStatus,
-    RequestedProcedure,
-    ScheduledStep,
-    StepReference,
-    StepStatus,
-)
+from broker.domain.model import Code, Patient, PersonName, PpsStatus, StepReference, StepStatus
 from broker.store.name_keys import KEY_LENGTH, name_keys
+from broker.store.records import (
+    StoredOrder,
+    StoredPatient,
+    StoredPerformedStep,
+    StoredProcedure,
+    StoredStep,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -292,7 +289,7 @@ job_runs = Table(
 
 def _map(mapper: registry) -> None:
     mapper.map_imperatively(
-        Patient,
+        StoredPatient,
         patients,
         properties={
             "name": composite(
@@ -303,23 +300,23 @@ def _map(mapper: registry) -> None:
             )
         },
     )
-    mapper.map_imperatively(ScheduledStep, scheduled_steps, properties={"_id": scheduled_steps.c.id})
+    mapper.map_imperatively(StoredStep, scheduled_steps, properties={"_id": scheduled_steps.c.id})
     mapper.map_imperatively(
-        RequestedProcedure,
+        StoredProcedure,
         requested_procedures,
         properties={
             "steps": relationship(
-                ScheduledStep, cascade="all, delete-orphan", order_by=scheduled_steps.c.id, lazy="selectin"
+                StoredStep, cascade="all, delete-orphan", order_by=scheduled_steps.c.id, lazy="selectin"
             ),
         },
     )
     mapper.map_imperatively(
-        Order,
+        StoredOrder,
         orders,
         properties={
-            "patient": relationship(Patient, lazy="joined"),
+            "patient": relationship(StoredPatient, lazy="joined"),
             "procedures": relationship(
-                RequestedProcedure,
+                StoredProcedure,
                 cascade="all, delete-orphan",
                 order_by=requested_procedures.c.id,
                 lazy="selectin",
@@ -327,10 +324,10 @@ def _map(mapper: registry) -> None:
         },
     )
     mapper.map_imperatively(
-        PerformedStep,
+        StoredPerformedStep,
         performed_steps,
         properties={
-            "linked_steps": relationship(ScheduledStep, secondary=performed_step_links),
+            "linked_steps": relationship(StoredStep, secondary=performed_step_links),
         },
     )
 
@@ -366,5 +363,5 @@ def _write_name_keys(mapper: Mapper[Patient], connection: Connection, patient: P
 
 mapper_registry = registry(metadata=metadata)
 _map(mapper_registry)
-event.listen(Patient, "after_insert", _write_new_name_keys)
-event.listen(Patient, "after_update", _write_name_keys)
+event.listen(StoredPatient, "after_insert", _write_new_name_keys)
+event.listen(StoredPatient, "after_update", _write_name_keys)

@@ -8,7 +8,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
-import broker.store.tables  # noqa: F401  (instruments the domain classes)
+import broker.store.tables  # noqa: F401  (maps the stored records, store/records.py)
 from broker.store.link import Link
 from broker.store.repositories import (
     InboundRepository,

@@ -35,8 +35,9 @@ class FakePatients:
     def get(self, patient_id: str, issuer: str) -> Patient | None:
         return next((p for p in self._state.patients if (p.patient_id, p.issuer) == (patient_id, issuer)), None)
 
-    def add(self, patient: Patient) -> None:
+    def add(self, patient: Patient) -> Patient:
         self._state.patients.append(patient)
+        return patient
 
     def remove(self, patient: Patient) -> None:
         self._state.patients.remove(patient)
@@ -65,8 +66,9 @@ class FakeOrders:
     def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
         return self.by_placer_number(filler_order_number, own_application)
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order) -> Order:
         self._state.orders.append(order)
+        return order
 
     def placed(self, placer_order_number: str, placer_application: str) -> bool:
         return self.by_placer_number(placer_order_number, placer_application) is not None
@@ -124,8 +126,9 @@ class FakePerformed:
     def get(self, sop_instance_uid: str) -> PerformedStep | None:
         return next((p for p in self._state.performed if p.sop_instance_uid == sop_instance_uid), None)
 
-    def add(self, pps: PerformedStep) -> None:
+    def add(self, pps: PerformedStep) -> PerformedStep:
         self._state.performed.append(pps)
+        return pps
 
 
 class FakeInbound:
