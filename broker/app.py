@@ -29,6 +29,7 @@ from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.query_log import QueryLog
 from broker.gate import FifoGate
+from broker.hl7.assigned import AssignedNumbers
 from broker.hl7.intake import Hl7Intake
 from broker.hl7.listener import HandOff, MllpListener
 from broker.hl7.processes import IntakeProcesses, intake_command
@@ -187,6 +188,7 @@ class Broker:
             _transports(config),
             Backoff(config.outbox.retry_initial_seconds, config.outbox.retry_max_seconds),
             lease=_outbox_lease(config),
+            replies={RIS: AssignedNumbers(self.order_filler, self.profile)},
         )
         self.housekeeper = Housekeeper(self.engine, config.housekeeping)
         self.jobs = Jobs(

@@ -224,8 +224,30 @@ class OrderFiller:
     def filler_order_number(self, placer_order_number: str, placer_application: str) -> str:
         """What the Order Filler calls this order (reported back to the placer)."""
         with self._uow() as uow:
-            order = uow.orders.by_placer_number(placer_order_number, placer_application)
+            order = self._placed(uow, placer_order_number, placer_application)
             return order.filler_order_number if order else ""
+
+    def rad3_placer_number_assigned(
+        self, filler_order_number: str, placer_order_number: str, placer_application: str
+    ) -> bool:
+        """The Order Placer's NA answer to the SN of an order made here (RAD-3): the
+        number it gave the order, by which the broker names the order to it from now on
+        (ORC-2) and finds it in its later messages. False when no order made here has
+        that filler number (archived since, or not the broker's)."""
+        with self._uow() as uow:
+            order = uow.orders.own_by_filler_number(filler_order_number, self._policy.own_application)
+            if order is None:
+                return False
+            order.assigned_placer_number, order.assigned_placer_application = placer_order_number, placer_application
+            uow.commit()
+        return True
+
+    @staticmethod
+    def _placed(uow: UnitOfWork, placer_order_number: str, placer_application: str) -> Order | None:
+        """The order of this placer number: one the placer sent, or one made here that
+        the placer numbered in its NA answer."""
+        order = uow.orders.by_placer_number(placer_order_number, placer_application)
+        return order or uow.orders.by_assigned_placer_number(placer_order_number, placer_application)
 
     def replay(
         self,
@@ -437,10 +459,10 @@ class OrderFiller:
     def _existing(
         self, uow: UnitOfWork, placer_order_number: str, placer_application: str, filler_order_number: str
     ) -> Order:
-        """The order a placer's message names: by its placer number, else, for an order
-        made at the broker, by ORC-3 (the RIS gave it a number of its own in its NA
-        answer to the SN, which the broker does not keep)."""
-        order = uow.orders.by_placer_number(placer_order_number, placer_application)
+        """The order a placer's message names: by its placer number; for an order made
+        at the broker, by the number the placer gave it in its NA answer to the SN, or
+        by ORC-3 (a placer whose answer did not number it)."""
+        order = self._placed(uow, placer_order_number, placer_application)
         if order is None and filler_order_number:
             order = uow.orders.own_by_filler_number(filler_order_number, self._policy.own_application)
         if order is None:

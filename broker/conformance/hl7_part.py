@@ -136,9 +136,12 @@ class Hl7Statement:
         doc.text(
             f"RAD-3 Filler Order Management for orders made, changed or cancelled at the broker (its console and "
             f"API), to the RIS ({ris}): {self.profile.filler_order_out.message_type}, HL7 {status.version}, "
-            f"MSH-18 `{status.charset}`, one ORC/OBR per scheduled step. ORC-2 is empty for an order made at the "
-            "broker (SN asks the RIS for its number; later messages name the order by ORC-3); for a RIS's order "
-            "it is the RIS's number. The RIS's NA answer is taken as an acknowledgement (MSA-1)."
+            f"MSH-18 `{status.charset}`, one ORC/OBR per scheduled step. For an order made at the broker, SN "
+            "asks the RIS for its number (ORC-2 empty, ORC-3 the broker's); the RIS's answer is taken as an "
+            "acknowledgement (MSA-1), and an ORC with ORC-1 `NA` in it gives the RIS's number (ORC-2), which "
+            "the broker keeps: its later messages name the order by it in ORC-2 (before the answer, ORC-2 is "
+            "empty and ORC-3 names it), and the RIS's later messages are found by it, or by ORC-3. For a RIS's "
+            "order ORC-2 is the RIS's number."
         )
         doc.table(
             ["Event", "ORC-1", "ORC-5", "Segments"],

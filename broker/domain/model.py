@@ -127,6 +127,11 @@ class Order:
     requesting_service: str = ""
     #: The placer's facility as received (MSH-4 of the order): where its status goes.
     placer_facility: str = ""
+    #: For an order made at the broker: the number the Order Placer gave it (ORC-2 of
+    #: its NA answer to the broker's SN, RAD-3), by which it names the order from then
+    #: on; empty until that answer came.
+    assigned_placer_number: str = ""
+    assigned_placer_application: str = ""
 
     def steps(self) -> list[ScheduledStep]:
         return [step for rp in self.procedures for step in rp.steps]

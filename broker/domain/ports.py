@@ -84,6 +84,11 @@ class Orders(Protocol):
         its filler number) that has this filler order number."""
         ...
 
+    def by_assigned_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None:
+        """The order made at the broker to which the Order Placer gave this number;
+        None for an empty number."""
+        ...
+
     def add(self, order: Order) -> Order:
         """The order as now stored: the object to change further."""
         ...

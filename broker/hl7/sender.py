@@ -60,7 +60,7 @@ def acknowledgement(reply: bytes) -> Answer:
 
 def outcome_of(reply: bytes) -> Outcome:
     answer = acknowledgement(reply)
-    return Outcome(VERDICTS.get(answer.code, Verdict.RETRY), answer)
+    return Outcome(VERDICTS.get(answer.code, Verdict.RETRY), answer, reply)
 
 
 class MllpTransport:

@@ -47,6 +47,8 @@ class Verdict(enum.Enum):
 class Outcome:
     verdict: Verdict
     answer: Answer = field(default_factory=Answer)
+    #: The answer as received (an HL7 reply's bytes), for the destination's `replies`.
+    reply: bytes = b""
 
     @property
     def summary(self) -> str:
@@ -116,10 +118,14 @@ class OutboxSender:
         backoff: Backoff,
         clock: Callable[[], datetime] = datetime.now,
         lease: timedelta = timedelta(minutes=2),
+        replies: Mapping[str, Callable[[bytes], None]] | None = None,
     ) -> None:
         """`lease` must be longer than two sends to the slowest destination: a batch
         stops at half its lease, so no message is sent after its lease ran out (and
-        another broker could have taken it)."""
+        another broker could have taken it). `replies`: told the answer to each message
+        a destination took, before it is marked sent (the RIS numbers the orders made
+        at the broker in its answers: hl7/assigned.py)."""
+        self._replies = replies or {}
         self._queue = queue
         self._transports = transports
         self._backoff = backoff
@@ -197,6 +203,7 @@ class OutboxSender:
             return Verdict.RETRY
         self.health.answered(message.destination)
         if outcome.verdict is Verdict.DELIVERED:
+            self._read_reply(message.destination, outcome.reply)
             self._queue.mark_sent(message.id, self._clock(), outcome.answer)
             return Verdict.DELIVERED
         self._queue.mark_dead(message.id, outcome.summary[:500], outcome.answer)
@@ -207,6 +214,20 @@ class OutboxSender:
             outcome.answer.code,
         )
         return Verdict.REFUSED
+
+    def _read_reply(self, destination: str, reply: bytes) -> None:
+        """What the answer says besides its code is taken before the message is marked
+        sent (a crash between the two sends it again, and the RIS numbers it again). If
+        it cannot be taken, the message is delivered all the same: sending it again
+        would make the RIS take it twice."""
+        read = self._replies.get(destination)
+        if read is None or not reply:
+            return
+        try:
+            read(reply)
+        except Exception as exc:  # e.g. the store failed: logged, the delivery stands
+            log.warning("answer of %s to a delivered message not taken: %s", destination, type(exc).__name__)
+            log.debug("answer not taken", exc_info=exc)
 
     def close(self) -> None:
         for transport in self._transports.values():

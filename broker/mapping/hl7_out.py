@@ -215,9 +215,12 @@ def own_order(order: Order, profile: Profile) -> bool:
 
 
 def placer_for_ris(order: Order, profile: Profile) -> list[str]:
-    """ORC-2/OBR-2 of a message to the RIS: its own number; empty for the broker's own
-    orders, which the RIS knows by ORC-3 from their SN (RAD-3 Filler Order Management)."""
-    return [] if own_order(order, profile) else [order.placer_order_number, order.placer_application]
+    """ORC-2/OBR-2 of a message to the RIS: its own number. For the broker's own orders,
+    the number the RIS gave in its NA answer to their SN (RAD-3 Filler Order
+    Management), empty until then: the RIS knows them by ORC-3."""
+    if own_order(order, profile):
+        return [order.assigned_placer_number, order.assigned_placer_application] if order.assigned_placer_number else []
+    return [order.placer_order_number, order.placer_application]
 
 
 def ordering_key(order: Order) -> str:

@@ -71,6 +71,7 @@ _STUDY_HELD = Statement(
 _ORDER_COLUMNS = (
     "placer_order_number", "placer_application", "filler_order_number", "accession_number", "referring_physician",
     "cancelled", "discontinued", "admission_id", "requesting_physician", "requesting_service", "placer_facility",
+    "assigned_placer_number", "assigned_placer_application",
 )  # fmt: skip
 _PROCEDURE_COLUMNS = ("requested_procedure_id", "study_instance_uid", "description", "code", "priority")
 _STEP_COLUMNS = (
@@ -189,6 +190,15 @@ class OrderRepository:
             t.orders.c.filler_order_number == filler_order_number,
         )
         return self._link.session.scalars(stmt).first()
+
+    def by_assigned_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None:
+        if not placer_order_number:  # every order not (yet) numbered by the placer has ""
+            return None
+        stmt = select(StoredOrder).where(
+            t.orders.c.assigned_placer_number == placer_order_number,
+            t.orders.c.assigned_placer_application == placer_application,
+        )
+        return self._link.session.scalars(stmt.order_by(t.orders.c.id.desc())).first()
 
     def add(self, order: Order) -> Order:
         """The stored record of `order` (store/records.py): the one to change further."""

@@ -150,7 +150,10 @@ orders = Table(
     Column("requesting_physician", String(200), nullable=False, default=""),
     Column("requesting_service", String(64), nullable=False, default=""),
     Column("placer_facility", String(64), nullable=False, default=""),
+    Column("assigned_placer_number", String(64), nullable=False, default="", server_default=""),
+    Column("assigned_placer_application", String(64), nullable=False, default="", server_default=""),
     UniqueConstraint("placer_application", "placer_order_number"),
+    Index(None, "assigned_placer_application", "assigned_placer_number"),
 )
 
 requested_procedures = Table(

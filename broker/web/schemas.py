@@ -61,6 +61,10 @@ class OrderOut(_FromDomain):
     placer_order_number: str
     placer_application: str
     filler_order_number: str
+    #: For an order made at the broker: the RIS's number for it (its NA answer to the
+    #: SN), empty until then.
+    assigned_placer_number: str
+    assigned_placer_application: str
     accession_number: str
     referring_physician: str
     cancelled: bool

@@ -21,6 +21,7 @@ from support.dicompeer import findscu, mpps
 from support.hl7peer import RisListener, ack_code, sample, segment, send
 from support.mpps import n_create
 from support.net import free_port
+from support.recorder import settled
 from support.web import ADMIN_TOKEN, READ_TOKEN, client, web_broker, web_port
 
 ORDER: dict[str, Any] = {
@@ -158,6 +159,44 @@ def test_the_ris_cancels_an_order_made_here_by_its_own_number_and_our_filler_num
         assert admin.get(f"/api/orders/{accession}").json()["procedures"][0]["steps"][0]["status"] == "CANCELLED"
     nw, ca_out = image_manager.wait_for(2)
     assert [segment(m, "ORC")[1] for m in (nw, ca_out)] == ["NW", "CA"]
+
+
+def _assigned(broker: Broker, accession: str) -> tuple[str, str]:
+    """The placer number kept for the order, once the outbox took the RIS's answer."""
+    o = t.orders.c
+    query = select(o.assigned_placer_number, o.assigned_placer_application).where(o.accession_number == accession)
+
+    def read() -> tuple[str, str]:
+        with broker.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return row[0], row[1]
+
+    return settled(read, lambda found: found[0] != "")
+
+
+def test_the_ris_number_for_an_order_made_here_names_it_both_ways(
+    broker: Broker, ris: RisListener, image_manager: RisListener
+) -> None:
+    """RAD-3: the RIS answers the SN with ORR^O02 NA and its own number. The broker keeps
+    it: its change (XO) names the order by it (ORC-2, with ORC-3 its own), and the
+    RIS's cancel that names only that number (no ORC-3) is applied to the order."""
+    ris.numbering = "R"
+    with client(web_port(broker), ADMIN_TOKEN) as admin:
+        accession = admin.post("/api/orders", json=ORDER).json()["accession_number"]
+        [sn] = ris.wait_for(1)
+        assert segment(sn, "ORC")[1:4] == ["SN", "", accession]
+        assert _assigned(broker, accession) == ("R1", "RIS")
+        shown = admin.get(f"/api/orders/{accession}").json()
+        assert (shown["assigned_placer_number"], shown["assigned_placer_application"]) == ("R1", "RIS")
+        changed = admin.put(f"/api/orders/{accession}", json={"scheduled_start": "2026-12-03T15:00:00"})
+        assert changed.status_code == 200, changed.text
+        _, xo = ris.wait_for(2)
+        assert segment(xo, "ORC")[1:4] == ["XO", "R1^RIS", accession]
+    ca = sample("rad-2-placer-order/orm_o01_ca.hl7").replace(b"PO1002^RIS", b"R1^RIS")
+    [cancelled] = send(broker.hl7.port, ca)
+    assert ack_code(cancelled) == "AA"
+    with client(web_port(broker), ADMIN_TOKEN) as admin:
+        assert admin.get(f"/api/orders/{accession}").json()["procedures"][0]["steps"][0]["status"] == "CANCELLED"
 
 
 def test_a_ris_order_numbered_alike_is_never_found_by_orc3_for_another_placer_number(broker: Broker) -> None:

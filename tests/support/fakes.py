@@ -66,6 +66,11 @@ class FakeOrders:
     def own_by_filler_number(self, filler_order_number: str, own_application: str) -> Order | None:
         return self.by_placer_number(filler_order_number, own_application)
 
+    def by_assigned_placer_number(self, placer_order_number: str, placer_application: str) -> Order | None:
+        key = (placer_order_number, placer_application)
+        orders = self._state.orders if placer_order_number else []
+        return next((o for o in orders if (o.assigned_placer_number, o.assigned_placer_application) == key), None)
+
     def add(self, order: Order) -> Order:
         self._state.orders.append(order)
         return order

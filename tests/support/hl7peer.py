@@ -86,7 +86,9 @@ class RisListener(Recorder[bytes]):
     empty is answered AE, ERR 101 (required field missing) at that field, as strict
     receivers do. With `tls` (a server context) it speaks MLLP over TLS. With `gate` it
     is a slow peer: each answer waits until the gate is set (the message is recorded
-    on arrival)."""
+    on arrival). With `numbering` (a prefix) it numbers the orders made at the broker
+    as an Order Placer does (RAD-3): an accepted SN is answered ORR^O02 with ORC-1 NA,
+    ORC-2 its own number (the prefix and a count, namespace RIS), ORC-3 as received."""
 
     def __init__(
         self,
@@ -101,6 +103,8 @@ class RisListener(Recorder[bytes]):
         self.answer = answer
         self.strict_header = strict_header
         self.gate = gate
+        self.numbering: str | None = None
+        self.numbered: list[str] = []
         self._rules: list[_Rule] = []
         self._rules_lock = threading.Lock()
         listener = self
@@ -147,9 +151,16 @@ class RisListener(Recorder[bytes]):
         answer = "AE" if missing else self._answer_for(message)
         if answer == NO_ANSWER:
             return b""
-        ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||ACK|R{control_id[:15]}|P|2.3.1\r"
+        kind, order = "ACK", segment(message, "ORC", "latin-1") if b"\rORC|" in message else []
+        numbering = answer == "AA" and self.numbering is not None and order[1:2] == ["SN"]
+        if numbering:
+            kind = "ORR^O02^ORR_O02"
+        ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||{kind}|R{control_id[:15]}|P|2.3.1\r"
         if answer in ("AA", "CA"):
             ack += f"MSA|{answer}|{control_id}\r"
+            if numbering:
+                self.numbered.append(f"{self.numbering}{len(self.numbered) + 1}")
+                ack += f"ORC|NA|{self.numbered[-1]}^RIS|{order[3] if len(order) > 3 else ''}\r"
         elif missing:
             ack += f"MSA|AE|{control_id}|Required field missing: MSH-{missing[0]}\r"
             ack += f"ERR|MSH^1^{missing[0]}^101&Required field missing&HL70357\r"

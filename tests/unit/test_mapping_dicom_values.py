@@ -48,6 +48,8 @@ VRS: dict[tuple[type, str], str] = {
     (Order, "requesting_physician"): "PN",
     (Order, "requesting_service"): "LO",
     (Order, "placer_facility"): "LO",
+    (Order, "assigned_placer_number"): "LO",
+    (Order, "assigned_placer_application"): "LO",
     (Patient, "patient_id"): "LO",
     (Patient, "issuer"): "LO",
     (Patient, "birth_date"): "DA",
