@@ -151,10 +151,9 @@ class RisListener(Recorder[bytes]):
         answer = "AE" if missing else self._answer_for(message)
         if answer == NO_ANSWER:
             return b""
-        kind, order = "ACK", segment(message, "ORC", "latin-1") if b"\rORC|" in message else []
+        order = segment(message, "ORC", "latin-1") if b"\rORC|" in message else []
         numbering = answer == "AA" and self.numbering is not None and order[1:2] == ["SN"]
-        if numbering:
-            kind = "ORR^O02^ORR_O02"
+        kind = "ORR^O02^ORR_O02" if numbering else "ACK"
         ack = f"MSH|^~\\&|RIS|HOSPITAL|BROKER|RADIOLOGY|20261123000000||{kind}|R{control_id[:15]}|P|2.3.1\r"
         if answer in ("AA", "CA"):
             ack += f"MSA|{answer}|{control_id}\r"
