@@ -521,6 +521,26 @@ def order_references(message: Message | hl7.Message, profile: Profile) -> list[O
     return references
 
 
+def assigned_placer_number(message: Message, profile: Profile) -> tuple[str, str, str] | None:
+    """The Order Placer's number for an order made at the broker, from its answer to the
+    SN (RAD-3: an order whose control is NA), read by the profile's order fields as the
+    placer's own orders are, so that its later messages name the order alike:
+    (filler order number, placer order number, placer application), or None when the
+    answer numbers no order. A number the broker could not send back as a placer order
+    number (LO) raises InvalidInput, as it would in an order."""
+    if not any(segment.name == "ORC" for segment in message):
+        return None
+    f = profile.hl7_in.order
+    for group in _order_groups(message):
+        placer, filler = group.first(f.placer_order_number), group.first(f.filler_order_number)
+        if group.first(f.order_control) == "NA" and placer and filler:
+            application = group.first(f.placer_application)
+            check(placer, "LO", f.placer_order_number[0])
+            check(application, "LO", f.placer_application[0])
+            return filler, placer, application
+    return None
+
+
 def _register(message: Message, profile: Profile) -> list[Command]:
     return [RegisterPatient(read_patient(SegmentGroup(message, []), profile))]
 

@@ -29,6 +29,13 @@ def test_the_na_answer_names_the_filler_number_and_the_placers() -> None:
     assert assigned_number(reply, IHE) == ("A00000001", "R77", "RIS")
 
 
+def test_the_answer_is_read_by_the_profiles_order_fields() -> None:
+    """Where the profile reads a placer's order number (ORC-2, else OBR-2), it reads the
+    number of an NA answer too: the placer's later messages are read the same way."""
+    reply = f"{MSH}MSA|AA|C1\rORC|NA||A00000003\rOBR|1|R79^RIS|A00000003\r".encode("ascii")
+    assert assigned_number(reply, IHE) == ("A00000003", "R79", "RIS")
+
+
 @pytest.mark.parametrize(
     "rest",
     [
@@ -42,7 +49,7 @@ def test_an_answer_without_a_number_for_an_order_names_none(rest: str) -> None:
     assert assigned_number(f"{MSH}{rest}".encode("ascii"), IHE) is None
 
 
-@pytest.mark.parametrize(("number", "location"), [("R" * 65, "ORC-2.1"), ("R1^RIS\\X0D\\", "ORC-2.2")])
+@pytest.mark.parametrize(("number", "location"), [("R" * 65, "ORC-2.1"), ("R1^R\\X0D\\IS", "ORC-2.2")])
 def test_a_number_the_broker_could_not_send_back_is_refused(number: str, location: str) -> None:
     """Longer than a placer order number (LO, 64), or a control character escaped in:
     refused as it would be in an order, not kept to go out in ORC-2."""
