@@ -48,11 +48,15 @@ _TABLES: dict[ControlCharacters, dict[int, str | None]] = {
     "hex": str.maketrans({**_DELIMITERS, **_HEX}),
     "drop": str.maketrans({**_DELIMITERS, **dict.fromkeys(_CONTROLS)}),
 }
+#: Any character either table changes: most values (names, IDs, dates) hold none, and
+#: one search finds that in a fifth of the time `translate` takes to copy them (an
+#: answer or an order's messages write some thirty values).
+_SPECIAL = re.compile("[" + re.escape("".join([*_DELIMITERS, *_CONTROLS])) + "]")
 
 
 def escape(text: str, control: ControlCharacters = "hex") -> str:
     """`text` as one HL7 value: no delimiter, no segment terminator, no control byte."""
-    return text.translate(_TABLES[control])
+    return text if _SPECIAL.search(text) is None else text.translate(_TABLES[control])
 
 
 def new_control_id() -> str:

@@ -53,6 +53,18 @@ def test_control_characters_hex_escaped_or_dropped_per_profile_hl7_2_7_5(
     assert escape(text, "drop") == dropped
 
 
+def test_every_character_is_escaped_exactly_when_it_is_a_delimiter_or_a_control_code() -> None:
+    """Over all of Unicode, one character at a time inside a value: the writer's
+    shortcut for values that need no escape must miss none (Cc is C0, DEL and C1)."""
+    delimiters = {"|": "\\F\\", "^": "\\S\\", "~": "\\R\\", "\\": "\\E\\", "&": "\\T\\"}
+    for code in range(0x110000):
+        char = chr(code)
+        control = unicodedata.category(char) == "Cc"
+        hex_escaped = delimiters.get(char) or (f"\\X{code:02X}\\" if control else char)
+        dropped = delimiters.get(char) or ("" if control else char)
+        assert (escape(f"a{char}b"), escape(f"a{char}b", "drop")) == (f"a{hex_escaped}b", f"a{dropped}b"), hex(code)
+
+
 @EXAMPLES
 @given(value=st.text())
 def test_any_text_through_the_writer_parses_back_to_itself_and_adds_no_segment(value: str) -> None:
