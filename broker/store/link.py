@@ -105,9 +105,12 @@ class Link:
         connection.begin()
         self._cursor = connection.connection.cursor()
         self._session: Session | None = None
-        #: The engine's cursor listeners as the unit of work began (most often none).
-        self._before = tuple(connection.dispatch.before_cursor_execute)
-        self._after = tuple(connection.dispatch.after_cursor_execute)
+        #: The engine's cursor listeners as the unit of work began (most often none); read
+        #: off the engine, not the connection, whose joined view costs more to build than
+        #: the BEGIN (no listener is ever put on the link's own connection).
+        dispatch = connection.engine.dispatch
+        self._before = tuple(dispatch.before_cursor_execute)
+        self._after = tuple(dispatch.after_cursor_execute)
 
     @classmethod
     def open(cls, engine: Engine) -> Link:
