@@ -5,9 +5,11 @@ A commit is the fixed cost of a message (on SQLite the WAL write and the writer 
 handed on; on PostgreSQL a round trip and the writer's advisory lock): shared by the
 messages that arrived while the previous transaction was being written, it is paid
 once per batch. No thread of its own and no timer: the caller that finds the writer
-free becomes its leader, takes every piece of work waiting (its own among them, at most
-`max_batch`), runs them and commits; the others find their work done when the leader
-lets go. A lone sender therefore never waits for company.
+free becomes its leader, waits for the writers' turn (store/writers.py), then takes
+every piece of work waiting (its own among them, at most `max_batch`), runs them and
+commits; the others find their work done when the leader lets go. A lone sender
+therefore never waits for company, and the work that arrives while another process
+holds the turn joins the batch instead of waiting for the next one.
 
 Each piece of work runs in a savepoint, so its own `rollback` (a refused message)
 undoes only its changes. If a piece raises, or the commit fails, no result of the batch
@@ -107,8 +109,21 @@ class GroupCommit:
             self._waiting.append(item)  # type: ignore[arg-type]  # results go back to their own caller
         with self._writer:
             while not item.done:
-                self._run(self._take())
+                self._lead()
         return item.outcome()
+
+    def _lead(self) -> None:
+        """One batch, taken once the writers' turn is had: on SQLite with intake processes
+        the turn is often the other process's, and the work that arrives meanwhile joins
+        this batch (a pair of messages a transaction instead of one, over four
+        connections in two processes: the second reads its pages from the first's cache
+        and shares its commit)."""
+        try:
+            with self._uow.writers:
+                self._run(self._take())
+        except Exception as exc:  # the turn itself failed: no piece waiting can be applied
+            for item in self._take():
+                item.fail(exc)
 
     def _take(self) -> list[_Work[object]]:
         with self._waiting_lock:

@@ -8,14 +8,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from broker.domain.ports import InboundRecord, UnitOfWork
 from broker.store import tables as t
+from broker.store.db import build_engine
 from broker.store.group_commit import GroupCommit
+from broker.store.migrate import upgrade
 from broker.store.uow import SqlUnitOfWorkFactory
+from broker.store.writers import FileTurn
 
 Work = Callable[[UnitOfWork], object]
 
@@ -117,3 +121,52 @@ def test_a_lone_caller_does_not_wait_for_company(engine: Engine) -> None:
     group = GroupCommit(SqlUnitOfWorkFactory(engine))
     group(_keep("alone"))
     assert _stored(engine) == ["alone"]
+
+
+def test_work_arriving_while_another_process_has_the_turn_joins_the_batch(
+    tmp_path: Path, pool: ThreadPoolExecutor
+) -> None:
+    """SQLite with intake processes: the leader takes its batch once it has the writers'
+    turn, not before waiting for it, so the messages of this process's other connections
+    that arrive meanwhile share its transaction (issue #17: over four connections in two
+    processes, one message a transaction before)."""
+    url = f"sqlite:///{tmp_path / 'broker.db'}"
+    upgrade(url, create=True)
+    engine = build_engine(url)
+    sizes: list[int] = []
+    group = GroupCommit(SqlUnitOfWorkFactory(engine), committed=sizes.append)
+    other_process = FileTurn(tmp_path / "broker.db-writer.lock")  # a lock of its own: excludes ours
+    other_process.take()
+    try:
+        futures = [pool.submit(group, _keep(f"M{n}")) for n in range(4)]
+        deadline = time.monotonic() + 5
+        while group.waiting < 4 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        other_process.let_go()
+    for future in futures:
+        future.result(timeout=10)
+    engine.dispose()
+    assert sizes == [4], "the four messages did not share one transaction"
+
+
+def test_a_turn_that_cannot_be_taken_fails_the_waiting_work_and_leaves_none_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left queued, a piece would be applied by a later leader with nobody to answer."""
+    url = f"sqlite:///{tmp_path / 'broker.db'}"
+    upgrade(url, create=True)
+    engine = build_engine(url)
+
+    def unopenable(_turn: FileTurn) -> None:
+        raise PermissionError("writer lock file")
+
+    monkeypatch.setattr(FileTurn, "take", unopenable)
+    group = GroupCommit(SqlUnitOfWorkFactory(engine))
+    with pytest.raises(PermissionError):
+        group(_keep("never"))
+    assert group.waiting == 0
+    monkeypatch.undo()
+    group(_keep("later"))
+    engine.dispose()
+    assert _stored(engine) == ["later"]
