@@ -5,13 +5,14 @@ A commit is the fixed cost of a message (on SQLite the WAL write and the writer 
 handed on; on PostgreSQL a round trip and the writer's advisory lock): shared by the
 messages that arrived while the previous transaction was being written, it is paid
 once per batch. No thread of its own and no timer: the caller that finds the writer
-free becomes its leader, waits for the writers' turn (store/writers.py), then takes
-every piece of work waiting (its own among them, at most `max_batch`), runs them and
-commits; the others find their work done when the leader lets go. A lone sender
-therefore never waits for company, and the work that arrives while another process
-holds the turn joins the batch instead of waiting for the next one.
+free becomes its leader and opens a transaction, whose BEGIN waits for the writers'
+turn (SQLite: store/writers.py; PostgreSQL: the writers' advisory lock, store/db.py);
+then it takes every piece of work waiting (its own among them, at most `max_batch`),
+runs them and commits; the others find their work done when the leader lets go. A
+lone sender therefore never waits for company, and the work that arrives while
+another process or broker writes joins the batch instead of waiting for the next one.
 
-Each piece of work runs in a savepoint, so its own `rollback` (a refused message)
+Each piece of a group runs in a savepoint, so its own `rollback` (a refused message)
 undoes only its changes. If a piece raises, or the commit fails, no result of the batch
 is delivered: every piece is run again in a transaction of its own, so one bad message
 costs the others nothing but time and its caller alone gets the error (AR 207).
@@ -113,54 +114,63 @@ class GroupCommit:
         return item.outcome()
 
     def _lead(self) -> None:
-        """One batch, taken once the writers' turn is had: on SQLite with intake processes
-        the turn is often the other process's, and the work that arrives meanwhile joins
-        this batch (a pair of messages a transaction instead of one, over four
-        connections in two processes: the second reads its pages from the first's cache
-        and shares its commit)."""
+        """One transaction, opened before its work is taken: its BEGIN waits for the
+        writers' turn (SQLite: this process's other writers and the other processes';
+        PostgreSQL: the writers' advisory lock, other brokers' too), and the work that
+        arrives meanwhile joins it. Over four connections in two intake processes that
+        is a pair of messages a transaction instead of one: the second reads its pages
+        from the first's cache, which the other process's commit had emptied, and shares
+        its commit."""
+        batch: list[_Work[object]] = []
         try:
-            with self._uow.writers:
-                self._run(self._take())
-        except Exception as exc:  # the turn itself failed: no piece waiting can be applied
-            for item in self._take():
-                item.fail(exc)
-
-    def _take(self) -> list[_Work[object]]:
-        with self._waiting_lock:
-            return [self._waiting.popleft() for _ in range(min(len(self._waiting), self._max_batch))]
-
-    def _run(self, batch: list[_Work[object]]) -> None:
-        try:
-            self._apply(batch)
+            try:
+                with self._uow() as uow:
+                    batch = self._take()
+                    results = self._within(uow, batch)
+            except Exception as exc:
+                self._failed(batch, exc)
+                return
+            self._committed(len(batch))
+            for item, result in zip(batch, results, strict=True):
+                item.finish(result)
         finally:  # the leader was interrupted (BaseException): its followers must not wait for ever
             for item in batch:
                 if not item.done:
                     item.fail(RuntimeError("not applied: the writer stopped"))
 
-    def _apply(self, batch: list[_Work[object]]) -> None:
-        if len(batch) > 1:
-            try:
-                results = self._together(batch)
-            except Exception as exc:  # one piece or the commit failed: each on its own now
-                log.info("group of %d messages not committed (%s); applying each alone", len(batch), type(exc).__name__)
-                log.debug("group commit failed", exc_info=exc)
-            else:
-                self._committed(len(batch))
-                for item, result in zip(batch, results, strict=True):
-                    item.finish(result)
-                return
-        for item in batch:
-            self._each(item)
+    def _take(self) -> list[_Work[object]]:
+        with self._waiting_lock:
+            return [self._waiting.popleft() for _ in range(min(len(self._waiting), self._max_batch))]
 
-    def _together(self, batch: list[_Work[object]]) -> list[object]:
-        with self._uow() as uow:
+    def _within(self, uow: SqlUnitOfWork, batch: list[_Work[object]]) -> list[object]:
+        """The batch's results, committed; a piece alone needs no savepoint."""
+        if len(batch) == 1:
+            results = [batch[0].work(uow)]
+        else:
             results = []
             for item in batch:
                 scope = _Savepoint(uow)
                 results.append(item.work(scope))
                 scope.release()
-            uow.commit()
+        uow.commit()
         return results
+
+    def _failed(self, batch: list[_Work[object]], exc: Exception) -> None:
+        """After the transaction failed. None was opened (the store was pulled away, the
+        turn could not be taken): no piece waiting can be applied, and none is left
+        queued for a later leader to apply unanswered. A piece alone: its caller answers
+        it (AR 207). A group: each piece again in a transaction of its own, so one bad
+        message costs the others nothing but time."""
+        if not batch:
+            for item in self._take():
+                item.fail(exc)
+        elif len(batch) == 1:
+            batch[0].fail(exc)
+        else:
+            log.info("group of %d messages not committed (%s); applying each alone", len(batch), type(exc).__name__)
+            log.debug("group commit failed", exc_info=exc)
+            for item in batch:
+                self._each(item)
 
     def _each(self, item: _Work[object]) -> None:
         try:

@@ -83,12 +83,6 @@ class SqlUnitOfWorkFactory:
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._engine, self._writers, self._watch)
 
-    @property
-    def writers(self) -> AbstractContextManager[object]:
-        """The writers' turn the units of work take (reentrant): held around several, it
-        is taken once for them."""
-        return self._writers
-
     def reading(self) -> SqlUnitOfWork:
         """A unit of work that only reads: it takes no turn among the writers, and its
         transaction is read-only (SQLite: a plain BEGIN, which WAL never blocks;

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from broker.domain.ports import InboundRecord, UnitOfWork
 from broker.store import tables as t
-from broker.store.db import build_engine
+from broker.store.db import WRITER_LOCK_KEY, build_engine, sqlite_file
 from broker.store.group_commit import GroupCommit
 from broker.store.migrate import upgrade
 from broker.store.uow import SqlUnitOfWorkFactory
@@ -123,31 +124,45 @@ def test_a_lone_caller_does_not_wait_for_company(engine: Engine) -> None:
     assert _stored(engine) == ["alone"]
 
 
-def test_work_arriving_while_another_process_has_the_turn_joins_the_batch(
-    tmp_path: Path, pool: ThreadPoolExecutor
-) -> None:
-    """SQLite with intake processes: the leader takes its batch once it has the writers'
-    turn, not before waiting for it, so the messages of this process's other connections
-    that arrive meanwhile share its transaction (issue #17: over four connections in two
-    processes, one message a transaction before)."""
-    url = f"sqlite:///{tmp_path / 'broker.db'}"
-    upgrade(url, create=True)
-    engine = build_engine(url)
+@contextmanager
+def _another_process_writing(engine: Engine) -> Iterator[None]:
+    """The writers' turn held as another process (or broker) holds it: on SQLite the
+    writers' file lock, opened apart (a lock of its own excludes ours); on PostgreSQL
+    the writers' advisory lock, in a transaction of another connection."""
+    if engine.dialect.name == "sqlite":
+        database = sqlite_file(engine)
+        assert database is not None
+        turn = FileTurn(database.with_name(f"{database.name}-writer.lock"))
+        turn.take()
+        try:
+            yield
+        finally:
+            turn.let_go()
+        return
+    with engine.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
+        try:
+            yield
+        finally:
+            other.rollback()
+
+
+def test_work_arriving_while_another_process_writes_joins_the_batch(engine: Engine, pool: ThreadPoolExecutor) -> None:
+    """The leader takes its batch once its transaction has the writers' turn, not
+    before waiting for it, so the messages of this process's other connections that
+    arrive meanwhile share its transaction (issue #17: over four connections in two
+    intake processes, one message a transaction before)."""
     sizes: list[int] = []
     group = GroupCommit(SqlUnitOfWorkFactory(engine), committed=sizes.append)
-    other_process = FileTurn(tmp_path / "broker.db-writer.lock")  # a lock of its own: excludes ours
-    other_process.take()
-    try:
+    with _another_process_writing(engine):
         futures = [pool.submit(group, _keep(f"M{n}")) for n in range(4)]
         deadline = time.monotonic() + 5
         while group.waiting < 4 and time.monotonic() < deadline:
             time.sleep(0.001)
-    finally:
-        other_process.let_go()
     for future in futures:
         future.result(timeout=10)
-    engine.dispose()
     assert sizes == [4], "the four messages did not share one transaction"
+    assert _stored(engine) == [f"M{n}" for n in range(4)]
 
 
 def test_a_turn_that_cannot_be_taken_fails_the_waiting_work_and_leaves_none_behind(
