@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -122,6 +122,17 @@ def _name_keys(link: Link, patient_pk: int, name: PersonName, *, new: bool = Fal
         link.run_many(_ADD_NAME_KEYS, rows)
 
 
+E = TypeVar("E")
+
+
+def _added(link: Link, entity: E) -> E:
+    """The stored record of `entity` (store/records.py), added to the session: the one
+    to change further."""
+    record = stored(entity)
+    link.session.add(record)
+    return record
+
+
 def _demographics(patient: Patient) -> dict[str, str]:
     return {
         "name_alphabetic": patient.name.alphabetic,
@@ -161,10 +172,7 @@ class PatientRepository:
         return self._link.session.scalars(stmt).first()
 
     def add(self, patient: Patient) -> Patient:
-        """The stored record of `patient` (store/records.py): the one to change further."""
-        record = stored(patient)
-        self._link.session.add(record)
-        return record
+        return _added(self._link, patient)
 
     def remove(self, patient: Patient) -> None:
         session = self._link.session
@@ -201,10 +209,7 @@ class OrderRepository:
         return self._link.session.scalars(stmt.order_by(t.orders.c.id.desc())).first()
 
     def add(self, order: Order) -> Order:
-        """The stored record of `order` (store/records.py): the one to change further."""
-        record = stored(order)
-        self._link.session.add(record)
-        return record
+        return _added(self._link, order)
 
     def placed(self, placer_order_number: str, placer_application: str) -> bool:
         params = {"placer_order_number": placer_order_number, "placer_application": placer_application}
@@ -304,10 +309,7 @@ class PerformedStepRepository:
         return self._link.session.scalars(stmt).first()
 
     def add(self, pps: PerformedStep) -> PerformedStep:
-        """The stored record of `pps` (store/records.py): the one to change further."""
-        record = stored(pps)
-        self._link.session.add(record)
-        return record
+        return _added(self._link, pps)
 
 
 class InboundRepository:
