@@ -16,7 +16,7 @@ that writers take in turn). Here the process's writers never checkpoint
 - A log is started afresh by a writer that begins after a checkpoint copied all of
   it. Writers that never pause always begin before the checkpoint that copies them
   ends, and the log would grow without end (measured: 324 MB in 3 s); so when the
-  log has reached `restart_pages`, the checkpoint is finished in the writers' turn
+  log has reached `restart_bytes`, the checkpoint is finished in the writers' turn
   (store/writers.py: this process's and the other processes'), which leaves it only
   the pages written during the PASSIVE one to copy. The writer after it starts the
   log from its beginning again.
@@ -41,18 +41,18 @@ log = logging.getLogger(__name__)
 
 #: Let the writes of this moment join the checkpoint a write asked for (seconds).
 SETTLE_SECONDS = 0.1
-#: The log's size (in pages of 4 KiB) at which a checkpoint is finished in the
-#: writers' turn, so that the log starts again: 32 MiB, against SQLite's 4 MiB.
-RESTART_PAGES = 8192
+#: The log's size at which a checkpoint is finished in the writers' turn, so that the
+#: log starts again: 32 MiB, against SQLite's 1,000 pages (1 MiB at the broker's page size).
+RESTART_BYTES = 32 * 2**20
 
 
 class Checkpointer:
     """The checkpoints of one SQLite database for the writers of this process."""
 
-    def __init__(self, engine: Engine, *, settle: float = SETTLE_SECONDS, restart_pages: int = RESTART_PAGES) -> None:
+    def __init__(self, engine: Engine, *, settle: float = SETTLE_SECONDS, restart_bytes: int = RESTART_BYTES) -> None:
         self._engine = engine
         self._settle = settle
-        self._restart_pages = restart_pages
+        self._restart_bytes = restart_bytes
         self._writers = writers_of(engine)
         self._due = threading.Event()
         self._stopping = threading.Event()
@@ -117,7 +117,8 @@ class Checkpointer:
             assert driver is not None
             _, pages, _ = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
-            if pages >= self._restart_pages:  # copied all, perhaps, but written to since
+            (page_size,) = driver.execute("PRAGMA page_size").fetchone()  # the file's own
+            if pages * page_size >= self._restart_bytes:  # copied all, perhaps, but written to since
                 with self._writers:
                     driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.restarts += 1

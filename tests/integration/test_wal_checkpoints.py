@@ -1,12 +1,15 @@
 """#17 SQLite WAL checkpoints on their own thread (store/checkpoints.py): a serving
 broker's writers never checkpoint in their commit; the thread does, after writes only,
-and the log still starts afresh under writers that never pause."""
+and the log still starts afresh under writers that never pause. And the file the log
+belongs to: created in WAL mode with small pages (store/migrate.py)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,14 +18,14 @@ from sqlalchemy import Engine, text
 from broker.app import Broker
 from broker.store.checkpoints import Checkpointer
 from broker.store.db import build_engine
-from broker.store.migrate import upgrade
+from broker.store.migrate import SQLITE_PAGE_SIZE, upgrade
 from broker.store.writers import writers_of
 from support.brokers import make_config
 from support.hl7peer import RisListener, ack_code, sample, send
 from support.recorder import settled
 
 ORDER = "rad-2-placer-order/orm_o01_nw.hl7"
-#: A row of about one page: each transaction below writes a few pages.
+#: A row of a few pages: each transaction below writes a few more.
 ROW = b"x" * 3000
 
 
@@ -35,6 +38,30 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
         conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)"))
     yield engine
     engine.dispose()
+
+
+def _file_settings(path: Path) -> tuple[int, str]:
+    with closing(sqlite3.connect(path)) as connection:
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+        (journal_mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    return page_size, journal_mode
+
+
+def test_a_created_database_has_small_pages_and_one_made_before_keeps_its_own(tmp_path: Path) -> None:
+    """`db upgrade --create` fixes the page size as it makes the file (SQLite's default
+    is 4 KiB); upgrading a file made before leaves its page size alone, as SQLite must
+    for a file in WAL mode."""
+    created = tmp_path / "created.db"
+    upgrade(f"sqlite:///{created}", create=True)
+    assert SQLITE_PAGE_SIZE == 1024
+    assert _file_settings(created) == (1024, "wal")
+    older = tmp_path / "older.db"
+    with closing(sqlite3.connect(older)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")  # SQLite's own page size
+    upgrade(f"sqlite:///{older}", create=True)
+    assert _file_settings(older) == (4096, "wal")
+    with closing(sqlite3.connect(older)) as connection:
+        assert connection.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
 
 
 def _autocheckpoint(engine: Engine) -> int:
@@ -92,7 +119,7 @@ def test_the_log_starts_again_under_writers_that_never_pause(sqlite_engine: Engi
     """Checkpoints that copy while the writers go on would never find the log fully
     copied; finished in the writers' turn, they let it start again, so it stays
     bounded. Every row is there."""
-    checkpointer = Checkpointer(sqlite_engine, settle=0.005, restart_pages=200)
+    checkpointer = Checkpointer(sqlite_engine, settle=0.005, restart_bytes=800 * 1024)
     checkpointer.start()
     sizes: list[int] = []
     stop = threading.Event()
@@ -110,7 +137,7 @@ def test_the_log_starts_again_under_writers_that_never_pause(sqlite_engine: Engi
         watcher.join()
         checkpointer.stop()
     assert checkpointer.restarts >= 1
-    # 200 pages, what the writers add while the last checkpoint copies, and slack.
-    assert max(sizes) < 2_000 * 4096, f"log grew to {max(sizes)} bytes"
+    # 800 KiB, what the writers add while the last checkpoint copies, and slack.
+    assert max(sizes) < 8 * 2**20, f"log grew to {max(sizes)} bytes"
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM filler")).scalar() == written
