@@ -205,6 +205,7 @@ class OrderRepository:
         stmt = select(StoredOrder).where(
             t.orders.c.assigned_placer_number == placer_order_number,
             t.orders.c.assigned_placer_application == placer_application,
+            t.ASSIGNED_NUMBERED,  # lets the planner use the partial index
         )
         return self._link.session.scalars(stmt.order_by(t.orders.c.id.desc())).first()
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapper, composite, registry, relationship
 from sqlalchemy.types import TypeDecorator
@@ -121,6 +122,10 @@ patients = Table(
     UniqueConstraint("patient_id", "issuer"),
 )
 
+#: The partial index's condition, also written into the query that reads by it (a
+#: planner uses a partial index only when the query states its condition).
+ASSIGNED_NUMBERED = text("assigned_placer_number != ''")
+
 _BYTEWISE = String(KEY_LENGTH).with_variant(String(KEY_LENGTH, collation="C"), "postgresql")
 
 #: One row per search key of a patient's name (broker.store.name_keys), kept by the
@@ -132,6 +137,7 @@ patient_name_keys = Table(
     Column("patient_pk", ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
     Column("name_key", _BYTEWISE, primary_key=True),
     Index(None, "name_key", "patient_pk"),
+    sqlite_with_rowid=False,  # its key is the table: one b-tree fewer to write (issue #17)
 )
 
 orders = Table(
@@ -153,7 +159,14 @@ orders = Table(
     Column("assigned_placer_number", String(64), nullable=False, default="", server_default=""),
     Column("assigned_placer_application", String(64), nullable=False, default="", server_default=""),
     UniqueConstraint("placer_application", "placer_order_number"),
-    Index(None, "assigned_placer_application", "assigned_placer_number"),
+    #: Only the orders the placer numbered (NA): the others, nearly all, write no entry.
+    Index(
+        None,
+        "assigned_placer_application",
+        "assigned_placer_number",
+        sqlite_where=ASSIGNED_NUMBERED,
+        postgresql_where=ASSIGNED_NUMBERED,
+    ),
 )
 
 requested_procedures = Table(
@@ -247,6 +260,7 @@ inbound_message_orders = Table(
     Column("placer_application", String(64), primary_key=True),
     Column("placer_order_number", String(64), primary_key=True),
     Index(None, "placer_application", "placer_order_number"),
+    sqlite_with_rowid=False,
 )
 
 outbox = Table(
