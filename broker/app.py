@@ -24,7 +24,7 @@ from broker.config import BrokerConfig, DestinationConfig
 from broker.dicom.ae import DicomListener
 from broker.dicom.forwarder import DicomDestination, MppsTransport
 from broker.dicom.mpps_scp import handle_n_create, handle_n_get, handle_n_set
-from broker.dicom.mwl_scp import handle_find
+from broker.dicom.mwl_scp import FindRequests, handle_find
 from broker.domain.audit import Audited
 from broker.domain.identifiers import AssignmentPolicy
 from broker.domain.query_log import QueryLog
@@ -166,7 +166,7 @@ class Broker:
                     handle_find,
                     [
                         services.worklist,
-                        self.profile,
+                        FindRequests(self.profile),
                         services.metrics,
                         services.audit,
                         services.queries,

@@ -71,6 +71,22 @@ def test_other_stations_get_the_standard_answer(
     assert "RequestedProcedurePriority" not in answer
 
 
+def test_the_same_query_from_the_station_and_another_in_turn_gets_each_its_answer(
+    request: pytest.FixtureRequest, pool: BrokerPool, tmp_path: Path
+) -> None:
+    """The same identifier bytes, read once per calling AE (dicom/mwl_scp.py
+    `FindRequests`): the station's quirks never reach the other AE, nor the other
+    way round, however they alternate."""
+    port = pool.get(request, "sqlite", PROFILE).dicom.port
+    for turn, aet in enumerate(("MODALITY1", "CT01", "MODALITY1", "CT01")):
+        [answer] = findscu(port, [], tmp_path / str(turn), query=as_dataset(QUERY), aet=aet)
+        assert ("RequestedProcedurePriority" in answer) == (aet == "MODALITY1")
+        charsets = answer.SpecificCharacterSet
+        assert (list(charsets) if aet == "MODALITY1" else charsets) == (
+            ["", "ISO 2022 IR 87"] if aet == "MODALITY1" else "ISO_IR 192"
+        )
+
+
 def test_a_quirk_naming_an_unknown_key_or_set_stops_start_up(tmp_path: Path) -> None:
     for stations in ("{X: {always_return: [NoSuchKeyword]}}", "{X: {character_set: ISO_IR 999}}"):
         path = tmp_path / "bad.yaml"
