@@ -1,11 +1,11 @@
 """Modality Worklist C-FIND SCP (RAD-5): a thin handler over the WorklistProvider.
 
 An identifier is read once (`FindRequests`: its query, answer plan and logged keys,
-kept by its bytes). Answers are written straight to bytes (`AnswerPlan`) and handed to the socket's owner
-(`PendingResponses`); the final status is yielded to pynetdicom, whose send of it the
-association's DIMSE provider turns into bytes too (reactor.RawFinalStatus). An answer
-the connection can no longer take (write failed, peer gone) aborts the association and
-is counted.
+kept by its bytes). Answers are written straight to bytes (`AnswerPlan`) and handed to
+the socket's owner (`PendingResponses`); the final status is yielded to pynetdicom,
+whose send of it the association's DIMSE provider turns into bytes too
+(reactor.RawFinalStatus). An answer the connection can no longer take (write failed,
+peer gone) aborts the association and is counted.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _captured(event: evt.Event) -> Captured:
 def _keys(identifier: Dataset) -> dict[str, str]:
     try:
         return asked_keys(identifier)
-    except Exception:  # a value pydicom cannot convert: the query is refused anyway
+    except Exception:  # a value pydicom cannot convert: the query log shows no keys
         return {}
 
 
