@@ -4,11 +4,19 @@ Exact values on the indexed keys (station, modality, patient ID, accession, SPS 
 and the start-time range go to SQL; wildcards become LIKE with `*`→`%`, `?`→`_` and
 the SQL wildcards in the value escaped. Patient's Name is matched in Python, because
 PN matching works per component group.
+
+The SELECT of a query is built once for what it narrows by (`_Terms`) and kept: a
+modality asks the same query at each poll, and a SELECT built anew cost SQLAlchemy its
+building, its cache key and the compiled cache's lookup each time; kept, its key is
+memoized (issue #17: a station+date C-FIND with ten answers, identifier read included,
+1.17 -> 0.70 ms in-process).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Engine, Select, select
 
@@ -35,30 +43,43 @@ def _like(pattern: Pattern) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def _conditions(query: WorklistQuery) -> list[ColumnElement[bool]]:
+class _Terms(NamedTuple):
+    """What of a query SQL narrows by, hashable: equal terms, equal SELECT. The rest
+    (names, times of day) is matched in Python."""
+
+    patterns: tuple[tuple[Key, str], ...]
+    uid_lists: tuple[tuple[Key, tuple[str, ...]], ...]
+    start: datetime | None
+    end: datetime | None
+
+    @classmethod
+    def of(cls, query: WorklistQuery) -> _Terms:
+        period = query.period
+        return cls(
+            tuple((key, p.text) for key, p in query.patterns.items() if key in _COLUMNS and p.text not in ("", "*")),
+            tuple((key, tuple(sorted(uids))) for key, uids in query.uid_lists.items() if key in _COLUMNS and uids),
+            period.start if period is not None else None,
+            period.end if period is not None else None,
+        )
+
+
+def _conditions(terms: _Terms) -> list[ColumnElement[bool]]:
     status_values = [s.value for s in ON_WORKLIST]
     conditions: list[ColumnElement[bool]] = [t.scheduled_steps.c.status.in_(status_values)]
-    return conditions + _query_conditions(query)
+    return conditions + _query_conditions(terms)
 
 
-def _query_conditions(query: WorklistQuery) -> list[ColumnElement[bool]]:
+def _query_conditions(terms: _Terms) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    for key, pattern in query.patterns.items():
-        column = _COLUMNS.get(key)
-        if column is None or pattern.text in ("", "*"):
-            continue
-        if pattern.is_wildcard:
-            conditions.append(column.like(_like(pattern), escape="\\"))
-        else:
-            conditions.append(column == pattern.text)
-    for key, uids in query.uid_lists.items():
-        if key in _COLUMNS and uids:
-            conditions.append(_COLUMNS[key].in_(sorted(uids)))
-    if query.period is not None:
-        if query.period.start is not None:
-            conditions.append(t.scheduled_steps.c.start >= query.period.start)
-        if query.period.end is not None:
-            conditions.append(t.scheduled_steps.c.start <= query.period.end)
+    for key, text in terms.patterns:
+        pattern = Pattern(text)
+        column = _COLUMNS[key]
+        conditions.append(column.like(_like(pattern), escape="\\") if pattern.is_wildcard else column == text)
+    conditions += [_COLUMNS[key].in_(uids) for key, uids in terms.uid_lists]
+    if terms.start is not None:
+        conditions.append(t.scheduled_steps.c.start >= terms.start)
+    if terms.end is not None:
+        conditions.append(t.scheduled_steps.c.start <= terms.end)
     return conditions
 
 
@@ -81,9 +102,15 @@ def _entry(row: Any) -> WorklistEntry:
 
 def statement(query: WorklistQuery, *, by_creation: bool = False) -> Select[Any]:
     """The SELECT for `query`: what SQL can narrow by index (the tests read its plan)."""
+    return _statement(_Terms.of(query), by_creation)
+
+
+@lru_cache(maxsize=256)
+def _statement(terms: _Terms, by_creation: bool) -> Select[Any]:
+    """Kept for the terms last asked (a SELECT is immutable: shared by threads)."""
     return (
         _joined()
-        .where(*_conditions(query))
+        .where(*_conditions(terms))
         # Steps without a start time first on every backend: SQLite's default, where
         # PostgreSQL would put them last and so answer a capped query differently.
         .order_by(*((_S.id,) if by_creation else (_S.start.nulls_first(), _S.id)))
@@ -123,7 +150,7 @@ class SqlWorklistReader:
 
     def around(self, query: WorklistQuery, limit: int) -> list[WorklistEntry]:
         """See `WorklistReader.around`."""
-        period = WorklistQuery(period=query.period)
+        period = _Terms.of(WorklistQuery(period=query.period))
         stmt = _joined().where(*_query_conditions(period)).order_by(_S.start.nulls_first(), _S.id).limit(limit)
         with self._engine.connect().execution_options(readonly=True) as conn:
             return [_entry(row) for row in conn.execute(stmt)]

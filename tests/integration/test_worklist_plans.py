@@ -38,3 +38,20 @@ def test_usual_keys_use_an_index_not_a_full_scan(engine: Engine, name: str) -> N
 def test_universal_query_scans_the_steps(engine: Engine) -> None:
     """The control: the plan reader does see a full scan when there is one."""
     assert _full_scans(engine, WorklistQuery())
+
+
+def test_a_select_is_built_once_for_what_a_query_narrows_by() -> None:
+    """A modality's poll asks the same query again: its SELECT is the one built before
+    (store/worklist.py keeps it, and SQLAlchemy then finds it compiled). A query that
+    narrows by anything else gets its own; names are matched in Python, not in SQL."""
+    again = WorklistQuery(patterns={Key.STATION_AE: Pattern("CT01")}, period=DAY)
+    assert statement(again) is statement(USUAL_KEYS["station+date"])
+    named = WorklistQuery(patterns={Key.STATION_AE: Pattern("CT01"), Key.PATIENT_NAME: Pattern("YAMADA*")}, period=DAY)
+    assert statement(named) is statement(again)
+    for other in (
+        WorklistQuery(patterns={Key.STATION_AE: Pattern("CT02")}, period=DAY),
+        WorklistQuery(patterns={Key.STATION_AE: Pattern("CT0?")}, period=DAY),
+        WorklistQuery(patterns={Key.STATION_AE: Pattern("CT01")}),
+    ):
+        assert statement(other) is not statement(again)
+    assert statement(again, by_creation=True) is not statement(again)
