@@ -47,7 +47,7 @@ class _Terms(NamedTuple):
     """What of a query SQL narrows by, hashable: equal terms, equal SELECT. The rest
     (names, times of day) is matched in Python."""
 
-    patterns: tuple[tuple[Key, str], ...]
+    patterns: tuple[tuple[Key, Pattern], ...]
     uid_lists: tuple[tuple[Key, tuple[str, ...]], ...]
     start: datetime | None
     end: datetime | None
@@ -56,7 +56,7 @@ class _Terms(NamedTuple):
     def of(cls, query: WorklistQuery) -> _Terms:
         period = query.period
         return cls(
-            tuple((key, p.text) for key, p in query.patterns.items() if key in _COLUMNS and p.text not in ("", "*")),
+            tuple((key, p) for key, p in query.patterns.items() if key in _COLUMNS and p.text not in ("", "*")),
             tuple((key, tuple(sorted(uids))) for key, uids in query.uid_lists.items() if key in _COLUMNS and uids),
             period.start if period is not None else None,
             period.end if period is not None else None,
@@ -71,10 +71,9 @@ def _conditions(terms: _Terms) -> list[ColumnElement[bool]]:
 
 def _query_conditions(terms: _Terms) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    for key, text in terms.patterns:
-        pattern = Pattern(text)
+    for key, pattern in terms.patterns:
         column = _COLUMNS[key]
-        conditions.append(column.like(_like(pattern), escape="\\") if pattern.is_wildcard else column == text)
+        conditions.append(column.like(_like(pattern), escape="\\") if pattern.is_wildcard else column == pattern.text)
     conditions += [_COLUMNS[key].in_(uids) for key, uids in terms.uid_lists]
     if terms.start is not None:
         conditions.append(t.scheduled_steps.c.start >= terms.start)
