@@ -186,20 +186,31 @@ def _order_stream_survives_kills(process: BrokerProcess, engine: Engine, db_back
 
 
 def _children(process: BrokerProcess) -> list[int]:
-    """The processes `process` started (its intake processes), read from /proc."""
+    """The processes `process` started (its intake processes): those whose parent it is.
+
+    Read from each process's stat rather than the parent's per-thread `children`
+    files: the broker's threads come and go, and a thread gone between listing and
+    reading took its file with it (a CI failure)."""
     assert process.process is not None
-    pid = process.process.pid
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+    parent = str(process.process.pid)
+    return [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _stat(entry)[1:2] == [parent]
+    ]
 
 
 def _alive(pid: int) -> bool:
     """Running, or not yet reaped and not a zombie."""
+    state = _stat(Path(f"/proc/{pid}"))[:1]
+    return state not in ([], ["Z"])
+
+
+def _stat(entry: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); []
+    when the process has gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 def _counts(engine: Engine) -> dict[str, int]:
