@@ -259,6 +259,7 @@ def hl7_listener(
         alerts=services.alerts,
         elsewhere=elsewhere,
         closed=closed,
+        busy_poll=config.hl7.busy_poll_ms / 1000,
     )
 
 

@@ -70,6 +70,10 @@ class Hl7ListenerConfig(_Section):
     #: Processes serving the connections: 1, the broker's own; more, that many intake
     #: processes besides it (hl7/processes.py), for a feed one core cannot keep up with.
     processes: int = Field(1, ge=1, le=32)
+    #: After each ACK, a connection that is the only one sending watches for the next
+    #: message this long (milliseconds) before sleeping: a sleeping thread wakes slow
+    #: (hl7/listener.py). 0: always sleep. At most this much CPU per message.
+    busy_poll_ms: float = Field(1.0, ge=0, le=10)
     tls: TlsConfig | None = None
     #: Sending application/facility (MSH-3/MSH-4) allowed to send; empty: anyone.
     #: Others are answered AR and their message is kept as refused, not applied.
