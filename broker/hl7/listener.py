@@ -19,11 +19,12 @@ the kernel meanwhile is woken on a cold core with cold caches, and everything it
 runs costs more: measured on the 2-core machine, 1.0-1.4 ms of CPU an order live
 against 0.65 ms for the same intake called in a loop (issue #17). So after each answer
 a connection that is the only one sending watches its socket for `busy_poll` seconds
-(default 1 ms) before it sleeps: one connection then ACKed 880-950 ORM^O01/s where it
-ACKed 600-710 (same code otherwise, runs alternating). While other connections of the
-process are sending it does not: their threads need the cores (four connections lost
-up to a quarter of their rate when each watched). The cost is bounded: at most
-`busy_poll` of CPU per message received, nothing once the sender pauses.
+(default 1 ms) before it sleeps: one connection then ACKed 1,162-1,182 ORM^O01/s where
+it ACKed 969-989, and 2,426-2,689 ADT^A08/s where it ACKed 1,662-1,920 (make bench's
+ingest part, runs alternating). While other connections of the process are sending it
+does not: their threads need the cores (four connections lost up to a quarter of their
+rate when each watched). The cost is bounded: at most `busy_poll` of CPU per message
+received, nothing once the sender pauses.
 
 With TLS, the handshake completes (within its timeout) before a byte is read, and a
 failed or overdue handshake is reported as a security alert.
