@@ -242,12 +242,15 @@ class MllpListener:
 def _polled(link: socket.socket, size: int, seconds: float) -> bytes | None:
     """What `link` receives within `seconds`, watched without sleeping (b"": the peer
     closed); None if nothing came. Leaves `link` non-blocking: its reader sets the
-    timeout it wants."""
+    timeout it wants. Over TLS a record not yet whole reads as nothing yet, and one that
+    needs a write first (SSLWantWriteError) is left to the blocking read, which does it."""
     until = time.perf_counter() + seconds
     link.setblocking(False)
     while True:
         try:
             return link.recv(size)
+        except ssl.SSLWantWriteError:
+            return None
         except (BlockingIOError, ssl.SSLWantReadError):
             if time.perf_counter() >= until:
                 return None
