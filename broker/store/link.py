@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, Dialect, Engine
+from sqlalchemy import BindParameter, Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -111,15 +111,6 @@ class Link:
         dispatch = connection.engine.dispatch
         self._before = tuple(dispatch.before_cursor_execute)
         self._after = tuple(dispatch.after_cursor_execute)
-
-    @classmethod
-    def open(cls, engine: Engine) -> Link:
-        connection = engine.connect()
-        try:
-            return cls(connection)
-        except BaseException:
-            connection.close()
-            raise
 
     @property
     def dialect(self) -> str:
@@ -216,13 +207,21 @@ class Link:
         self._connection.rollback()
         self._connection.begin()
 
-    def close(self) -> None:
-        """An open transaction is rolled back by SQLAlchemy as the connection closes."""
+    def end(self) -> None:
+        """What was not committed rolled back, the cursor closed: the last of the link
+        that needs the writers' turn (an open SQLite write transaction holds the file's
+        write lock). The connection itself is given back by `close`, after the turn."""
         try:
             self.forget()
             self._cursor.close()
         finally:
-            self._connection.close()
+            if self._connection.in_transaction():
+                self._connection.rollback()
+
+    def close(self) -> None:
+        """The connection given back to the pool (rolled back first if `end` was not
+        reached or failed: SQLAlchemy does that as a connection closes)."""
+        self._connection.close()
 
     def _undo_failed_commit(self) -> None:
         """SQLAlchemy forgets a transaction whose commit failed; the driver does not, and

@@ -32,13 +32,24 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         """Refused at once when the store was pulled away: even a resent message, whose
-        stored answer would be repeated without a commit, must not be answered AA."""
+        stored answer would be repeated without a commit, must not be answered AA.
+
+        The connection is taken from the pool before the writers' turn and given back
+        after it (`__exit__`): the pool's bookkeeping is a tenth of a message's time in
+        the turn, which the writers of every process take one at a time (issue #17).
+        Only the transaction, BEGIN to COMMIT or ROLLBACK, is inside the turn."""
         self._watch.check()
-        self._writers.__enter__()
+        connection = self._engine.connect()
         try:
-            self.link = Link.open(self._engine)
+            self._writers.__enter__()
+        except BaseException:
+            connection.close()
+            raise
+        try:
+            self.link = Link(connection)
         except BaseException:
             self._writers.__exit__(None, None, None)
+            connection.close()
             raise
         self.patients = PatientRepository(self.link)
         self.orders = OrderRepository(self.link)
@@ -55,9 +66,12 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self.link.close()
+            try:
+                self.link.end()
+            finally:
+                self._writers.__exit__(exc_type, exc, tb)
         finally:
-            self._writers.__exit__(exc_type, exc, tb)
+            self.link.close()
 
     def commit(self) -> None:
         self._watch.check()

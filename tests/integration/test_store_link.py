@@ -1,13 +1,18 @@
 """The intake's statements on the driver's cursor (store/link.py) store and read what
 SQLAlchemy's own execution would: every column type the intake writes (dates, enums,
 booleans, JSON lists and codes, Japanese text) read back through the ORM; statement
-constants (a counter's first value and step); and a unit of work whose commit failed
-hands its connection back to the pool outside any transaction."""
+constants (a counter's first value and step); a unit of work whose commit failed
+hands its connection back to the pool outside any transaction; and on SQLite only the
+transaction is inside the writers' turn, not the pool's checkout and checkin."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,7 +20,9 @@ import pytest
 from sqlalchemy import Engine, event
 
 from broker.domain.model import Code, Order, Patient, PersonName, RequestedProcedure, ScheduledStep, StepStatus
+from broker.store.db import sqlite_file
 from broker.store.uow import SqlUnitOfWorkFactory
+from broker.store.writers import writers_of
 
 NAME = PersonName("YAMADA^TAROU", "山田^太郎", "ヤマダ^タロウ")
 
@@ -97,3 +104,55 @@ def test_a_failed_commit_leaves_no_transaction_on_the_pooled_connection(engine: 
     assert pooled == [False]
     with uows() as uow:
         assert uow.patients.held("PAT2", "") is None
+
+
+def _turn_free(engine: Engine) -> bool:
+    """Whether another process could take the writers' turn now (store/writers.py: its
+    holder holds an exclusive flock on `<database>-writer.lock`)."""
+    database = sqlite_file(engine)
+    assert database is not None
+    fd = os.open(Path(f"{database}-writer.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_only_the_transaction_is_inside_the_writers_turn(engine: Engine) -> None:
+    """The writers of every process take the turn one at a time, so what need not be in
+    it is not (issue #17): a unit of work takes its connection from the pool before it
+    waits for the turn and gives it back after letting the turn go. What it did not
+    commit is rolled back inside the turn: an open SQLite write transaction holds the
+    file, and the next writer would find it locked."""
+    uows, seen = SqlUnitOfWorkFactory(engine), []
+    for name in ("checkout", "checkin", "rollback"):
+        event.listen(engine, name, lambda *_, name=name: seen.append((name, _turn_free(engine))))
+    holding = threading.Event()
+
+    def second() -> None:
+        holding.wait(10)
+        with uows() as uow:
+            uow.commit()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    with uows() as uow:
+        holding.set()
+        while writers_of(engine).waiting == 0 and worker.is_alive():  # the second one queues for the turn ...
+            worker.join(0.01)
+        assert seen == [("checkout", True), ("checkout", False)]  # ... its connection taken before
+        uow.commit()
+    worker.join(10)
+    assert not worker.is_alive()
+
+    seen.clear()
+    with pytest.raises(RuntimeError), uows() as uow:
+        uow.patients.insert(Patient("PAT3"))
+        raise RuntimeError("not committed")
+    assert seen == [("checkout", True), ("rollback", False), ("checkin", True)]
+    with uows() as uow:
+        assert uow.patients.held("PAT3", "") is None
