@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Connection, Dialect
@@ -41,15 +42,18 @@ class _Prepared:
     sql: str
     positional: bool
     names: tuple[str, ...]
-    constants: tuple[Any, ...]  # per parameter: its constant, or _GIVEN
     binds: tuple[tuple[int, Callable[[Any], Any]], ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: The parameters' values in order: each given by name, or the statement's constant.
+    pick: Callable[[Mapping[str, Any]], Sequence[Any]]
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        given = [values[n] if c is _GIVEN else c for n, c in zip(self.names, self.constants, strict=True)]
-        for position, convert in self.binds:
-            given[position] = convert(given[position])
-        return tuple(given) if self.positional else dict(zip(self.names, given, strict=True))
+        given = self.pick(values)
+        if self.binds:
+            given = list(given)
+            for position, convert in self.binds:
+                given[position] = convert(given[position])
+        return given if self.positional else dict(zip(self.names, given, strict=True))
 
     def row(self, row: Sequence[Any]) -> Sequence[Any]:
         if not self.results:
@@ -58,6 +62,20 @@ class _Prepared:
         for position, convert in self.results:
             converted[position] = convert(converted[position])
         return tuple(converted)
+
+
+def _picker(names: Sequence[str], constants: Sequence[Any]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """`values[name]` for each parameter given by name, its constant for the others.
+    Taken in C when every one is given by name (most statements): this runs for every
+    statement of every HL7 message, inside the writers' turn (issue #17)."""
+    if any(c is not _GIVEN for c in constants):
+        return lambda values: [values[n] if c is _GIVEN else c for n, c in zip(names, constants, strict=True)]
+    if len(names) > 1:
+        return itemgetter(*names)  # a tuple, for two names or more
+    if names:
+        (name,) = names
+        return lambda values: (values[name],)
+    return lambda _values: ()
 
 
 def _conversions(processors: Iterable[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
@@ -85,13 +103,14 @@ def _prepare(clause: ClauseElement, dialect: Dialect) -> _Prepared:
     names = compiled.positiontup if compiled.positional and compiled.positiontup is not None else list(compiled.binds)
     parameters: list[BindParameter[Any]] = [compiled.binds[name] for name in names]
     columns = getattr(clause, "exported_columns", ())
+    constants = tuple(_GIVEN if p.required else p.value for p in parameters)
     return _Prepared(
         compiled.string,
         compiled.positional,
         tuple(names),
-        tuple(_GIVEN if p.required else p.value for p in parameters),
         _conversions(p.type.dialect_impl(dialect).bind_processor(dialect) for p in parameters),
         _conversions(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+        _picker(names, constants),
     )
 
 
