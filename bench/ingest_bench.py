@@ -49,9 +49,16 @@ class IngestRow:
     connections: int
     #: The broker's `hl7.processes`.
     processes: int = 1
-    results: dict[str, LoadResult] = field(default_factory=dict)
-    #: 1-minute load average before and after the broker's run.
+    #: Each run of each server, in the order made (broker and floor in turn).
+    results: dict[str, list[LoadResult]] = field(default_factory=dict)
+    #: 1-minute load average before the broker's first run and after its last.
     load: tuple[float, float] = (0.0, 0.0)
+
+    def median_run(self, name: str) -> LoadResult:
+        """The run of `name` whose rate is the median (the lower one of an even count):
+        one second of a noisy machine moves a single run by a fifth, in either direction."""
+        runs = sorted(self.results[name], key=lambda run: run.rate)
+        return runs[(len(runs) - 1) // 2]
 
 
 @dataclass
@@ -59,6 +66,8 @@ class IngestResults:
     messages: int
     warmup: int
     sqlite_synchronous: str
+    #: Runs of each server in each row.
+    runs: int = 1
     rows: list[IngestRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -85,9 +94,15 @@ class _Messages:
 
 
 def run(
-    workdir: Path, peers: Peers, messages: int, connections: list[int], warmup: int, sqlite_synchronous: str
+    workdir: Path,
+    peers: Peers,
+    messages: int,
+    connections: list[int],
+    warmup: int,
+    sqlite_synchronous: str,
+    runs: int = 1,
 ) -> IngestResults:
-    results = IngestResults(messages, warmup, sqlite_synchronous)
+    results = IngestResults(messages, warmup, sqlite_synchronous, runs)
     supply = _Messages()
     with ExitStack() as stack:
         for backend, url in _backends(workdir, stack, results.notes):
@@ -122,15 +137,18 @@ def _measure(
                 hl7_load.send(port, supply.take(kind, results.warmup), 1)
             for count in connections:
                 row = IngestRow(backend, kind, count, broker.hl7_processes)
-                for name, port in ports.items():
-                    _say(
-                        f"[B] {backend} {kind}: {results.messages} over {count} connection(s) to the {name} "
-                        f"({broker.hl7_processes} process(es)) ..."
-                    )
-                    before = os.getloadavg()[0]
-                    row.results[name] = hl7_load.send(port, supply.take(kind, results.messages), count)
-                    if name == BROKER:
-                        row.load = (before, os.getloadavg()[0])
+                for n in range(1, results.runs + 1):
+                    for name, port in ports.items():
+                        _say(
+                            f"[B] {backend} {kind}: {results.messages} over {count} connection(s) to the {name} "
+                            f"({broker.hl7_processes} process(es)), run {n} of {results.runs} ..."
+                        )
+                        before = os.getloadavg()[0]
+                        row.results.setdefault(name, []).append(
+                            hl7_load.send(port, supply.take(kind, results.messages), count)
+                        )
+                        if name == BROKER:
+                            row.load = (row.load[0] if n > 1 else before, os.getloadavg()[0])
                 results.rows.append(row)
     finally:
         peers.stop(floor)

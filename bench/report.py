@@ -178,6 +178,7 @@ def ingest_section(results: IngestResults) -> list[str]:
         "connections",
         "broker processes",
         "broker msg/s",
+        "broker msg/s, each run",
         "floor msg/s",
         "broker/floor msg/s",
         "broker ACK p50 ms",
@@ -190,7 +191,7 @@ def ingest_section(results: IngestResults) -> list[str]:
     ]
     rows = []
     for row in results.rows:
-        b, f = row.results[BROKER], row.results[FLOOR]
+        b, f = row.median_run(BROKER), row.median_run(FLOOR)
         b99, f99 = percentile(b.latencies, 99), percentile(f.latencies, 99)
         rows.append(
             [
@@ -199,6 +200,7 @@ def ingest_section(results: IngestResults) -> list[str]:
                 str(row.connections),
                 str(row.processes),
                 f"{b.rate:,.0f}",
+                " / ".join(f"{run.rate:,.0f}" for run in row.results[BROKER]),
                 f"{f.rate:,.0f}",
                 times(ratio(b.rate, f.rate)),
                 ms(percentile(b.latencies, 50)),
@@ -213,12 +215,15 @@ def ingest_section(results: IngestResults) -> list[str]:
     return [
         "## B. HL7 ingest (ORM^O01 NW; ADT^A08 for patients the broker does not hold)",
         "",
-        f"{results.messages:,} new messages per run, after {results.warmup} untimed ones of each kind; each "
-        "connection waits for each ACK before sending on. The broker ACKs after its commit (SQLite WAL, "
+        f"{results.messages:,} new messages per run, after {results.warmup} untimed ones of each kind; "
+        f"{results.runs} run(s) of each server per row, the broker and the floor in turn, and the columns "
+        "give each server's median run (by msg/s; its latencies and answers), the broker's every run "
+        "beside it. Each connection waits for each ACK before sending on. The broker ACKs after its commit "
+        "(SQLite WAL, "
         f"synchronous={results.sqlite_synchronous}; PostgreSQL with fsync and synchronous_commit on); the floor "
         "answers AA at once and stores nothing. An A08 for an unknown patient is answered AE 204 (profile "
         "`unknown_patient_update: refuse`) and stored with the raw message. msg/s: messages ÷ wall time; "
-        "load: the machine's 1-minute load average before → after the broker's run (2 cores, shared). "
+        "load: the machine's 1-minute load average before the broker's first run → after its last (2 cores, shared). "
         "broker processes: `hl7.processes`, the processes serving the HL7 connections (over 1: intake "
         "processes beside the broker's own, on the same database).",
         *(f"\n{note}" for note in results.notes),
