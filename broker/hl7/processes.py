@@ -1,8 +1,8 @@
 """HL7 intake in several processes (`hl7.processes`): one process serves its connections
 with one core at most (CPython's interpreter lock), and a whole-hospital feed over a
 few connections wants more (issue #17, `make bench` on 2 cores, SQLite, four
-connections: ADT^A08 about 2,900-3,000/s in one process at one full core,
-3,500-4,000/s in two; ORM^O01 about 1,300-1,500/s and 2,100-2,500/s, and 1,621 in a
+connections: ADT^A08 about 2,900-3,100/s in one process at one full core,
+3,500-4,000/s in two; ORM^O01 about 1,300-1,550/s and 2,100-2,500/s, and 1,621 in a
 run where the do-nothing floor fell by half too).
 
 The broker's own process keeps accepting; each accepted connection is handed, socket
