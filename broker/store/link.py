@@ -66,16 +66,12 @@ class _Prepared:
 
 def _picker(names: Sequence[str], constants: Sequence[Any]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
     """`values[name]` for each parameter given by name, its constant for the others.
-    Taken in C when every one is given by name (most statements): this runs for every
-    statement of every HL7 message, inside the writers' turn (issue #17)."""
-    if any(c is not _GIVEN for c in constants):
-        return lambda values: [values[n] if c is _GIVEN else c for n, c in zip(names, constants, strict=True)]
-    if len(names) > 1:
-        return itemgetter(*names)  # a tuple, for two names or more
-    if names:
-        (name,) = names
-        return lambda values: (values[name],)
-    return lambda _values: ()
+    Taken in C when two or more are given and none is a constant (most statements):
+    this runs for every statement of every HL7 message, inside the writers' turn
+    (issue #17)."""
+    if len(names) > 1 and all(c is _GIVEN for c in constants):
+        return itemgetter(*names)
+    return lambda values: [values[n] if c is _GIVEN else c for n, c in zip(names, constants, strict=True)]
 
 
 def _conversions(processors: Iterable[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:

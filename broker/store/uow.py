@@ -35,9 +35,10 @@ class SqlUnitOfWork:
         stored answer would be repeated without a commit, must not be answered AA.
 
         The connection is taken from the pool before the writers' turn and given back
-        after it (`__exit__`): the pool's bookkeeping is a tenth of a message's time in
-        the turn, which the writers of every process take one at a time (issue #17).
-        Only the transaction, BEGIN to COMMIT or ROLLBACK, is inside the turn."""
+        after it (`__exit__`): the writers of every process take the turn one at a time,
+        and with the pool's bookkeeping out of it an ORM^O01 spends 52 % of its time
+        there instead of 56-57 % (issue #17). Only the transaction, BEGIN to COMMIT or
+        ROLLBACK, is inside the turn."""
         self._watch.check()
         connection = self._engine.connect()
         try:
